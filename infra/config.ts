@@ -1,0 +1,90 @@
+// One typed config object for the infrastructure stack. Every field has a default, so
+// `resolveConfig({})` is a complete, working configuration; overrides are deep-merged.
+import { Type, type Static } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
+// Nomad object names: namespaces, node pools, volumes, policies (conservative subset).
+const Name = Type.String({ pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}$" });
+
+export const InfraConfigSchema = Type.Object({
+  /** Nomad API address for the provider; unset means the provider reads NOMAD_ADDR. */
+  nomadAddress: Type.Optional(Type.String({ pattern: "^https?://" })),
+  /** Namespace the build jobs (`nbs-*`) run in; created by the stack. */
+  namespace: Type.String({ ...Name, default: "nbs" }),
+  /** Namespace the server job itself runs in. Kept apart from builds so the server's
+   *  token (which can submit jobs in `namespace`) cannot rewrite its own job. */
+  serverNamespace: Type.String({ ...Name, default: "default" }),
+  /** Fixed ID of the service job; the workload-associated ACL policy names it. */
+  serverJobId: Type.Literal("nomad-build-service", { default: "nomad-build-service" }),
+  replicas: Type.Integer({ minimum: 1, maximum: 50, default: 2 }),
+  image: Type.String({ minLength: 1, default: "nbs:latest" }),
+  datacenters: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, default: ["*"] }),
+  profile: Type.Union([Type.Literal("docker"), Type.Literal("raw_exec")], { default: "docker" }),
+  buildahImage: Type.String({ minLength: 1, default: "quay.io/buildah/stable" }),
+  /** How the server authenticates to Nomad: its workload identity (no long-lived secret)
+   *  or an ACL token stored in the Nomad Variable `nomad/jobs/<serverJobId>` (item nomad_token). */
+  nomadAuth: Type.Union([Type.Literal("workload-identity"), Type.Literal("variable")], {
+    default: "workload-identity",
+  }),
+  /** Empty: the Task API socket in the task's secrets dir. */
+  serverNomadAddr: Type.String({ default: "" }),
+  cacheVolume: Type.Object(
+    {
+      name: Type.String({ ...Name, default: "buildah-cache" }),
+      /** `mkdir` ships with Nomad ≥ 1.10; it does not enforce capacity (quota needs another plugin). */
+      pluginId: Type.String({ minLength: 1, default: "mkdir" }),
+      capacityMin: Type.String({ pattern: "^[0-9]+(MiB|GiB|TiB|MB|GB|TB)$", default: "10GiB" }),
+      capacityMax: Type.String({ pattern: "^[0-9]+(MiB|GiB|TiB|MB|GB|TB)$", default: "50GiB" }),
+      /** One volume per listed node; empty: a single volume the scheduler places. */
+      nodeIds: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+      nodePool: Type.String({ ...Name, default: "default" }),
+    },
+    { default: {} },
+  ),
+  gpu: Type.Object(
+    {
+      /** Node pool GPU nodes join (client `node_pool = "gpu"`); GPU builds set `node_pool`. */
+      nodePool: Type.String({ ...Name, default: "gpu" }),
+      description: Type.String({ default: "Nodes with nvidia/gpu devices for GPU test phases" }),
+    },
+    { default: {} },
+  ),
+  vault: Type.Object(
+    {
+      policyName: Type.String({ ...Name, default: "nbs-build" }),
+      /** Vault JWT role the build/publish tasks log in with (`vault { role = ... }`). */
+      role: Type.String({ ...Name, default: "nbs-build" }),
+      /** Vault JWT auth mount Nomad workload identities use. */
+      authPath: Type.String({ minLength: 1, default: "jwt-nomad" }),
+      /** Path prefixes secret references may name; the policy grants read below each one. */
+      allowedPathPrefixes: Type.Array(Type.String({ pattern: "^[a-zA-Z0-9_-]+/[a-zA-Z0-9_./-]*/$" }), {
+        minItems: 1,
+        default: ["kv/data/nbs/"],
+      }),
+      /** Only these tasks get the Vault role: test tasks run user commands and must not see secrets. */
+      boundTasks: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, default: ["build", "publish"] }),
+    },
+    { default: {} },
+  ),
+  variablesPrefix: Type.String({ pattern: "^[a-zA-Z0-9_-]+(/[a-zA-Z0-9_-]+)*/$", default: "nbs/" }),
+  aclPolicyName: Type.String({ ...Name, default: "nbs-server" }),
+});
+
+export type InfraConfig = Static<typeof InfraConfigSchema>;
+
+type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type InfraConfigInput = DeepPartial<InfraConfig>;
+
+/** Fill defaults, validate, and throw with every error on an invalid config. */
+export function resolveConfig(input: InfraConfigInput = {}): InfraConfig {
+  const value = Value.Default(InfraConfigSchema, structuredClone(input));
+  const errors = [...Value.Errors(InfraConfigSchema, value)];
+  if (errors.length > 0) {
+    throw new Error(`invalid infra config: ${errors.map((e) => `${e.path || "/"} ${e.message}`).join("; ")}`);
+  }
+  const cfg = value as InfraConfig;
+  if (cfg.gpu.nodePool === "default" || cfg.gpu.nodePool === "all") {
+    throw new Error(`invalid infra config: /gpu/nodePool must not be a built-in pool (${cfg.gpu.nodePool})`);
+  }
+  return cfg;
+}

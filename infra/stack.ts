@@ -1,0 +1,115 @@
+// The Nomad side of a Nomad Build Service deployment.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Construct } from "constructs";
+import { TerraformOutput, TerraformStack } from "cdktf";
+import { NomadProvider } from "@cdktf/provider-nomad/lib/provider";
+import { Namespace } from "@cdktf/provider-nomad/lib/namespace";
+import { DynamicHostVolume } from "@cdktf/provider-nomad/lib/dynamic-host-volume";
+import { NodePool } from "@cdktf/provider-nomad/lib/node-pool";
+import { AclPolicy } from "@cdktf/provider-nomad/lib/acl-policy";
+import { Job } from "@cdktf/provider-nomad/lib/job";
+import type { InfraConfig } from "./config.ts";
+import { serverAclPolicyRules, vaultPolicyHcl, vaultRole } from "./policies.ts";
+
+/** The jobspec operators can also `nomad job run` directly: one file, two ways in. */
+export const SERVER_JOBSPEC_PATH = fileURLToPath(new URL("../jobspecs/server.nomad.hcl", import.meta.url));
+
+/** HCL2 variables for jobspecs/server.nomad.hcl. Values are strings: Nomad parses each as
+ *  it parses `-var k=v`, so a list is written in HCL list syntax. */
+export function serverJobVars(cfg: InfraConfig): Record<string, string> {
+  return {
+    image: cfg.image,
+    replicas: String(cfg.replicas),
+    namespace: cfg.serverNamespace,
+    build_namespace: cfg.namespace,
+    datacenters: JSON.stringify(cfg.datacenters),
+    profile: cfg.profile,
+    buildah_image: cfg.buildahImage,
+    cache_volume: cfg.cacheVolume.name,
+    variables_prefix: cfg.variablesPrefix,
+    nomad_auth: cfg.nomadAuth,
+    nomad_addr: cfg.serverNomadAddr,
+  };
+}
+
+/** Terraform reads every JSON string as a template: escape `${` and `%{` so Nomad, not
+ *  Terraform, sees the jobspec's own `$${...}` escapes and runtime `${NOMAD_*}` references. */
+export function terraformEscape(s: string): string {
+  return s.replace(/\$\{/g, "$$${").replace(/%\{/g, "%%{");
+}
+
+export class NbsStack extends TerraformStack {
+  constructor(scope: Construct, id: string, cfg: InfraConfig) {
+    super(scope, id);
+    new NomadProvider(this, "nomad", cfg.nomadAddress ? { address: cfg.nomadAddress } : {});
+
+    const buildNs = new Namespace(this, "build_namespace", {
+      name: cfg.namespace,
+      description: "Nomad Build Service build jobs (nbs-*)",
+      // A build job can only use the drivers its profile needs: in production nobody can
+      // slip a raw_exec task (a root process on the node) into this namespace.
+      capabilities: { enabledTaskDrivers: [cfg.profile] },
+    });
+
+    const serverNs =
+      cfg.serverNamespace === "default" || cfg.serverNamespace === cfg.namespace
+        ? undefined
+        : new Namespace(this, "server_namespace", {
+            name: cfg.serverNamespace,
+            description: "Nomad Build Service server",
+          });
+
+    // The Buildah store shared by the builds on a node. single-node-multi-writer: concurrent
+    // builds on one node share it (containers/storage locks it).
+    const volumeTargets: (string | undefined)[] = cfg.cacheVolume.nodeIds.length ? cfg.cacheVolume.nodeIds : [undefined];
+    volumeTargets.forEach((nodeId, i) => {
+      new DynamicHostVolume(this, nodeId ? `cache_volume_${i}` : "cache_volume", {
+        name: cfg.cacheVolume.name,
+        namespace: cfg.namespace,
+        pluginId: cfg.cacheVolume.pluginId,
+        capacityMin: cfg.cacheVolume.capacityMin,
+        capacityMax: cfg.cacheVolume.capacityMax,
+        nodePool: cfg.cacheVolume.nodePool,
+        ...(nodeId ? { nodeId } : {}),
+        capability: [{ accessMode: "single-node-multi-writer", attachmentMode: "file-system" }],
+        dependsOn: [buildNs],
+      });
+    });
+
+    const gpuPool = new NodePool(this, "gpu_node_pool", {
+      name: cfg.gpu.nodePool,
+      description: cfg.gpu.description,
+    });
+
+    // Attached to the server job's workload identity (job_acl); an operator may also
+    // create a token with it for nomad_auth = "variable".
+    const policy = new AclPolicy(this, "server_acl_policy", {
+      name: cfg.aclPolicyName,
+      description: "Nomad Build Service server: manage build jobs in its namespace",
+      rulesHcl: serverAclPolicyRules(cfg),
+      jobAcl: { namespace: cfg.serverNamespace, jobId: cfg.serverJobId },
+      dependsOn: [buildNs, ...(serverNs ? [serverNs] : [])],
+    });
+
+    const job = new Job(this, "server_job", {
+      jobspec: terraformEscape(readFileSync(SERVER_JOBSPEC_PATH, "utf8")),
+      hcl2: { vars: Object.fromEntries(Object.entries(serverJobVars(cfg)).map(([k, v]) => [k, terraformEscape(v)])) },
+      // Wait for the deployment so a bad image fails `cdktf deploy` (auto_revert undoes it).
+      detach: false,
+      dependsOn: [policy, buildNs, ...(serverNs ? [serverNs] : [])],
+    });
+
+    new TerraformOutput(this, "server_job_id", { value: job.id });
+    new TerraformOutput(this, "server_acl_policy_name", { value: cfg.aclPolicyName });
+    new TerraformOutput(this, "gpu_node_pool_name", { value: gpuPool.name });
+    new TerraformOutput(this, "vault_policy_hcl", {
+      value: vaultPolicyHcl(cfg),
+      description: `vault policy write ${cfg.vault.policyName} - <<< "$(cdktf output vault_policy_hcl)"`,
+    });
+    new TerraformOutput(this, "vault_role_json", {
+      value: JSON.stringify(vaultRole(cfg)),
+      description: `vault write auth/${cfg.vault.authPath}/role/${cfg.vault.role} @role.json`,
+    });
+  }
+}
