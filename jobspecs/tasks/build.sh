@@ -1,0 +1,51 @@
+# Build phase: fetch the repository at the ref, then buildah bud into the node's shared store.
+set -e
+repo=$(d "$NBS_B64_REPO")
+ref=$(d "$NBS_B64_REF")
+src="$NOMAD_ALLOC_DIR/src"
+git init -q "$src"
+cd "$src"
+git remote add origin "$repo"
+if [ -z "$ref" ]; then
+  say "fetching $repo (default branch)"
+  git fetch -q --depth 1 origin HEAD
+else
+  say "fetching $repo at $ref"
+  # A shallow fetch names branches, tags and (where the server allows it) commits; a short
+  # commit id needs the whole history.
+  git fetch -q --depth 1 origin "$ref" 2>/dev/null || {
+    say "shallow fetch of $ref failed; fetching the whole history"
+    git fetch -q --tags origin '+refs/heads/*:refs/remotes/origin/*'
+    git rev-parse -q --verify "$ref^{commit}" >FETCH_REF || git rev-parse -q --verify "origin/$ref^{commit}" >FETCH_REF || {
+      say "ref $ref is not a branch, tag or commit of $repo"
+      exit 2
+    }
+    git update-ref FETCH_HEAD "$(cat FETCH_REF)"
+    rm -f FETCH_REF
+  }
+fi
+git checkout -q FETCH_HEAD
+say "commit $(git rev-parse HEAD)"
+git rev-parse HEAD >"$state/commit"
+
+ctx=$(d "$NBS_B64_CONTEXT")
+[ -n "$ctx" ] || ctx=.
+[ -d "$ctx" ] || { say "context directory $ctx does not exist in the repository"; exit 2; }
+df=$(d "$NBS_B64_DOCKERFILE")
+if [ -z "$df" ]; then
+  if [ -f "$ctx/Dockerfile" ]; then df=Dockerfile; elif [ -f "$ctx/Containerfile" ]; then df=Containerfile; else
+    say "no Dockerfile or Containerfile in $ctx"
+    exit 2
+  fi
+fi
+[ -f "$ctx/$df" ] || { say "$df does not exist in $ctx"; exit 2; }
+
+set -- bud --isolation "$NBS_ISOLATION" --layers --tls-verify="$NBS_TLS_VERIFY" -f "$ctx/$df" -t "$NBS_LOCAL_IMAGE"
+target=$(d "$NBS_B64_TARGET")
+[ -z "$target" ] || set -- "$@" --target "$target"
+for a in $NBS_B64_BUILD_ARGS; do set -- "$@" --build-arg "$(d "$a")"; done
+set -- "$@" "$ctx"
+say "buildah $*"
+bah "$@"
+touch "$state/build.ok"
+say "built $NBS_LOCAL_IMAGE"

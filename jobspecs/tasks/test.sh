@@ -1,0 +1,42 @@
+# Test phase, one task per command: run it in a fresh container from the built image and
+# record its exit code where the publish task looks for it.
+mark="$state/$NOMAD_TASK_NAME.exit"
+ctr=$(bah from --pull-never --name "nbs-$NOMAD_ALLOC_ID-$NOMAD_TASK_NAME" "$NBS_LOCAL_IMAGE") || {
+  say "could not create a container from $NBS_LOCAL_IMAGE"
+  exit 125
+}
+cleanup() { bah rm "$ctr" >/dev/null 2>&1; }
+trap cleanup EXIT
+trap 'cleanup; exit 143' TERM INT
+
+set -- run --isolation "$NBS_ISOLATION"
+for e in $NBS_B64_TEST_ENV; do set -- "$@" --env "$(d "$e")"; done
+set -- "$@" "$ctr" --
+case "$NBS_TEST_MODE" in
+  shell)
+    cmd=$(d "$NBS_B64_COMMAND")
+    say "test $NOMAD_TASK_NAME: /bin/sh -c $cmd"
+    set -- "$@" /bin/sh -c "$cmd"
+    ;;
+  exec)
+    for a in $NBS_B64_ARGV; do set -- "$@" "$(d "$a")"; done
+    say "test $NOMAD_TASK_NAME: $NBS_TEST_LABEL"
+    ;;
+  entrypoint)
+    # The image's ENTRYPOINT followed by its CMD, one element a line.
+    argv=$(bah inspect --type image --format '{{range .OCIv1.Config.Entrypoint}}{{println .}}{{end}}{{range .OCIv1.Config.Cmd}}{{println .}}{{end}}' "$NBS_LOCAL_IMAGE")
+    [ -n "$argv" ] || { say "the image has no ENTRYPOINT or CMD to run as a test"; echo 2 >"$mark"; exit 2; }
+    nl='
+'
+    old_ifs=$IFS
+    IFS=$nl
+    for a in $argv; do set -- "$@" "$a"; done
+    IFS=$old_ifs
+    say "test $NOMAD_TASK_NAME: the image's entrypoint: $(printf '%s ' $argv)"
+    ;;
+esac
+bah "$@"
+rc=$?
+echo "$rc" >"$mark"
+say "test $NOMAD_TASK_NAME exited with $rc"
+exit "$rc"

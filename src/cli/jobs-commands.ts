@@ -1,0 +1,142 @@
+// The job commands: submit, status, logs, kill, cleanup, list, wait.
+import type { Command } from 'commander'
+import { isFinal, type JobStatus } from '../jobs/status-schema'
+import type { BuildApi } from '../service/api'
+import { connect } from './connect'
+import { statusText } from './print'
+import { requestFromFlags, type SubmitFlags } from './request-options'
+
+const collect = (v: string, acc: string[] = []) => [...acc, v]
+const int = (v: string) => {
+  const n = Number(v)
+  if (!Number.isInteger(n)) throw new Error(`expected a whole number, got "${v}"`)
+  return n
+}
+
+const show = (s: JobStatus, json?: boolean) => console.log(json ? JSON.stringify(s) : statusText(s))
+
+/** Follows a job to its end, printing each status change; returns the final status. */
+async function follow(api: BuildApi, id: string, json?: boolean): Promise<JobStatus> {
+  let status = await api.getStatus(id)
+  const started = Date.now()
+  const say = (s: JobStatus) => {
+    if (!json) console.log(`${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${s.status}`)
+  }
+  say(status)
+  while (!isFinal(status.status)) {
+    const next = await api.waitForJob({ id, timeoutSeconds: 60 })
+    if (next.status !== status.status) say(next)
+    status = next
+  }
+  return status
+}
+
+export function registerJobCommands(program: Command, api: () => BuildApi = connect): void {
+  program
+    .command('submit')
+    .description('Submit a build: clone, build, test, publish.')
+    .option('-f, --file <path>', 'request as a YAML or JSON file (flags override its fields)')
+    .option('--repo <url>', 'Git repository (https://, ssh://, git@host:path)')
+    .option('--ref <ref>', 'branch, tag or commit (default: the default branch)')
+    .option('--context <dir>', 'build context inside the repository')
+    .option('--dockerfile <path>', 'Dockerfile path inside the context')
+    .option('--build-arg <NAME=VALUE>', 'build argument (repeatable)', collect)
+    .option('--target <stage>', 'multi-stage target')
+    .option('--test <command>', 'test command run in the image by /bin/sh -c (repeatable)', collect)
+    .option('--entrypoint-test', "run the image's ENTRYPOINT/CMD as a test")
+    .option('--test-env <NAME=VALUE>', 'environment for the tests (repeatable)', collect)
+    .option('--test-timeout <seconds>', 'time limit of each test command', int)
+    .option('--image <repository>', 'image repository without tag, e.g. 127.0.0.1:5000/team/app')
+    .option('--tag <tag>', 'tag to push (repeatable; default: the job id)', collect)
+    .option('--cpu <mhz>', 'CPU per task, MHz', int)
+    .option('--memory <mb>', 'memory per task, MB', int)
+    .option('--wait', 'follow the job to its end; exit 0 only on SUCCEEDED')
+    .option('--json', 'print JSON (with --wait, the last line is the final status)')
+    .action(async (flags: SubmitFlags & { wait?: boolean; json?: boolean }) => {
+      const client = api()
+      const submitted = await client.submitJob(requestFromFlags(flags))
+      if (!flags.wait) {
+        console.log(flags.json ? JSON.stringify(submitted) : `submitted ${submitted.id}`)
+        return
+      }
+      if (!flags.json) console.log(`submitted ${submitted.id}`)
+      const final = await follow(client, submitted.id, flags.json)
+      show(final, flags.json)
+      process.exitCode = final.status === 'SUCCEEDED' ? 0 : 1
+    })
+
+  program
+    .command('status <id>')
+    .description("Show a job's status, phases, failure or result.")
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => show(await api().getStatus(id), o.json))
+
+  program
+    .command('wait <id>')
+    .description('Follow a job to its end; exit 0 only on SUCCEEDED.')
+    .option('--json', 'print the final status as JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const final = await follow(api(), id, o.json)
+      show(final, o.json)
+      process.exitCode = final.status === 'SUCCEEDED' ? 0 : 1
+    })
+
+  program
+    .command('logs <id>')
+    .description("Print a job's logs, task by task.")
+    .option('--phase <phase>', 'build, test or publish')
+    .option('--task <task>', 'one task: build, test-N or publish')
+    .option('--tail <lines>', 'last N lines of each task (0: all)', int, 200)
+    .option('-F, --follow', 'stream the output while the job runs')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { phase?: 'build' | 'test' | 'publish'; task?: string; tail: number; follow?: boolean; json?: boolean }) => {
+      const client = api()
+      if (o.follow) {
+        let current = ''
+        for await (const chunk of client.followLogs({ id, phase: o.phase, task: o.task })) {
+          if (chunk.task !== current) {
+            current = chunk.task
+            process.stdout.write(`=== ${current}\n`)
+          }
+          process.stdout.write(chunk.text)
+        }
+        return
+      }
+      const logs = await client.getLogs({ id, phase: o.phase, task: o.task, tail: o.tail })
+      if (o.json) return console.log(JSON.stringify(logs))
+      for (const l of logs.logs) {
+        console.log(`=== ${l.task} (${l.state})${l.truncated ? ' [earlier lines left out]' : ''}`)
+        if (l.text) process.stdout.write(l.text.endsWith('\n') ? l.text : `${l.text}\n`)
+      }
+    })
+
+  program
+    .command('kill <id>')
+    .description('Stop a running job; nothing is published.')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => show(await api().killJob(id), o.json))
+
+  program
+    .command('cleanup [id]')
+    .description('Remove finished jobs (or one) from Nomad.')
+    .option('--older-than <seconds>', 'only jobs created longer ago than this', int)
+    .option('--json', 'print JSON')
+    .action(async (id: string | undefined, o: { olderThan?: number; json?: boolean }) => {
+      const r = await api().cleanup({ id, olderThanSeconds: o.olderThan })
+      if (o.json) return console.log(JSON.stringify(r))
+      console.log(`removed ${r.removed.length}${r.removed.length ? `: ${r.removed.join(', ')}` : ''}`)
+      for (const k of r.kept) console.log(`kept ${k.id}: ${k.reason}`)
+    })
+
+  program
+    .command('list')
+    .description('Recent jobs, newest first.')
+    .option('--status <status>', 'only jobs in this status')
+    .option('--limit <n>', 'at most n jobs', int)
+    .option('--json', 'print JSON')
+    .action(async (o: { status?: JobStatus['status']; limit?: number; json?: boolean }) => {
+      const r = await api().listJobs({ status: o.status, limit: o.limit })
+      if (o.json) return console.log(JSON.stringify(r))
+      for (const j of r.jobs) console.log(`${j.id}  ${j.status.padEnd(10)} ${j.reason ?? ''}  ${j.image}`)
+    })
+}

@@ -1,0 +1,76 @@
+// Turns `nbs submit` flags (and an optional -f file) into a build request; flags win over the file.
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { ServiceError } from '../errors'
+
+export interface SubmitFlags {
+  file?: string
+  repo?: string
+  ref?: string
+  context?: string
+  dockerfile?: string
+  buildArg?: string[]
+  target?: string
+  test?: string[]
+  entrypointTest?: boolean
+  testEnv?: string[]
+  testTimeout?: number
+  image?: string
+  tag?: string[]
+  cpu?: number
+  memory?: number
+}
+
+function pairs(flag: string, values: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const v of values) {
+    const eq = v.indexOf('=')
+    if (eq <= 0) throw new ServiceError('invalid_request', `--${flag}: expected NAME=VALUE, got "${v}"`, flag)
+    out[v.slice(0, eq)] = v.slice(eq + 1)
+  }
+  return out
+}
+
+function readFile(path: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new ServiceError('invalid_request', `--file: cannot read ${path}: ${(e as Error).message}`, 'file')
+  }
+  const parsed: unknown = parseYaml(text)
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ServiceError('invalid_request', `--file: ${path} must hold a mapping of request fields (YAML or JSON)`, 'file')
+  return parsed as Record<string, unknown>
+}
+
+export function requestFromFlags(f: SubmitFlags): Record<string, unknown> {
+  const req: Record<string, unknown> = f.file ? readFile(f.file) : {}
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined) req[key] = value
+  }
+  set('repo', f.repo)
+  set('ref', f.ref)
+  set('context', f.context)
+  set('dockerfile', f.dockerfile)
+  set('target', f.target)
+  set('image', f.image)
+  if (f.buildArg?.length) req.buildArgs = { ...(req.buildArgs as object), ...pairs('build-arg', f.buildArg) }
+  if (f.tag?.length) req.tags = f.tag
+  if (f.test?.length || f.entrypointTest || f.testEnv?.length || f.testTimeout !== undefined) {
+    const test: Record<string, unknown> = { ...(req.test as object) }
+    if (f.test?.length) test.commands = f.test
+    if (f.entrypointTest) test.entrypoint = true
+    if (f.testEnv?.length) test.env = { ...(test.env as object), ...pairs('test-env', f.testEnv) }
+    if (f.testTimeout !== undefined) test.timeout = f.testTimeout
+    req.test = test
+  }
+  if (f.cpu !== undefined || f.memory !== undefined) {
+    const resources: Record<string, unknown> = { ...(req.resources as object) }
+    if (f.cpu !== undefined) resources.cpu = f.cpu
+    if (f.memory !== undefined) resources.memory = f.memory
+    req.resources = resources
+  }
+  if (req.image === undefined) throw new ServiceError('invalid_request', 'image: --image is required (e.g. 127.0.0.1:5000/team/app)', 'image')
+  return req
+}

@@ -1,0 +1,45 @@
+// Server and client settings, read once from the environment; every default points at 127.0.0.1.
+
+export type Profile = 'raw_exec' | 'docker'
+
+export interface Config {
+  nomadAddr: string
+  nomadToken?: string
+  namespace: string
+  datacenters: string[]
+  profile: Profile
+  /** Name of the Nomad host volume that holds the node's Buildah store (layer cache). */
+  cacheVolume: string
+  /** The same volume's path on the host: raw_exec tasks do not mount volumes, so they need the path itself. */
+  cachePath: string
+  buildahImage: string
+  /** Registries reached over plain HTTP (or unverified TLS): dev registries only. */
+  insecureRegistries: string[]
+  /** Allow git:// and http:// repository URLs (the dev stack's git daemon). */
+  allowInsecureGit: boolean
+  listen: string
+  serverUrl: string
+}
+
+const list = (v: string | undefined, fallback: string[]) =>
+  v === undefined ? fallback : v.split(',').map((s) => s.trim()).filter(Boolean)
+
+const flag = (v: string | undefined) => v === '1' || v === 'true' || v === 'yes'
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const listen = env.NBS_LISTEN ?? '127.0.0.1:8080'
+  return {
+    nomadAddr: env.NBS_NOMAD_ADDR ?? env.NOMAD_ADDR ?? 'http://127.0.0.1:4646',
+    nomadToken: env.NOMAD_TOKEN || undefined,
+    namespace: env.NBS_NOMAD_NAMESPACE ?? 'default',
+    datacenters: list(env.NBS_DATACENTERS, ['*']),
+    profile: env.NBS_PROFILE === 'raw_exec' ? 'raw_exec' : 'docker',
+    cacheVolume: env.NBS_CACHE_VOLUME ?? 'buildah-cache',
+    cachePath: env.NBS_CACHE_PATH ?? '/opt/nomad/data/buildah-cache',
+    buildahImage: env.NBS_BUILDAH_IMAGE ?? 'quay.io/buildah/stable',
+    insecureRegistries: list(env.NBS_INSECURE_REGISTRIES, []),
+    allowInsecureGit: flag(env.NBS_ALLOW_INSECURE_GIT),
+    listen,
+    serverUrl: env.NBS_SERVER ?? `http://${listen}`,
+  }
+}

@@ -1,0 +1,59 @@
+// The dev Nomad agent: the real `nomad` where one is installed, nomadlite otherwise.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Daemon } from './process'
+import { type DevPaths, type DevPorts, toolCacheDir } from './paths'
+
+export function realNomad(env = process.env): string | undefined {
+  if (env.NBS_NOMAD_BIN) return env.NBS_NOMAD_BIN
+  return Bun.which('nomad') ?? undefined
+}
+
+/** The nomadlite binary: NBS_NOMADLITE_BIN, or built from tools/nomadlite into the tool cache. */
+export async function nomadliteBinary(paths: DevPaths, log: (s: string) => void, env = process.env): Promise<string> {
+  if (env.NBS_NOMADLITE_BIN) return env.NBS_NOMADLITE_BIN
+  const bin = join(toolCacheDir(env), 'nomadlite')
+  const src = join(paths.project, 'tools/nomadlite')
+  if (existsSync(src)) {
+    log('building nomadlite (go build)')
+    const p = Bun.spawn(['go', 'build', '-o', bin, '.'], { cwd: src, stdout: 'inherit', stderr: 'inherit' })
+    if ((await p.exited) !== 0) throw new Error('go build of tools/nomadlite failed')
+  }
+  if (!existsSync(bin)) throw new Error(`no Nomad agent: install nomad, set NBS_NOMAD_BIN, or build nomadlite into ${bin}`)
+  return bin
+}
+
+/** The dev config the conformance recordings were made with: raw_exec, the cache volume, nothing reaching out. */
+function realNomadConfig(paths: DevPaths, ports: DevPorts): string {
+  return `disable_update_check = true
+ports { http = ${ports.nomad} }
+client {
+  enabled = true
+  options = { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean,consul,vault" }
+  host_volume "buildah-cache" {
+    path      = "${paths.cache}"
+    read_only = false
+  }
+}
+plugin "raw_exec" {
+  config { enabled = true }
+}
+`
+}
+
+export async function nomadDaemon(paths: DevPaths, ports: DevPorts, log: (s: string) => void): Promise<Daemon & { kind: string }> {
+  mkdirSync(paths.cache, { recursive: true })
+  const real = realNomad()
+  if (real) {
+    const config = join(paths.state, 'nomad-dev.hcl')
+    writeFileSync(config, realNomadConfig(paths, ports))
+    return { kind: 'nomad', name: 'nomad', command: real, args: ['agent', '-dev', '-bind', '127.0.0.1', '-config', config] }
+  }
+  const bin = await nomadliteBinary(paths, log)
+  return {
+    kind: 'nomadlite',
+    name: 'nomad',
+    command: bin,
+    args: ['agent', '-bind', '127.0.0.1', '-port', String(ports.nomad), '-data-dir', join(paths.state, 'nomadlite'), '-host-volume', `buildah-cache=${paths.cache}`],
+  }
+}

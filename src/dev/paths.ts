@@ -1,0 +1,49 @@
+// Where the dev stack keeps its state (outside the repo) and finds the project's own files.
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+export interface DevPorts {
+  nomad: number
+  registry: number
+  git: number
+  server: number
+}
+
+export interface DevPaths {
+  state: string
+  project: string
+  cache: string
+  logs: string
+  git: string
+}
+
+const port = (v: string | undefined, def: number) => (v ? Number(v) : def)
+
+export function devPorts(env = process.env): DevPorts {
+  return {
+    nomad: port(env.NBS_DEV_NOMAD_PORT, 4646),
+    registry: port(env.NBS_DEV_REGISTRY_PORT, 5000),
+    git: port(env.NBS_DEV_GIT_PORT, 9418),
+    server: port(env.NBS_DEV_SERVER_PORT, 8080),
+  }
+}
+
+/** The checkout the dev stack serves examples from: NBS_PROJECT_DIR, the sources' own tree, or the working directory. */
+function projectDir(env = process.env): string {
+  const candidates = [env.NBS_PROJECT_DIR, resolve(import.meta.dir, '../..'), process.cwd()]
+  return candidates.find((d): d is string => !!d && existsSync(join(d, 'examples'))) ?? process.cwd()
+}
+
+export function devPaths(env = process.env): DevPaths {
+  const state = env.NBS_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(homedir(), '.local/state'), 'nbs-dev')
+  return {
+    state,
+    project: projectDir(env),
+    cache: join(state, 'buildah-cache'),
+    logs: join(state, 'logs'),
+    git: join(state, 'git'),
+  }
+}
+
+export const toolCacheDir = (env = process.env) => join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'nbs')

@@ -1,0 +1,45 @@
+// Typed service errors: a code for programs, a message for humans, the field at fault.
+
+export type ErrorCode =
+  | 'invalid_request'
+  | 'not_found'
+  | 'conflict'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'nomad_unavailable'
+  | 'nomad_error'
+
+const httpStatus: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  not_found: 404,
+  conflict: 409,
+  unauthorized: 401,
+  forbidden: 403,
+  nomad_unavailable: 503,
+  nomad_error: 502,
+}
+
+export class ServiceError extends Error {
+  override readonly name = 'ServiceError'
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+    readonly details?: readonly { field: string; message: string }[],
+  ) {
+    super(message)
+  }
+
+  get status(): number {
+    return httpStatus[this.code]
+  }
+
+  toJSON() {
+    return { code: this.code, message: this.message, field: this.field, details: this.details }
+  }
+}
+
+export const isServiceError = (e: unknown): e is ServiceError => e instanceof ServiceError
+
+export const invalid = (field: string, message: string) =>
+  new ServiceError('invalid_request', `${field}: ${message}`, field)

@@ -1,0 +1,164 @@
+// Renders a build request as one Nomad batch job: build (prestart) → test-N (main) → publish (poststop).
+import type { Config } from '../config'
+import type { Job, Task } from '../nomad/types'
+import { nomadJobId } from './ids'
+import { defaults, type JobRequest, type TestCommand } from './request'
+import { phaseScript, type PhaseScript } from './scripts'
+
+export const META = { id: 'nbs.id', request: 'nbs.request', created: 'nbs.created', owner: 'nbs.owner' } as const
+export const GROUP = 'build'
+
+export type RenderConfig = Pick<
+  Config,
+  'profile' | 'datacenters' | 'namespace' | 'cacheVolume' | 'cachePath' | 'buildahImage' | 'insecureRegistries'
+>
+
+export interface RenderInput {
+  id: string
+  request: JobRequest
+  createdAt: Date
+  owner?: string
+}
+
+/** One test task: its name, how it runs, and what a person reads as its command. */
+export interface PlannedTest {
+  task: string
+  mode: 'shell' | 'exec' | 'entrypoint'
+  command: string
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
+const b64List = (items: string[]) => items.map(b64).join(' ')
+
+export const describeCommand = (c: TestCommand): string => (typeof c === 'string' ? c : JSON.stringify(c))
+
+export function planTests(request: JobRequest): PlannedTest[] {
+  const commands = request.test?.commands ?? []
+  const planned: PlannedTest[] = commands.map((c, i) => ({
+    task: `test-${i}`,
+    mode: typeof c === 'string' ? 'shell' : 'exec',
+    command: describeCommand(c),
+  }))
+  if (request.test?.entrypoint)
+    planned.push({ task: `test-${planned.length}`, mode: 'entrypoint', command: "the image's ENTRYPOINT/CMD" })
+  return planned
+}
+
+/** The registry part of an image reference, by the rule Docker uses to tell a host from a path. */
+export function registryOf(image: string): string {
+  const first = image.split('/')[0] ?? ''
+  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
+}
+
+export const tagsOf = (id: string, request: JobRequest): string[] => request.tags ?? [id]
+export const destinations = (id: string, request: JobRequest): string[] =>
+  tagsOf(id, request).map((tag) => `${request.image}:${tag}`)
+
+// Where the cache volume appears to the task: raw_exec sees host paths, docker its mount point.
+const DOCKER_CACHE_MOUNT = '/var/lib/nbs-cache'
+const SECONDS = 1_000_000_000
+
+export function renderJob(input: RenderInput, config: RenderConfig): Job {
+  const { id, request } = input
+  const tests = planTests(request)
+  const storeDir = config.profile === 'raw_exec' ? config.cachePath : DOCKER_CACHE_MOUNT
+  const tlsVerify = config.insecureRegistries.includes(registryOf(request.image)) ? 'false' : 'true'
+  const common: Record<string, string> = {
+    NBS_STORAGE_ROOT: `${storeDir}/storage`,
+    NBS_RUNROOT: `${storeDir}/run`,
+    NBS_STORAGE_DRIVER: 'vfs',
+    NBS_ISOLATION: 'chroot',
+    NBS_LOCAL_IMAGE: `localhost/nbs/${id}:build`,
+    NBS_TLS_VERIFY: tlsVerify,
+  }
+  const cpu = request.resources?.cpu ?? defaults.cpu
+  const memory = request.resources?.memory ?? defaults.memory
+
+  const task = (name: string, script: PhaseScript, timeout: number, env: Record<string, string>): Task => {
+    const args = ['--kill-after=10', String(timeout), '/bin/sh', '-c', phaseScript(script), `nbs-${script}`]
+    const base: Task = {
+      Name: name,
+      Driver: config.profile,
+      Config: {},
+      Env: { ...common, ...env },
+      Resources: { CPU: cpu, MemoryMB: memory },
+      KillTimeout: 5 * SECONDS,
+      KillSignal: 'SIGTERM',
+      LogConfig: { MaxFiles: 3, MaxFileSizeMB: 10 },
+    }
+    if (config.profile === 'raw_exec') {
+      base.Config = { command: '/usr/bin/timeout', args }
+      base.Env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '${NOMAD_TASK_DIR}', ...base.Env }
+    } else {
+      // Rootless Buildah in the container: no privileged mode, /dev/fuse for fuse-overlayfs, chroot isolation.
+      base.Config = {
+        image: config.buildahImage,
+        command: '/usr/bin/timeout',
+        args,
+        devices: [{ host_path: '/dev/fuse', container_path: '/dev/fuse' }],
+        security_opt: ['seccomp=unconfined', 'apparmor=unconfined'],
+      }
+      base.User = 'build'
+      base.VolumeMounts = [{ Volume: 'cache', Destination: DOCKER_CACHE_MOUNT, ReadOnly: false }]
+    }
+    return base
+  }
+
+  const build = task('build', 'build', request.timeouts?.build ?? defaults.buildTimeout, {
+    NBS_B64_REPO: b64(request.repo),
+    NBS_B64_REF: b64(request.ref ?? ''),
+    NBS_B64_CONTEXT: b64(request.context ?? ''),
+    NBS_B64_DOCKERFILE: b64(request.dockerfile ?? ''),
+    NBS_B64_TARGET: b64(request.target ?? ''),
+    NBS_B64_BUILD_ARGS: b64List(Object.entries(request.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`)),
+  })
+  // Without tests the build is the group's main task: Nomad needs one, and publish follows it.
+  if (tests.length > 0) build.Lifecycle = { Hook: 'prestart', Sidecar: false }
+
+  const testEnv = b64List(Object.entries(request.test?.env ?? {}).map(([k, v]) => `${k}=${v}`))
+  const commands = request.test?.commands ?? []
+  const testTasks = tests.map((t, i) => {
+    const c = commands[i]
+    return task(t.task, 'test', request.test?.timeout ?? defaults.testTimeout, {
+      NBS_TEST_MODE: t.mode,
+      NBS_B64_COMMAND: typeof c === 'string' ? b64(c) : '',
+      NBS_B64_ARGV: Array.isArray(c) ? b64List(c) : '',
+      NBS_B64_TEST_ENV: testEnv,
+    })
+  })
+
+  const publish = task('publish', 'publish', request.timeouts?.publish ?? defaults.publishTimeout, {
+    NBS_TESTS: tests.map((t) => t.task).join(' '),
+    NBS_B64_DESTS: b64List(destinations(id, request)),
+  })
+  publish.Lifecycle = { Hook: 'poststop', Sidecar: false }
+
+  const meta: Record<string, string> = {
+    [META.id]: id,
+    [META.request]: JSON.stringify(request),
+    [META.created]: input.createdAt.toISOString(),
+  }
+  if (input.owner) meta[META.owner] = input.owner
+
+  const nomadId = nomadJobId(id)
+  return {
+    ID: nomadId,
+    Name: nomadId,
+    Type: 'batch',
+    Namespace: config.namespace,
+    Datacenters: config.datacenters,
+    Meta: meta,
+    TaskGroups: [
+      {
+        Name: GROUP,
+        Count: 1,
+        // A build is one attempt: a retry would rebuild and re-run tests the caller did not ask for.
+        RestartPolicy: { Attempts: 0, Mode: 'fail', Interval: 86400 * SECONDS, Delay: SECONDS },
+        ReschedulePolicy: { Attempts: 0, Unlimited: false, Interval: 86400 * SECONDS },
+        EphemeralDisk: { SizeMB: 300 },
+        Volumes: { cache: { Name: 'cache', Type: 'host', Source: config.cacheVolume, ReadOnly: false } },
+        Tasks: [build, ...testTasks, publish],
+      },
+    ],
+  }
+}

@@ -1,0 +1,11 @@
+// The phase scripts, embedded at build time so the compiled binary carries them.
+import build from '../../jobspecs/tasks/build.sh' with { type: 'text' }
+import common from '../../jobspecs/tasks/common.sh' with { type: 'text' }
+import publish from '../../jobspecs/tasks/publish.sh' with { type: 'text' }
+import test from '../../jobspecs/tasks/test.sh' with { type: 'text' }
+
+export type PhaseScript = 'build' | 'test' | 'publish'
+
+const bodies: Record<PhaseScript, string> = { build, test, publish }
+
+export const phaseScript = (phase: PhaseScript): string => `${common}\n${bodies[phase]}`

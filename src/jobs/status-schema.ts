@@ -1,0 +1,76 @@
+// What a caller learns about a build: the derived status, each phase's timing, the failure or the result.
+import { type Static, Type as t } from '@sinclair/typebox'
+import { JobRequest } from './request'
+
+export const JobState = t.Union(
+  [
+    t.Literal('PENDING'),
+    t.Literal('BUILDING'),
+    t.Literal('TESTING'),
+    t.Literal('PUBLISHING'),
+    t.Literal('SUCCEEDED'),
+    t.Literal('FAILED'),
+  ],
+  { description: 'PENDING → BUILDING → TESTING → PUBLISHING → SUCCEEDED, or FAILED from any of them.' },
+)
+
+export const FailureReason = t.Union(
+  [
+    t.Literal('build_failed'),
+    t.Literal('test_failed'),
+    t.Literal('publish_failed'),
+    t.Literal('killed'),
+    t.Literal('timeout'),
+    t.Literal('infrastructure'),
+  ],
+  { description: 'Why a FAILED job failed.' },
+)
+
+export const Phase = t.Union([t.Literal('build'), t.Literal('test'), t.Literal('publish')])
+
+export const TaskRun = t.Object({
+  task: t.String({ description: 'Nomad task name: build, test-N or publish.' }),
+  phase: Phase,
+  state: t.Union(
+    [t.Literal('pending'), t.Literal('running'), t.Literal('succeeded'), t.Literal('failed'), t.Literal('killed'), t.Literal('skipped')],
+    { description: 'skipped: never started because an earlier phase failed or the job was killed.' },
+  ),
+  command: t.Optional(t.String({ description: 'For test tasks: the command as submitted.' })),
+  startedAt: t.Optional(t.String({ format: 'date-time' })),
+  finishedAt: t.Optional(t.String({ format: 'date-time' })),
+  exitCode: t.Optional(t.Integer()),
+})
+
+export const Failure = t.Object({
+  reason: FailureReason,
+  phase: t.Optional(Phase),
+  message: t.String({ description: 'What went wrong, in words.' }),
+  logTail: t.Optional(t.String({ description: 'The last lines of the failing task log.' })),
+})
+
+export const Result = t.Object({
+  images: t.Array(t.String(), { description: 'Pushed references, registry/repository:tag.' }),
+  digest: t.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'Manifest digest of the pushed image.' }),
+  commit: t.Optional(t.String({ description: 'The Git commit that was built.' })),
+})
+
+export const JobStatus = t.Object({
+  id: t.String(),
+  status: JobState,
+  createdAt: t.String({ format: 'date-time' }),
+  finishedAt: t.Optional(t.String({ format: 'date-time' })),
+  tasks: t.Array(TaskRun),
+  failure: t.Optional(Failure),
+  result: t.Optional(Result),
+  request: JobRequest,
+})
+
+export type JobState = Static<typeof JobState>
+export type FailureReason = Static<typeof FailureReason>
+export type Phase = Static<typeof Phase>
+export type TaskRun = Static<typeof TaskRun>
+export type Failure = Static<typeof Failure>
+export type Result = Static<typeof Result>
+export type JobStatus = Static<typeof JobStatus>
+
+export const isFinal = (s: JobState) => s === 'SUCCEEDED' || s === 'FAILED'

@@ -1,0 +1,152 @@
+// Status derivation: everything a caller sees is computed from Nomad's job, allocation and evaluations.
+import type { Allocation, Evaluation, Job, TaskState } from '../nomad/types'
+import { placementCauses } from './placement'
+import { type PlannedTest, planTests } from './render'
+import type { JobRequest } from './request'
+import type { Failure, JobState, JobStatus, Phase, TaskRun } from './status-schema'
+
+/** Small results the tasks leave in the alloc dir, read back once the allocation is done. */
+export interface AllocFiles {
+  digest?: string
+  published?: string
+  skipped?: string
+  commit?: string
+  exits: Record<string, string | undefined>
+}
+
+export interface StatusInput {
+  id: string
+  request: JobRequest
+  createdAt: string
+  job: Job
+  alloc?: Allocation
+  evaluations: Evaluation[]
+  files?: AllocFiles
+}
+
+// `timeout` exits 124 when the phase's own time limit fires (Nomad has none for batch tasks).
+const TIMEOUT_EXIT = 124
+
+interface Observed extends TaskRun {
+  driverError?: string
+}
+
+const isSet = (t: string | null | undefined): t is string => !!t && !t.startsWith('0001-')
+const iso = (t: string | null | undefined) => (isSet(t) ? new Date(t).toISOString() : undefined)
+
+function observe(task: string, phase: Phase, ts: TaskState | undefined, allocDone: boolean, command?: string): Observed {
+  const events = ts?.Events ?? []
+  const terminated = events.findLast((e) => e.Type === 'Terminated')
+  const driverError = events.find((e) => e.Type === 'Driver Failure')?.DriverError
+  const started = isSet(ts?.StartedAt)
+  const killed = events.some((e) => e.Type === 'Killed' || e.Type === 'Killing')
+  let state: TaskRun['state']
+  if (!ts || ts.State === 'pending') state = allocDone ? 'skipped' : 'pending'
+  else if (ts.State === 'running') state = 'running'
+  else if (ts.Failed) state = 'failed'
+  else if (!started) state = 'skipped'
+  else if (killed && terminated?.ExitCode !== 0) state = 'killed'
+  else state = terminated?.ExitCode === 0 || terminated === undefined ? 'succeeded' : 'failed'
+  const run: Observed = { task, phase, state, startedAt: iso(ts?.StartedAt), finishedAt: iso(ts?.FinishedAt) }
+  if (command !== undefined) run.command = command
+  if (terminated?.ExitCode !== undefined && ts?.State === 'dead') run.exitCode = terminated.ExitCode
+  if (driverError) run.driverError = driverError
+  return run
+}
+
+function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allocation, files?: AllocFiles): Failure | undefined {
+  const broken = runs.find((r) => r.driverError)
+  if (broken) return { reason: 'infrastructure', phase: broken.phase, message: `task ${broken.task} could not start: ${broken.driverError}` }
+  const build = runs[0]
+  if (build?.state === 'failed')
+    return build.exitCode === TIMEOUT_EXIT
+      ? { reason: 'timeout', phase: 'build', message: 'the build phase ran out of time (timeouts.build)' }
+      : { reason: 'build_failed', phase: 'build', message: `the build failed with exit code ${build.exitCode ?? 'unknown'}` }
+  const failedTests = runs.filter((r) => r.phase === 'test' && r.state === 'failed')
+  if (failedTests.length > 0) {
+    const timedOut = failedTests.filter((r) => r.exitCode === TIMEOUT_EXIT && files?.exits[r.task] === undefined)
+    if (timedOut.length === failedTests.length)
+      return { reason: 'timeout', phase: 'test', message: `${timedOut.map((r) => r.task).join(', ')} ran out of time (test.timeout)` }
+    const said = failedTests.map((r) => {
+      const exit = files?.exits[r.task]?.trim() ?? r.exitCode
+      const cmd = tests.find((t) => t.task === r.task)?.command
+      return `${r.task} (${cmd}) exited with ${exit}`
+    })
+    return { reason: 'test_failed', phase: 'test', message: said.join('; ') }
+  }
+  if (job.Stop || alloc.DesiredStatus === 'stop') {
+    const at = runs.find((r) => r.state === 'killed') ?? runs.find((r) => r.state === 'running' || r.state === 'pending')
+    return { reason: 'killed', phase: at?.phase, message: 'the job was killed' + (at ? ` during ${at.phase}` : '') }
+  }
+  const publish = runs.at(-1)
+  if (publish?.state === 'failed')
+    return publish.exitCode === TIMEOUT_EXIT
+      ? { reason: 'timeout', phase: 'publish', message: 'the push ran out of time (timeouts.publish)' }
+      : { reason: 'publish_failed', phase: 'publish', message: `the push failed with exit code ${publish.exitCode ?? 'unknown'}` }
+  if (alloc.ClientStatus === 'lost')
+    return { reason: 'infrastructure', message: 'the Nomad client running the job was lost' }
+  return undefined
+}
+
+function placementFailure(job: Job, evaluations: Evaluation[]): Failure | undefined {
+  for (const ev of evaluations) {
+    for (const metric of Object.values(ev.FailedTGAllocs ?? {})) {
+      const causes = placementCauses(metric, job)
+      return { reason: 'infrastructure', message: `cannot place the job: ${causes.join('; ') || 'no node fits'}` }
+    }
+  }
+  return undefined
+}
+
+const runningState = (runs: Observed[]): JobState => {
+  const frontier = runs.find((r) => r.state === 'pending' || r.state === 'running')
+  if (!frontier) return 'PUBLISHING'
+  if (frontier.phase === 'build') return frontier.state === 'running' ? 'BUILDING' : 'PENDING'
+  return frontier.phase === 'test' ? 'TESTING' : 'PUBLISHING'
+}
+
+export function deriveStatus(input: StatusInput): JobStatus {
+  const { id, request, createdAt, job, alloc, evaluations, files } = input
+  const tests = planTests(request)
+  const base = { id, createdAt, request }
+  const plan: { task: string; phase: Phase; command?: string }[] = [
+    { task: 'build', phase: 'build' },
+    ...tests.map((t) => ({ task: t.task, phase: 'test' as const, command: t.command })),
+    { task: 'publish', phase: 'publish' },
+  ]
+
+  if (!alloc) {
+    const tasks = plan.map((p) => observe(p.task, p.phase, undefined, !!job.Stop, p.command)).map(strip)
+    const placement = placementFailure(job, evaluations)
+    if (placement) return { ...base, status: 'FAILED', tasks, failure: placement }
+    if (job.Stop) return { ...base, status: 'FAILED', tasks, failure: { reason: 'killed', message: 'the job was killed before it started' } }
+    return { ...base, status: 'PENDING', tasks }
+  }
+
+  const states = alloc.TaskStates ?? {}
+  const allDone = plan.every((p) => states[p.task]?.State === 'dead') || alloc.ClientStatus === 'lost'
+  const runs = plan.map((p) => observe(p.task, p.phase, states[p.task], allDone, p.command))
+  const tasks = runs.map(strip)
+  const finishedAt = allDone ? runs.map((r) => r.finishedAt).filter(Boolean).sort().at(-1) : undefined
+  const withEnd = <T extends object>(s: T) => (finishedAt ? { ...s, finishedAt } : s)
+
+  const failure = failureOf(runs, tests, job, alloc, files)
+  // A failure is final as soon as it is known: publish, still to run, will only decline.
+  if (failure) return withEnd({ ...base, status: 'FAILED' as const, tasks, failure })
+  if (!allDone) return { ...base, status: runningState(runs), tasks }
+
+  const digest = files?.digest?.trim()
+  if (runs.at(-1)?.state === 'succeeded' && digest && !files?.skipped) {
+    const images = (files?.published ?? '').split('\n').filter(Boolean)
+    const result: JobStatus['result'] = { images, digest }
+    if (files?.commit) result.commit = files.commit.trim()
+    return withEnd({ ...base, status: 'SUCCEEDED' as const, tasks, result })
+  }
+  const why = files?.skipped?.trim() ?? 'publish finished without a digest'
+  return withEnd({ ...base, status: 'FAILED' as const, tasks, failure: { reason: 'infrastructure', phase: 'publish', message: why } })
+}
+
+function strip(r: Observed): TaskRun {
+  const { driverError: _, ...run } = r
+  return run
+}

@@ -1,0 +1,86 @@
+// The Nomad HTTP client: one fetch wrapper shared by the per-resource modules.
+import { NomadError, NomadUnreachableError } from './error'
+import { Allocations } from './allocations'
+import { Evaluations } from './evaluations'
+import { AllocFS } from './fs'
+import { Jobs } from './jobs'
+import { Status } from './status'
+import { Variables } from './variables'
+
+export interface ClientOptions {
+  address: string
+  token?: string
+  namespace?: string
+}
+
+/** Options every read takes, as in Nomad's api.QueryOptions. */
+export interface QueryOptions {
+  /** Block until the index moves past this one (a blocking query). */
+  waitIndex?: number
+  /** How long a blocking query may wait, e.g. "5s". */
+  waitTime?: string
+  signal?: AbortSignal
+}
+
+export interface QueryMeta {
+  lastIndex: number
+}
+
+export interface Read<T> {
+  data: T
+  meta: QueryMeta
+}
+
+type Query = Record<string, string | number | boolean | undefined>
+
+export class NomadClient {
+  readonly address: string
+  readonly jobs = new Jobs(this)
+  readonly allocations = new Allocations(this)
+  readonly evaluations = new Evaluations(this)
+  readonly fs = new AllocFS(this)
+  readonly variables = new Variables(this)
+  readonly status = new Status(this)
+
+  constructor(private readonly options: ClientOptions) {
+    this.address = options.address.replace(/\/+$/, '')
+  }
+
+  /** Sends one request; answers outside `expect` become a NomadError carrying the body. */
+  async raw(method: string, path: string, opts: { query?: Query; body?: unknown; signal?: AbortSignal; expect?: number[] } = {}): Promise<Response> {
+    const url = new URL(this.address + path)
+    const query: Query = { namespace: this.options.namespace, ...opts.query }
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v))
+    const headers: Record<string, string> = {}
+    if (this.options.token) headers['X-Nomad-Token'] = this.options.token
+    if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
+    let res: Response
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: opts.signal,
+      })
+    } catch (e) {
+      if (opts.signal?.aborted) throw e
+      throw new NomadUnreachableError(this.address, e)
+    }
+    if (!(opts.expect ?? [200]).includes(res.status)) throw new NomadError(method, path, res.status, await res.text())
+    return res
+  }
+
+  async read<T>(path: string, q: QueryOptions = {}, query: Query = {}): Promise<Read<T>> {
+    const res = await this.raw('GET', path, {
+      query: { ...query, index: q.waitIndex, wait: q.waitIndex === undefined ? undefined : (q.waitTime ?? '30s') },
+      signal: q.signal,
+    })
+    return { data: (await res.json()) as T, meta: { lastIndex: Number(res.headers.get('X-Nomad-Index') ?? 0) } }
+  }
+
+  async write<T>(method: 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, query: Query = {}): Promise<T> {
+    const res = await this.raw(method, path, { body, query })
+    const text = await res.text()
+    return (text ? JSON.parse(text) : undefined) as T
+  }
+}

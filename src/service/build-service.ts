@@ -1,0 +1,275 @@
+// The service's operations, transport-free: every surface (MCP, REST, CLI) calls these and nothing else.
+import type { Config } from '../config'
+import { ServiceError } from '../errors'
+import { buildIdOf, JOB_PREFIX, newBuildId, nomadJobId } from '../jobs/ids'
+import { sliceLines } from '../jobs/logs'
+import { destinations, META, planTests, renderJob } from '../jobs/render'
+import type { JobRequest } from '../jobs/request'
+import { type AllocFiles, deriveStatus } from '../jobs/status'
+import { isFinal, type JobStatus, type Phase } from '../jobs/status-schema'
+import { validateRequest } from '../jobs/validate'
+import type { NomadClient } from '../nomad/client'
+import { isNomadNotFound, NomadError, NomadUnreachableError } from '../nomad/error'
+import type { Allocation, Job } from '../nomad/types'
+import type {
+  CleanupQuery,
+  CleanupResult,
+  JobList,
+  JobSummary,
+  ListQuery,
+  Logs,
+  LogsQuery,
+  SubmitResult,
+  TaskLog,
+  WaitQuery,
+} from './schemas'
+
+/** Who is asking: jobs are tagged with their owner, and another owner's job does not exist for them. */
+export interface Caller {
+  owner?: string
+}
+
+interface Loaded {
+  id: string
+  job: Job
+  request: JobRequest
+  createdAt: string
+  alloc?: Allocation
+}
+
+const TAIL_BYTES = 1 << 20
+const FAILURE_TAIL_LINES = 30
+
+export class BuildService {
+  constructor(
+    private readonly nomad: NomadClient,
+    private readonly config: Config,
+  ) {}
+
+  async submitJob(input: unknown, caller: Caller = {}): Promise<SubmitResult> {
+    const request = validateRequest(input, this.config)
+    const id = newBuildId()
+    const createdAt = new Date()
+    const job = renderJob({ id, request, createdAt, owner: caller.owner }, this.config)
+    await nomadCall(() => this.nomad.jobs.register(job, { enforceIndex: 0 }))
+    return { id, status: 'PENDING', createdAt: createdAt.toISOString(), images: destinations(id, request) }
+  }
+
+  async getStatus(id: string, caller: Caller = {}): Promise<JobStatus> {
+    return (await this.statusOf(await this.load(id, caller))).status
+  }
+
+  async getLogs(q: LogsQuery, caller: Caller = {}): Promise<Logs> {
+    const loaded = await this.load(q.id, caller)
+    const { status } = await this.statusOf(loaded)
+    const tail = q.tail ?? 200
+    const selected = status.tasks.filter((t) => (!q.phase || t.phase === q.phase) && (!q.task || t.task === q.task))
+    if (q.task && selected.length === 0)
+      throw new ServiceError('not_found', `task: job ${q.id} has no task ${q.task}`, 'task')
+    const logs = await Promise.all(
+      selected.map(async (t): Promise<TaskLog> => {
+        const raw =
+          t.startedAt && loaded.alloc
+            ? await this.taskLog(loaded.alloc.ID, t.task, tail === 0 ? undefined : TAIL_BYTES)
+            : { text: '', clipped: false }
+        const { text, truncated } = sliceLines(raw.text, tail, raw.clipped)
+        return { task: t.task, phase: t.phase, state: t.state, text, truncated }
+      }),
+    )
+    return { id: q.id, status: status.status, logs }
+  }
+
+  /** Streams the selected tasks' output as it is written, task after task, until the last one ends. */
+  async *followLogs(q: Omit<LogsQuery, 'tail'>, caller: Caller = {}, signal?: AbortSignal): AsyncGenerator<{ task: string; text: string }> {
+    let loaded = await this.load(q.id, caller)
+    const tasks = ['build', ...planTests(loaded.request).map((t) => t.task), 'publish'].filter(
+      (task) => (!q.task || q.task === task) && (!q.phase || phaseOf(task) === q.phase),
+    )
+    let index = 0
+    for (const task of tasks) {
+      // Wait until the task has started, or will never start.
+      for (;;) {
+        const state = loaded.alloc?.TaskStates?.[task]
+        if (state && (state.State !== 'pending' || state.StartedAt)) break
+        const { status } = await this.statusOf(loaded)
+        if (status.tasks.find((t) => t.task === task)?.state === 'skipped' || (isFinal(status.status) && !loaded.alloc)) break
+        const r = await nomadCall(() => this.nomad.jobs.allocations(loaded.job.ID, { waitIndex: index, waitTime: '5s', signal }))
+        index = r.meta.lastIndex
+        loaded = await this.load(q.id, caller)
+      }
+      const state = loaded.alloc?.TaskStates?.[task]
+      if (!loaded.alloc || !state?.StartedAt || state.StartedAt.startsWith('0001-')) continue
+      for await (const text of this.nomad.fs.follow(loaded.alloc.ID, task, 'stdout', { signal })) yield { task, text }
+      const err = await this.nomad.fs.logs(loaded.alloc.ID, task, 'stderr')
+      if (err) yield { task, text: err }
+    }
+  }
+
+  async killJob(id: string, caller: Caller = {}): Promise<JobStatus> {
+    const loaded = await this.load(id, caller)
+    const { status } = await this.statusOf(loaded)
+    if (isFinal(status.status) && (status.failure?.reason !== 'infrastructure' || loaded.job.Stop))
+      throw new ServiceError('conflict', `id: job ${id} has already finished (${status.status}); nothing to kill`, 'id')
+    await nomadCall(() => this.nomad.jobs.deregister(loaded.job.ID))
+    return this.getStatus(id, caller)
+  }
+
+  async cleanup(q: CleanupQuery, caller: Caller = {}): Promise<CleanupResult> {
+    const result: CleanupResult = { removed: [], kept: [] }
+    const candidates = q.id ? [(await this.load(q.id, caller)).job] : await this.ownJobs(caller)
+    const cutoff = Date.now() - (q.olderThanSeconds ?? 0) * 1000
+    for (const job of candidates) {
+      const id = buildIdOf(job.ID) ?? job.ID
+      const created = Date.parse(job.Meta?.[META.created] ?? '')
+      if (!q.id && created > cutoff) continue
+      if (job.Status !== 'dead') {
+        result.kept.push({ id, reason: `still ${job.Status}: kill it first` })
+        continue
+      }
+      await nomadCall(() => this.nomad.jobs.deregister(job.ID, { purge: true }))
+      result.removed.push(id)
+    }
+    if (q.id && result.kept.length > 0)
+      throw new ServiceError('conflict', `id: job ${q.id} is ${result.kept[0]?.reason}`, 'id')
+    return result
+  }
+
+  async listJobs(q: ListQuery = {}, caller: Caller = {}): Promise<JobList> {
+    const jobs = (await this.ownJobs(caller)).sort((a, b) => b.ID.localeCompare(a.ID))
+    const limit = q.limit ?? 50
+    const out: JobSummary[] = []
+    for (const job of jobs) {
+      if (out.length >= limit) break
+      const loaded = await this.loadJob(job, caller).catch(() => undefined)
+      if (!loaded) continue
+      const { status } = await this.statusOf(loaded)
+      if (q.status && status.status !== q.status) continue
+      const summary: JobSummary = {
+        id: status.id,
+        status: status.status,
+        createdAt: status.createdAt,
+        repo: status.request.repo,
+        image: status.request.image,
+      }
+      if (status.finishedAt) summary.finishedAt = status.finishedAt
+      if (status.failure) summary.reason = status.failure.reason
+      out.push(summary)
+    }
+    return { jobs: out }
+  }
+
+  /** Returns when the status changes (or becomes final), or at the timeout: blocking queries, not polling. */
+  async waitForJob(q: WaitQuery, caller: Caller = {}, signal?: AbortSignal): Promise<JobStatus> {
+    const deadline = Date.now() + (q.timeoutSeconds ?? 60) * 1000
+    let status = await this.getStatus(q.id, caller)
+    const start = status.status
+    let index = 0
+    for (;;) {
+      if (isFinal(status.status) || ((q.until ?? 'change') === 'change' && status.status !== start)) return status
+      const left = deadline - Date.now()
+      if (left <= 0 || signal?.aborted) return status
+      const wait = `${Math.max(1, Math.min(5, Math.ceil(left / 1000)))}s`
+      const r = await nomadCall(() => this.nomad.jobs.allocations(nomadJobId(q.id), { waitIndex: index, waitTime: wait, signal }))
+      index = r.meta.lastIndex
+      status = await this.getStatus(q.id, caller)
+    }
+  }
+
+  async ready(): Promise<{ ok: boolean; reason?: string }> {
+    try {
+      await this.nomad.status.leader()
+      return { ok: true }
+    } catch (e) {
+      return { ok: false, reason: e instanceof Error ? e.message : String(e) }
+    }
+  }
+
+  private async ownJobs(caller: Caller): Promise<Job[]> {
+    const { data } = await nomadCall(() => this.nomad.jobs.list(JOB_PREFIX))
+    return data
+      .filter((j) => buildIdOf(j.ID) && (!caller.owner || j.Meta?.[META.owner] === caller.owner))
+      .map((j) => ({ ID: j.ID, Name: j.Name, Status: j.Status, Stop: j.Stop, Meta: j.Meta }) as Job)
+  }
+
+  private async load(id: string, caller: Caller): Promise<Loaded> {
+    const notFound = new ServiceError('not_found', `id: no job ${id}`, 'id')
+    let job: Job
+    try {
+      job = (await nomadCall(() => this.nomad.jobs.info(nomadJobId(id)))).data
+    } catch (e) {
+      throw isServiceNotFound(e) ? notFound : e
+    }
+    const loaded = await this.loadJob(job, caller)
+    if (!loaded) throw notFound
+    return loaded
+  }
+
+  private async loadJob(job: Job, caller: Caller): Promise<Loaded | undefined> {
+    const id = buildIdOf(job.ID)
+    const meta = job.Meta ?? {}
+    if (!id || !meta[META.request]) return undefined
+    if (caller.owner && meta[META.owner] !== caller.owner) return undefined
+    const { data: stubs } = await nomadCall(() => this.nomad.jobs.allocations(job.ID))
+    const newest = stubs.sort((a, b) => b.ModifyIndex - a.ModifyIndex)[0]
+    const alloc = newest ? (await nomadCall(() => this.nomad.allocations.info(newest.ID))).data : undefined
+    const full = job.TaskGroups ? job : (await nomadCall(() => this.nomad.jobs.info(job.ID))).data
+    return { id, job: full, request: JSON.parse(meta[META.request] as string) as JobRequest, createdAt: meta[META.created] ?? '', alloc }
+  }
+
+  private async statusOf(l: Loaded): Promise<{ status: JobStatus }> {
+    const evaluations = l.alloc ? [] : (await nomadCall(() => this.nomad.jobs.evaluations(l.job.ID))).data
+    const allDead = !!l.alloc && Object.values(l.alloc.TaskStates ?? {}).every((t) => t.State === 'dead')
+    const files = l.alloc && allDead ? await this.readFiles(l.alloc.ID, l.request) : undefined
+    const status = deriveStatus({ id: l.id, request: l.request, createdAt: l.createdAt, job: l.job, alloc: l.alloc, evaluations, files })
+    if (status.failure && !l.alloc && status.failure.reason === 'infrastructure' && !l.job.Stop) {
+      // A blocked evaluation would place the job later, when the caller has long been told it failed.
+      await nomadCall(() => this.nomad.jobs.deregister(l.job.ID))
+    }
+    if (status.failure?.phase && l.alloc) {
+      const task = status.tasks.find((t) => t.phase === status.failure?.phase && (t.state === 'failed' || t.state === 'killed'))
+      if (task?.startedAt) {
+        const { text } = await this.taskLog(l.alloc.ID, task.task, 64 * 1024)
+        status.failure.logTail = sliceLines(text, FAILURE_TAIL_LINES, true).text
+      }
+    }
+    return { status }
+  }
+
+  private async taskLog(allocId: string, task: string, tailBytes?: number): Promise<{ text: string; clipped: boolean }> {
+    const opts = tailBytes === undefined ? {} : { tailBytes }
+    const [out, err] = await Promise.all(
+      (['stdout', 'stderr'] as const).map((type) => this.nomad.fs.logs(allocId, task, type, opts).catch(() => '')),
+    )
+    const text = (out ?? '') + (err ? `${out && !out.endsWith('\n') ? '\n' : ''}${err}` : '')
+    return { text, clipped: tailBytes !== undefined && ((out?.length ?? 0) >= tailBytes || (err?.length ?? 0) >= tailBytes) }
+  }
+
+  private async readFiles(allocId: string, request: JobRequest): Promise<AllocFiles> {
+    const cat = (name: string) => this.nomad.fs.cat(allocId, `alloc/nbs/${name}`).then((v) => v ?? undefined)
+    const tests = planTests(request)
+    const [digest, published, skipped, commit, ...exits] = await Promise.all([
+      cat('digest'),
+      cat('published'),
+      cat('publish.skipped'),
+      cat('commit'),
+      ...tests.map((t) => cat(`${t.task}.exit`)),
+    ])
+    return { digest, published, skipped, commit, exits: Object.fromEntries(tests.map((t, i) => [t.task, exits[i]])) }
+  }
+}
+
+const phaseOf = (task: string): Phase => (task === 'build' ? 'build' : task === 'publish' ? 'publish' : 'test')
+
+const isServiceNotFound = (e: unknown) => e instanceof ServiceError && e.code === 'not_found'
+
+/** Nomad's failures as service errors: unreachable is 503-like, an unexpected answer carries Nomad's words. */
+async function nomadCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (e) {
+    if (e instanceof NomadUnreachableError) throw new ServiceError('nomad_unavailable', e.message)
+    if (isNomadNotFound(e)) throw new ServiceError('not_found', (e as NomadError).message)
+    if (e instanceof NomadError) throw new ServiceError('nomad_error', e.message)
+    throw e
+  }
+}
