@@ -19,8 +19,13 @@ case "$NBS_TEST_MODE" in
     set -- "$@" /bin/sh -c "$cmd"
     ;;
   exec)
-    for a in $NBS_B64_ARGV; do set -- "$@" "$(d "$a")"; done
-    say "test $NOMAD_TASK_NAME: $NBS_TEST_LABEL"
+    shown=
+    for a in $NBS_B64_ARGV; do
+      arg=$(d "$a")
+      set -- "$@" "$arg"
+      shown="$shown $arg"
+    done
+    say "test $NOMAD_TASK_NAME:$shown"
     ;;
   entrypoint)
     # The image's ENTRYPOINT followed by its CMD, one element a line.

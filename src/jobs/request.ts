@@ -101,9 +101,9 @@ export const JobRequest = t.Object(
     resources: t.Optional(
       t.Object(
         {
-          cpu: t.Optional(t.Integer({ minimum: 100, maximum: 256000, default: 1000, description: 'CPU per task, MHz (default 1000).' })),
+          cpu: t.Optional(t.Integer({ minimum: 100, maximum: 256000, default: 200, description: 'CPU per task, MHz (default 200; a share, not a cap).' })),
           memory: t.Optional(
-            t.Integer({ minimum: 64, maximum: 16777216, default: 2048, description: 'Memory per task, MB (default 2048).' }),
+            t.Integer({ minimum: 64, maximum: 16777216, default: 1024, description: 'Memory per task, MB (default 1024).' }),
           ),
         },
         { additionalProperties: false },
@@ -117,4 +117,4 @@ export type JobRequest = Static<typeof JobRequest>
 export type TestSpec = Static<typeof TestSpec>
 export type TestCommand = NonNullable<TestSpec['commands']>[number]
 
-export const defaults = { buildTimeout: 1800, testTimeout: 600, publishTimeout: 600, cpu: 1000, memory: 2048 } as const
+export const defaults = { buildTimeout: 1800, testTimeout: 600, publishTimeout: 600, cpu: 200, memory: 1024 } as const
