@@ -1,0 +1,172 @@
+package main
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// taskStateOut writes a TaskState as Nomad's server does: unset times are
+// null, not Go's zero time (the recordings show "StartedAt": null for a task
+// that never ran). The outer fields shadow the embedded api ones.
+type taskStateOut struct {
+	*api.TaskState
+	LastRestart *time.Time
+	StartedAt   *time.Time
+	FinishedAt  *time.Time
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toTaskStatesOut(m map[string]*api.TaskState) map[string]taskStateOut {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]taskStateOut, len(m))
+	for k, ts := range m {
+		out[k] = taskStateOut{ts, timeOrNil(ts.LastRestart), timeOrNil(ts.StartedAt), timeOrNil(ts.FinishedAt)}
+	}
+	return out
+}
+
+// allocOut adds what Nomad's server sends and api.Allocation lacks
+// (SharedResources: the group's ephemeral disk).
+type allocOut struct {
+	*api.Allocation
+	TaskStates      map[string]taskStateOut
+	SharedResources *api.Resources
+}
+
+func toAllocOut(a *api.Allocation) allocOut {
+	disk := 0
+	if a.AllocatedResources != nil {
+		disk = int(a.AllocatedResources.Shared.DiskMB)
+	}
+	shared := &api.Resources{CPU: new(0), Cores: new(0), MemoryMB: new(0), MemoryMaxMB: new(0), DiskMB: new(disk), IOPS: new(0), SecretsMB: new(0)}
+	return allocOut{a, toTaskStatesOut(a.TaskStates), shared}
+}
+
+type allocStubOut struct {
+	*api.AllocationListStub
+	TaskStates map[string]taskStateOut
+}
+
+func toStubOut(a *api.Allocation) allocStubOut {
+	var ver uint64
+	if a.Job != nil {
+		ver = deref(a.Job.Version)
+	}
+	stub := &api.AllocationListStub{
+		ID: a.ID, EvalID: a.EvalID, Name: a.Name, Namespace: a.Namespace, NodeID: a.NodeID, NodeName: a.NodeName,
+		JobID: a.JobID, JobType: "batch", JobVersion: ver, TaskGroup: a.TaskGroup,
+		DesiredStatus: a.DesiredStatus, DesiredDescription: a.DesiredDescription, ClientStatus: a.ClientStatus,
+		ClientDescription: a.ClientDescription, FollowupEvalID: a.FollowupEvalID, NextAllocation: a.NextAllocation,
+		PreemptedAllocations: a.PreemptedAllocations, CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex,
+		CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
+	}
+	if a.Job != nil {
+		stub.JobType = deref(a.Job.Type)
+	}
+	return allocStubOut{stub, toTaskStatesOut(a.TaskStates)}
+}
+
+// sortedAllocs lists allocations newest first, as Nomad's list endpoints do
+// for a job. Call with the lock held.
+func (s *Server) sortedAllocs(keep func(*api.Allocation) bool) []*api.Allocation {
+	var out []*api.Allocation
+	for _, a := range s.st.Allocs {
+		if keep(a) {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].CreateIndex != out[j].CreateIndex {
+			return out[i].CreateIndex > out[j].CreateIndex
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func (s *Server) listAllocs(w http.ResponseWriter, r *http.Request) {
+	prefix := r.URL.Query().Get("prefix")
+	s.blocking(w, r, func() (uint64, int, any, string) {
+		out := []allocStubOut{}
+		var idx uint64
+		for _, a := range s.sortedAllocs(func(a *api.Allocation) bool { return strings.HasPrefix(a.ID, prefix) }) {
+			out = append(out, toStubOut(a))
+			idx = max(idx, a.ModifyIndex)
+		}
+		if idx == 0 {
+			idx = s.st.Index
+		}
+		return idx, 200, out, ""
+	})
+}
+
+func (s *Server) getAlloc(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.blocking(w, r, func() (uint64, int, any, string) {
+		a := s.findAlloc(id)
+		if a == nil {
+			return s.st.Index, 404, nil, "alloc not found"
+		}
+		return a.ModifyIndex, 200, toAllocOut(a), ""
+	})
+}
+
+// findAlloc accepts a full ID or (like the CLI helpers) a unique prefix of
+// at least 8 characters. Call with the lock held.
+func (s *Server) findAlloc(id string) *api.Allocation {
+	if a := s.st.Allocs[id]; a != nil {
+		return a
+	}
+	return nil
+}
+
+// stopAlloc stops one allocation. Nomad would also place a replacement
+// (migrate); nomadlite does not — see README.
+func (s *Server) stopAlloc(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	st := s.st
+	st.mu.Lock()
+	a := st.Allocs[id]
+	if a == nil {
+		st.mu.Unlock()
+		httpError(w, 404, "alloc not found")
+		return
+	}
+	idx := st.bump()
+	var ar *allocRunner
+	if a.DesiredStatus == "run" {
+		a.DesiredStatus, a.DesiredDescription = "stop", "alloc was stopped by user"
+		a.ModifyIndex, a.ModifyTime = idx, now()
+		if !clientTerminal(a) {
+			ar = s.runner(a.ID)
+		}
+	}
+	var eval *api.Evaluation
+	if j := st.Jobs[a.JobID]; j != nil {
+		eval = s.newEval(j, "alloc-stop", idx)
+		s.finishEval(eval, nil)
+		s.updateJobStatus(a.JobID)
+	}
+	evalID := ""
+	if eval != nil {
+		evalID = eval.ID
+	}
+	resp := map[string]any{"EvalID": evalID, "Index": st.Index}
+	st.mu.Unlock()
+	if ar != nil {
+		ar.requestStop()
+	}
+	writeJSON(w, 200, resp)
+}

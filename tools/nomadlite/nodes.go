@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+const datacenter = "dc1"
+
+// buildNode fingerprints this host the way a Nomad client would, as far as
+// the scheduler's checks need it: kernel, arch, OS, CPU and memory capacity,
+// the raw_exec driver and the configured host volumes.
+func buildNode(cfg Config, id string) *api.Node {
+	host, _ := os.Hostname()
+	cpuMHz, cores := cpuCapacity()
+	memMB := memCapacityMB()
+	attrs := map[string]string{
+		"kernel.name":             runtime.GOOS,
+		"kernel.version":          kernelVersion(),
+		"cpu.arch":                runtime.GOARCH,
+		"cpu.numcores":            strconv.Itoa(cores),
+		"cpu.totalcompute":        strconv.Itoa(cpuMHz),
+		"memory.totalbytes":       strconv.FormatInt(int64(memMB)<<20, 10),
+		"os.name":                 osName(),
+		"unique.hostname":         host,
+		"driver.raw_exec":         "1",
+		"nomad.version":           nomadVersion,
+		"nomad.advertise.address": "127.0.0.1:4646",
+	}
+	vols := map[string]*api.HostVolumeInfo{}
+	for name, p := range cfg.HostVolumes {
+		vols[name] = &api.HostVolumeInfo{Path: p, ReadOnly: false}
+	}
+	meta := map[string]string{}
+	for k, v := range cfg.NodeMeta {
+		meta[k] = v
+	}
+	return &api.Node{
+		ID:         id,
+		Datacenter: datacenter,
+		Name:       host,
+		HTTPAddr:   "127.0.0.1:4646",
+		Attributes: attrs,
+		NodeResources: &api.NodeResources{
+			Cpu:    api.NodeCpuResources{CpuShares: int64(cpuMHz), TotalCpuCores: uint16(cores)},
+			Memory: api.NodeMemoryResources{MemoryMB: int64(memMB)},
+		},
+		Resources:             &api.Resources{CPU: new(cpuMHz), MemoryMB: new(memMB)},
+		Meta:                  meta,
+		NodeClass:             cfg.NodeClass,
+		NodePool:              "default",
+		SchedulingEligibility: "eligible",
+		Status:                "ready",
+		StatusUpdatedAt:       time.Now().Unix(),
+		Drivers: map[string]*api.DriverInfo{"raw_exec": {
+			Attributes: map[string]string{"driver.raw_exec": "true"}, Detected: true, Healthy: true,
+			HealthDescription: "Healthy", UpdateTime: time.Now(),
+		}},
+		HostVolumes: vols,
+		CreateIndex: 1,
+		ModifyIndex: 1,
+	}
+}
+
+// cpuCapacity: Nomad's fingerprint is cores × clock MHz; /proc/cpuinfo's MHz
+// wanders with frequency scaling, so a steady 2000 MHz per core is used when
+// it is missing or implausible.
+func cpuCapacity() (mhz, cores int) {
+	cores = runtime.NumCPU()
+	per := 2000
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "cpu MHz" {
+				if x, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && x > 500 {
+					per = int(x)
+				}
+				break
+			}
+		}
+	}
+	return cores * per, cores
+}
+
+func memCapacityMB() int {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 1024
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, _ := strconv.Atoi(fields[1])
+			return kb / 1024
+		}
+	}
+	return 1024
+}
+
+func kernelVersion() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func osName() string {
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "ID="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+func (s *Server) nodeStub() *api.NodeListStub {
+	n := s.node
+	return &api.NodeListStub{
+		Address: "127.0.0.1", ID: n.ID, Datacenter: n.Datacenter, Name: n.Name, NodeClass: n.NodeClass,
+		NodePool: n.NodePool, Version: nomadVersion, SchedulingEligibility: n.SchedulingEligibility,
+		Status: n.Status, Drivers: n.Drivers, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex,
+	}
+}
+
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
+	s.setQueryHeaders(w, 1)
+	if p := r.URL.Query().Get("prefix"); p != "" && !strings.HasPrefix(s.node.ID, p) {
+		writeJSON(w, 200, []*api.NodeListStub{})
+		return
+	}
+	writeJSON(w, 200, []*api.NodeListStub{s.nodeStub()})
+}
+
+func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
+	s.setQueryHeaders(w, 1)
+	if id := r.PathValue("id"); id != s.node.ID {
+		httpError(w, 404, "node not found")
+		return
+	}
+	writeJSON(w, 200, s.node)
+}
+
+func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("id") != s.node.ID {
+		s.setQueryHeaders(w, 1)
+		httpError(w, 404, "node not found")
+		return
+	}
+	s.blocking(w, r, func() (uint64, int, any, string) {
+		out := []allocOut{}
+		var idx uint64
+		for _, a := range s.sortedAllocs(func(*api.Allocation) bool { return true }) {
+			out = append(out, toAllocOut(a))
+			idx = max(idx, a.ModifyIndex)
+		}
+		return idx, 200, out, ""
+	})
+}
+
+func (s *Server) leader(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, "127.0.0.1:4647")
+}
+
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, []string{"127.0.0.1:4647"})
+}
+
+// agentSelf returns the parts of Nomad's /v1/agent/self a client looks at:
+// config (region, datacenter, version) and member.
+func (s *Server) agentSelf(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, map[string]any{
+		"config": map[string]any{
+			"Region": "global", "Datacenter": datacenter, "NodeName": s.node.Name, "DataDir": s.cfg.DataDir,
+			"Version": map[string]any{"Version": nomadVersion, "VersionPrerelease": "", "VersionMetadata": "", "Revision": "nomadlite-" + version},
+			"Client":  map[string]any{"Enabled": true, "NodeClass": s.cfg.NodeClass, "Meta": s.node.Meta},
+			"Server":  map[string]any{"Enabled": true},
+			"ACL":     map[string]any{"Enabled": false},
+		},
+		"member": api.AgentMember{
+			Name: s.node.Name + ".global", Addr: "127.0.0.1", Port: 4648, Status: "alive",
+			Tags: map[string]string{"region": "global", "dc": datacenter, "build": nomadVersion, "role": "nomad"},
+		},
+		"stats": map[string]any{"nomadlite": map[string]string{"version": version}},
+	})
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Config is the agent's command line.
+type Config struct {
+	Bind        string
+	DataDir     string
+	HostVolumes map[string]string
+	NodeMeta    map[string]string
+	NodeClass   string
+	GCAge       time.Duration
+}
+
+// Server holds the state, the node description and the running allocations.
+type Server struct {
+	cfg  Config
+	st   *State
+	node *api.Node
+
+	runMu   sync.Mutex
+	runners map[string]*allocRunner
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// NewServer loads the data dir, reports tasks the previous run lost track of,
+// and starts the saver and the garbage collector.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.GCAge == 0 {
+		cfg.GCAge = time.Hour
+	}
+	if cfg.HostVolumes == nil {
+		cfg.HostVolumes = map[string]string{}
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "alloc"), 0o755); err != nil {
+		return nil, err
+	}
+	for name, p := range cfg.HostVolumes {
+		if st, err := os.Stat(p); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("host volume %s: %s is not a directory", name, p)
+		}
+	}
+	s := &Server{cfg: cfg, st: newState(cfg.DataDir), runners: map[string]*allocRunner{}, stop: make(chan struct{})}
+	if err := s.st.load(); err != nil {
+		return nil, err
+	}
+	if s.st.NodeID == "" {
+		s.st.NodeID = newUUID()
+		s.st.markDirty()
+	}
+	s.node = buildNode(cfg, s.st.NodeID)
+	s.recoverLost()
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.st.saver(s.stop) }()
+	go func() { defer s.wg.Done(); s.gcLoop() }()
+	return s, nil
+}
+
+// Close stops the background loops and saves the state. Running tasks are left
+// running, as a Nomad client leaves them when it stops.
+func (s *Server) Close() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.wg.Wait()
+	s.st.save()
+}
+
+// Handler routes the served part of the API; everything else is a 404 that
+// names the path, never a fake success.
+func (s *Server) Handler() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /v1/jobs", s.listJobs)
+	m.HandleFunc("PUT /v1/jobs", s.registerJob)
+	m.HandleFunc("POST /v1/jobs", s.registerJob)
+	m.HandleFunc("GET /v1/job/{id}", s.getJob)
+	m.HandleFunc("PUT /v1/job/{id}", s.registerJob)
+	m.HandleFunc("POST /v1/job/{id}", s.registerJob)
+	m.HandleFunc("DELETE /v1/job/{id}", s.deregisterJob)
+	m.HandleFunc("GET /v1/job/{id}/allocations", s.jobAllocs)
+	m.HandleFunc("GET /v1/job/{id}/evaluations", s.jobEvals)
+	m.HandleFunc("GET /v1/job/{id}/summary", s.jobSummary)
+	m.HandleFunc("PUT /v1/validate/job", s.validateJob)
+	m.HandleFunc("POST /v1/validate/job", s.validateJob)
+	m.HandleFunc("GET /v1/allocations", s.listAllocs)
+	m.HandleFunc("GET /v1/allocation/{id}", s.getAlloc)
+	m.HandleFunc("PUT /v1/allocation/{id}/stop", s.stopAlloc)
+	m.HandleFunc("POST /v1/allocation/{id}/stop", s.stopAlloc)
+	m.HandleFunc("GET /v1/evaluations", s.listEvals)
+	m.HandleFunc("GET /v1/evaluation/{id}", s.getEval)
+	m.HandleFunc("GET /v1/evaluation/{id}/allocations", s.evalAllocs)
+	m.HandleFunc("GET /v1/client/fs/logs/{id}", s.fsLogs)
+	m.HandleFunc("GET /v1/client/fs/cat/{id}", s.fsCat)
+	m.HandleFunc("GET /v1/var/{path...}", s.getVar)
+	m.HandleFunc("PUT /v1/var/{path...}", s.putVar)
+	m.HandleFunc("POST /v1/var/{path...}", s.putVar)
+	m.HandleFunc("DELETE /v1/var/{path...}", s.deleteVar)
+	m.HandleFunc("GET /v1/vars", s.listVars)
+	m.HandleFunc("GET /v1/status/leader", s.leader)
+	m.HandleFunc("GET /v1/status/peers", s.peers)
+	m.HandleFunc("GET /v1/agent/self", s.agentSelf)
+	m.HandleFunc("GET /v1/nodes", s.listNodes)
+	m.HandleFunc("GET /v1/node/{id}", s.getNode)
+	m.HandleFunc("GET /v1/node/{id}/allocations", s.nodeAllocs)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("nomadlite does not serve %s %s", r.Method, r.URL.Path))
+	})
+	return s.namespaceFilter(m)
+}
+
+// namespaceFilter: only the default namespace exists. Other namespaces answer
+// as Nomad answers for an empty namespace (nothing found).
+func (s *Server) namespaceFilter(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ns := r.URL.Query().Get("namespace"); ns != "" && ns != "default" && ns != "*" {
+			if r.Method == http.MethodGet && (r.URL.Path == "/v1/jobs" || r.URL.Path == "/v1/allocations" || r.URL.Path == "/v1/evaluations" || r.URL.Path == "/v1/vars") {
+				s.setQueryHeaders(w, s.currentIndex())
+				writeJSON(w, http.StatusOK, []any{})
+				return
+			}
+			httpError(w, http.StatusNotFound, fmt.Sprintf("namespace %q not found", ns))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) currentIndex() uint64 {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.Index
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		httpError(w, 500, err.Error())
+		return
+	}
+	writeRaw(w, code, b)
+}
+
+func writeRaw(w http.ResponseWriter, code int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// httpError answers like Nomad's HTTP layer: the error text as plain body.
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg))
+}
+
+func (s *Server) setQueryHeaders(w http.ResponseWriter, idx uint64) {
+	if idx == 0 {
+		idx = 1
+	}
+	w.Header().Set("X-Nomad-Index", strconv.FormatUint(idx, 10))
+	w.Header().Set("X-Nomad-KnownLeader", "true")
+	w.Header().Set("X-Nomad-LastContact", "0")
+}
+
+// queryResult is what one evaluation of a read produces, computed under the
+// state lock so the JSON is a consistent snapshot.
+type queryResult struct {
+	index  uint64
+	code   int
+	body   []byte
+	errMsg string
+}
+
+// blocking answers a read, holding it back while ?index=N is given and the
+// read's index has not moved past N (Nomad's blocking query), up to ?wait
+// (default 5m, capped at 10m).
+func (s *Server) blocking(w http.ResponseWriter, r *http.Request, read func() (idx uint64, code int, v any, errMsg string)) {
+	q := r.URL.Query()
+	minIndex, _ := strconv.ParseUint(q.Get("index"), 10, 64)
+	wait := 5 * time.Minute
+	if ws := q.Get("wait"); ws != "" {
+		if d, err := time.ParseDuration(ws); err == nil {
+			wait = d
+		} else if n, err := strconv.Atoi(ws); err == nil {
+			wait = time.Duration(n) * time.Millisecond
+		}
+	}
+	if wait > 10*time.Minute {
+		wait = 10 * time.Minute
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		s.st.mu.Lock()
+		idx, code, v, errMsg := read()
+		ch := s.st.changed
+		var res queryResult
+		done := minIndex == 0 || idx > minIndex
+		if !done {
+			select {
+			case <-deadline.C:
+				done = true
+			default:
+			}
+		}
+		if done {
+			res = queryResult{index: idx, code: code, errMsg: errMsg}
+			if errMsg == "" {
+				res.body, _ = json.Marshal(v)
+			}
+		}
+		s.st.mu.Unlock()
+		if done {
+			s.setQueryHeaders(w, res.index)
+			if res.errMsg != "" {
+				httpError(w, res.code, res.errMsg)
+			} else {
+				writeRaw(w, res.code, res.body)
+			}
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			// Re-read once more and answer whatever is there.
+			minIndex = 0
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<20))
+	return dec.Decode(v)
+}
+
+func logf(format string, args ...any) { log.Printf(format, args...) }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// State is everything nomadlite knows. One mutex guards it all: the agent is
+// small, and a single lock keeps jobs, allocations and evaluations consistent
+// with the index that blocking queries watch.
+type State struct {
+	mu sync.Mutex
+
+	Index  uint64
+	NodeID string
+	Jobs   map[string]*api.Job
+	Allocs map[string]*api.Allocation
+	Evals  map[string]*api.Evaluation
+	Vars   map[string]*api.Variable
+	// Pids of running tasks ("allocID/task" -> pid, which is also the process
+	// group id) so that a restarted agent can kill what it lost track of.
+	Pids map[string]int
+
+	changed chan struct{} // closed and replaced whenever Index moves
+	dirty   bool
+	path    string
+	saveMu  sync.Mutex
+}
+
+func newState(dataDir string) *State {
+	return &State{
+		Jobs:    map[string]*api.Job{},
+		Allocs:  map[string]*api.Allocation{},
+		Evals:   map[string]*api.Evaluation{},
+		Vars:    map[string]*api.Variable{},
+		Pids:    map[string]int{},
+		changed: make(chan struct{}),
+		path:    filepath.Join(dataDir, "state.json"),
+	}
+}
+
+// load reads the snapshot if there is one.
+func (s *State) load() error {
+	b, err := os.ReadFile(s.path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, s); err != nil {
+		return fmt.Errorf("state %s: %w", s.path, err)
+	}
+	for _, m := range []any{&s.Jobs, &s.Allocs, &s.Evals, &s.Vars, &s.Pids} {
+		switch p := m.(type) {
+		case *map[string]*api.Job:
+			if *p == nil {
+				*p = map[string]*api.Job{}
+			}
+		case *map[string]*api.Allocation:
+			if *p == nil {
+				*p = map[string]*api.Allocation{}
+			}
+		case *map[string]*api.Evaluation:
+			if *p == nil {
+				*p = map[string]*api.Evaluation{}
+			}
+		case *map[string]*api.Variable:
+			if *p == nil {
+				*p = map[string]*api.Variable{}
+			}
+		case *map[string]int:
+			if *p == nil {
+				*p = map[string]int{}
+			}
+		}
+	}
+	return nil
+}
+
+// bump moves the index, wakes blocking queries and marks the state for
+// saving. Call with mu held; returns the new index.
+func (s *State) bump() uint64 {
+	s.Index++
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.dirty = true
+	return s.Index
+}
+
+// markDirty asks for a save without moving the index (e.g. GC).
+func (s *State) markDirty() { s.dirty = true }
+
+// save writes the snapshot atomically (temp file + rename) if anything changed.
+func (s *State) save() {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return
+	}
+	b, err := json.Marshal(s)
+	s.dirty = false
+	s.mu.Unlock()
+	if err != nil {
+		log.Printf("state: marshal: %v", err)
+		return
+	}
+	tmp := s.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		log.Printf("state: write: %v", err)
+		return
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		log.Printf("state: rename: %v", err)
+	}
+}
+
+// saver persists the state a few times a second while it changes.
+func (s *State) saver(stop <-chan struct{}) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.save()
+		case <-stop:
+			s.save()
+			return
+		}
+	}
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// deepCopy copies an api value through JSON so that snapshots (an alloc's Job)
+// never alias live state.
+func deepCopy[T any](v *T) *T {
+	if v == nil {
+		return nil
+	}
+	b, _ := json.Marshal(v)
+	var out T
+	_ = json.Unmarshal(b, &out)
+	return &out
+}
+
+func now() int64 { return time.Now().UnixNano() }

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// taskEnv builds a raw_exec task's environment: the agent's own environment
+// (raw_exec does not isolate), Nomad's NOMAD_* variables, then the task's Env
+// with ${...} interpolated.
+func (ar *allocRunner) taskEnv(t *api.Task, taskDir string) map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	j, tg := ar.job, ar.tg
+	allocName := ""
+	ar.s.st.mu.Lock()
+	if a := ar.s.st.Allocs[ar.id]; a != nil {
+		allocName = a.Name
+	}
+	ar.s.st.mu.Unlock()
+	index := "0"
+	if i := strings.LastIndex(allocName, "["); i >= 0 && strings.HasSuffix(allocName, "]") {
+		index = allocName[i+1 : len(allocName)-1]
+	}
+	cpu, mem := taskResources(t)
+	set := map[string]string{
+		"NOMAD_ALLOC_DIR":      filepath.Join(ar.dir, "alloc"),
+		"NOMAD_TASK_DIR":       filepath.Join(taskDir, "local"),
+		"NOMAD_SECRETS_DIR":    filepath.Join(taskDir, "secrets"),
+		"NOMAD_ALLOC_ID":       ar.id,
+		"NOMAD_SHORT_ALLOC_ID": ar.id[:8],
+		"NOMAD_ALLOC_NAME":     allocName,
+		"NOMAD_ALLOC_INDEX":    index,
+		"NOMAD_JOB_ID":         deref(j.ID),
+		"NOMAD_JOB_NAME":       deref(j.Name),
+		"NOMAD_TASK_NAME":      t.Name,
+		"NOMAD_GROUP_NAME":     deref(tg.Name),
+		"NOMAD_NAMESPACE":      "default",
+		"NOMAD_REGION":         "global",
+		"NOMAD_DC":             datacenter,
+		"NOMAD_CPU_LIMIT":      strconv.Itoa(cpu),
+		"NOMAD_MEMORY_LIMIT":   strconv.Itoa(mem),
+	}
+	if t.Resources != nil && deref(t.Resources.MemoryMaxMB) > 0 {
+		set["NOMAD_MEMORY_MAX_LIMIT"] = strconv.Itoa(deref(t.Resources.MemoryMaxMB))
+	}
+	if p := deref(j.ParentID); p != "" {
+		set["NOMAD_JOB_PARENT_ID"] = p
+	}
+	for k, v := range ar.meta(t) {
+		// Nomad sets the key as written, upper-cased, and with characters
+		// that are not valid in a variable name replaced by '_'.
+		set["NOMAD_META_"+k] = v
+		set["NOMAD_META_"+strings.ToUpper(k)] = v
+		set["NOMAD_META_"+cleanEnvVar(k)] = v
+		set["NOMAD_META_"+cleanEnvVar(strings.ToUpper(k))] = v
+	}
+	for k, v := range set {
+		env[k] = v
+	}
+	keys := make([]string, 0, len(t.Env))
+	for k := range t.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env[k] = ar.interpolate(t.Env[k], env, t)
+	}
+	return env
+}
+
+var invalidEnvChars = regexp.MustCompile(`[^A-Za-z0-9_]`)
+
+func cleanEnvVar(s string) string { return invalidEnvChars.ReplaceAllString(s, "_") }
+
+// meta merges job, group and task meta (task wins), as Nomad does.
+func (ar *allocRunner) meta(t *api.Task) map[string]string {
+	m := map[string]string{}
+	for k, v := range ar.job.Meta {
+		m[k] = v
+	}
+	for k, v := range ar.tg.Meta {
+		m[k] = v
+	}
+	for k, v := range t.Meta {
+		m[k] = v
+	}
+	return m
+}
+
+var interpRe = regexp.MustCompile(`\$\{([^{}]+)\}`)
+
+// interpolate replaces ${NOMAD_*}, ${env var}, ${meta.k}, ${node.*} and
+// ${attr.*}; unknown keys stay as written, like Nomad leaves them.
+func (ar *allocRunner) interpolate(s string, env map[string]string, t *api.Task) string {
+	if !strings.Contains(s, "${") {
+		return s
+	}
+	meta := ar.meta(t)
+	return interpRe.ReplaceAllStringFunc(s, func(m string) string {
+		key := strings.TrimSpace(m[2 : len(m)-1])
+		if k, ok := strings.CutPrefix(key, "meta."); ok {
+			if v, ok := meta[k]; ok {
+				return v
+			}
+			return m
+		}
+		if strings.HasPrefix(key, "NOMAD_") {
+			if v, ok := env[key]; ok {
+				return v
+			}
+			return m
+		}
+		if strings.HasPrefix(key, "node.") || strings.HasPrefix(key, "attr.") {
+			if v, ok := ar.s.resolveTarget("${" + key + "}"); ok {
+				return v
+			}
+			return m
+		}
+		if k, ok := strings.CutPrefix(key, "env."); ok {
+			if v, ok := env[k]; ok {
+				return v
+			}
+			return m
+		}
+		if v, ok := env[key]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+func envList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}

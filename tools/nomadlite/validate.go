@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/hashicorp/nomad/api"
+)
+
+// validateJob runs the structural checks Nomad's server makes on register
+// (structs.Job.Validate and friends), with Nomad's wording, plus a parse of
+// each template (Nomad only finds a broken template on the client; refusing it
+// up front keeps a broken job from being created at all).
+func validateJob(j *api.Job) *multierror.Error {
+	var mErr multierror.Error
+	id := deref(j.ID)
+	if id == "" {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Missing job ID"))
+	} else if strings.Contains(id, " ") {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Job ID contains a space"))
+	} else if strings.Contains(id, "\000") {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Job ID contains a null character"))
+	}
+	if deref(j.Name) == "" {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Missing job name"))
+	}
+	switch deref(j.Type) {
+	case "batch", "service", "sysbatch", "system":
+	case "":
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Missing job type"))
+	default:
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Invalid job type: %q", deref(j.Type)))
+	}
+	if p := deref(j.Priority); p < 1 || p > 100 {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Job priority must be between [1, 100]"))
+	}
+	if len(j.Datacenters) == 0 {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Missing job datacenters"))
+	}
+	if len(j.TaskGroups) == 0 {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Missing job task groups"))
+	}
+	for idx, c := range j.Constraints {
+		if err := validateConstraint(c); err != nil {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Constraint %d validation failed: %s", idx+1, err))
+		}
+	}
+	groups := map[string]int{}
+	for idx, tg := range j.TaskGroups {
+		name := deref(tg.Name)
+		if name == "" {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Job task group %d missing name", idx+1))
+		} else if existing, ok := groups[name]; ok {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Job task group %d redefines '%s' from group %d", idx+1, name, existing+1))
+		} else {
+			groups[name] = idx
+		}
+	}
+	for _, tg := range j.TaskGroups {
+		if err := validateGroup(tg); err != nil {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Task group %s validation failed: %v", deref(tg.Name), err))
+		}
+	}
+	if len(mErr.Errors) == 0 {
+		return nil
+	}
+	return &mErr
+}
+
+func validateGroup(tg *api.TaskGroup) error {
+	var mErr multierror.Error
+	if tg.Count != nil && *tg.Count < 0 {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Task group count can't be negative"))
+	}
+	if len(tg.Tasks) == 0 {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Missing tasks for task group"))
+	}
+	for idx, c := range tg.Constraints {
+		if err := validateConstraint(c); err != nil {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Constraint %d validation failed: %s", idx+1, err))
+		}
+	}
+	tasks := map[string]int{}
+	for idx, t := range tg.Tasks {
+		if t.Name == "" {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Task %d missing name", idx+1))
+		} else if existing, ok := tasks[t.Name]; ok {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Task %d redefines '%s' from task %d", idx+1, t.Name, existing+1))
+		} else {
+			tasks[t.Name] = idx
+		}
+	}
+	for _, t := range tg.Tasks {
+		if err := validateTask(t); err != nil {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Task %s validation failed: %s", t.Name, err))
+		}
+	}
+	return mErr.ErrorOrNil()
+}
+
+func validateTask(t *api.Task) error {
+	var mErr multierror.Error
+	if t.Name == "" {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Missing task name"))
+	}
+	if strings.ContainsAny(t.Name, "/\000") {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Task name cannot include slashes or null characters"))
+	}
+	if t.Driver == "" {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("Missing task driver"))
+	}
+	if t.KillTimeout != nil && *t.KillTimeout < 0 {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("KillTimeout must be a positive value"))
+	}
+	if t.Lifecycle != nil {
+		switch t.Lifecycle.Hook {
+		case "prestart", "poststart", "poststop":
+		case "":
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("no lifecycle hook provided"))
+		default:
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("invalid hook: %v", t.Lifecycle.Hook))
+		}
+	}
+	for idx, c := range t.Constraints {
+		if err := validateConstraint(c); err != nil {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Constraint %d validation failed: %s", idx+1, err))
+		}
+	}
+	for idx, tmpl := range t.Templates {
+		if err := validateTemplate(tmpl); err != nil {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Template %d validation failed: %s", idx+1, err))
+		}
+	}
+	return mErr.ErrorOrNil()
+}
+
+func validateConstraint(c *api.Constraint) error {
+	switch c.Operand {
+	case "", "=", "==", "is", "!=", "not", "<", "<=", ">", ">=", "version", "semver", "regexp",
+		"set_contains", "set_contains_all", "set_contains_any", "is_set", "is_not_set", "distinct_hosts", "distinct_property":
+	default:
+		return fmt.Errorf("Unknown constraint type %q", c.Operand)
+	}
+	if c.Operand == "regexp" {
+		if _, err := compileRegexp(c.RTarget); err != nil {
+			return fmt.Errorf("Regular expression failed to compile: %v", err)
+		}
+	}
+	return nil
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

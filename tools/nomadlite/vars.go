@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+var validVarPath = regexp.MustCompile(`^[a-zA-Z0-9-_~/]{1,128}$`)
+
+func (s *Server) getVar(w http.ResponseWriter, r *http.Request) {
+	path := r.PathValue("path")
+	s.blocking(w, r, func() (uint64, int, any, string) {
+		v := s.st.Vars[path]
+		if v == nil {
+			return s.st.Index, 404, nil, "variable not found"
+		}
+		return v.ModifyIndex, 200, v, ""
+	})
+}
+
+// putVar stores a variable; ?cas=N is a check-and-set: 409 with the current
+// variable (or an empty one when it does not exist) if N is not its index.
+func (s *Server) putVar(w http.ResponseWriter, r *http.Request) {
+	path := r.PathValue("path")
+	var in api.Variable
+	if err := decodeBody(r, &in); err != nil {
+		httpError(w, 400, err.Error())
+		return
+	}
+	if in.Path != "" && in.Path != path {
+		httpError(w, 400, "variable path in body does not match the URL")
+		return
+	}
+	if !validVarPath.MatchString(path) || strings.Contains(path, "//") || strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") {
+		httpError(w, 400, fmt.Sprintf("invalid path %q", path))
+		return
+	}
+	if len(in.Items) == 0 {
+		httpError(w, 400, "variables must contain at least one item")
+		return
+	}
+	st := s.st
+	st.mu.Lock()
+	cur := st.Vars[path]
+	if cs := r.URL.Query().Get("cas"); cs != "" {
+		cas, err := strconv.ParseUint(cs, 10, 64)
+		if err != nil {
+			st.mu.Unlock()
+			httpError(w, 400, "failed to parse cas value")
+			return
+		}
+		var have uint64
+		if cur != nil {
+			have = cur.ModifyIndex
+		}
+		if cas != have {
+			conflict := cur
+			if conflict == nil {
+				conflict = &api.Variable{Namespace: "default", Path: path}
+			}
+			s.setQueryHeaders(w, st.Index)
+			writeJSON(w, http.StatusConflict, conflict)
+			st.mu.Unlock()
+			return
+		}
+	}
+	idx := st.bump()
+	t := now()
+	v := &api.Variable{Namespace: "default", Path: path, Items: in.Items, ModifyIndex: idx, ModifyTime: t, CreateIndex: idx, CreateTime: t}
+	if cur != nil {
+		v.CreateIndex, v.CreateTime = cur.CreateIndex, cur.CreateTime
+	}
+	st.Vars[path] = v
+	s.setQueryHeaders(w, idx)
+	writeJSON(w, 200, v)
+	st.mu.Unlock()
+}
+
+func (s *Server) deleteVar(w http.ResponseWriter, r *http.Request) {
+	path := r.PathValue("path")
+	st := s.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	cur := st.Vars[path]
+	if cs := r.URL.Query().Get("cas"); cs != "" {
+		cas, err := strconv.ParseUint(cs, 10, 64)
+		if err != nil {
+			httpError(w, 400, "failed to parse cas value")
+			return
+		}
+		var have uint64
+		if cur != nil {
+			have = cur.ModifyIndex
+		}
+		if cas != have {
+			conflict := cur
+			if conflict == nil {
+				conflict = &api.Variable{Namespace: "default", Path: path}
+			}
+			s.setQueryHeaders(w, st.Index)
+			writeJSON(w, http.StatusConflict, conflict)
+			return
+		}
+	}
+	if cur != nil {
+		delete(st.Vars, path)
+	}
+	s.setQueryHeaders(w, st.bump())
+	w.WriteHeader(200)
+}
+
+func (s *Server) listVars(w http.ResponseWriter, r *http.Request) {
+	prefix := r.URL.Query().Get("prefix")
+	s.blocking(w, r, func() (uint64, int, any, string) {
+		out := []*api.VariableMetadata{}
+		var idx uint64
+		paths := make([]string, 0, len(s.st.Vars))
+		for p := range s.st.Vars {
+			if strings.HasPrefix(p, prefix) {
+				paths = append(paths, p)
+			}
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			v := s.st.Vars[p]
+			out = append(out, &api.VariableMetadata{Namespace: v.Namespace, Path: v.Path, CreateIndex: v.CreateIndex,
+				ModifyIndex: v.ModifyIndex, CreateTime: v.CreateTime, ModifyTime: v.ModifyTime})
+			idx = max(idx, v.ModifyIndex)
+		}
+		if idx == 0 {
+			idx = s.st.Index
+		}
+		return idx, 200, out, ""
+	})
+}
