@@ -26,7 +26,7 @@ export const InfraConfigSchema = Type.Object({
   nomadAuth: Type.Union([Type.Literal("workload-identity"), Type.Literal("variable")], {
     default: "workload-identity",
   }),
-  /** Empty: the Task API socket in the task's secrets dir. */
+  /** Nomad address the server uses; empty: the jobspec default (the agent on its node). */
   serverNomadAddr: Type.String({ default: "" }),
   cacheVolume: Type.Object(
     {

@@ -8,10 +8,13 @@ import type { InfraConfig } from "./config.ts";
  *  - submit-job: register a build job (`PUT /v1/jobs`), kill it and purge it on cleanup
  *    (`DELETE /v1/job/:id`, `?purge=true`).
  *  - read-job: job, its allocations and evaluations (status is derived from these,
- *    including placement failures in `FailedTGAllocs`).
+ *    including placement failures in `FailedTGAllocs`), and `PUT /v1/validate/job`.
  *  - list-jobs: `GET /v1/jobs?prefix=nbs-` for listing builds.
  *  - read-logs: phase logs through `/v1/client/fs/logs`.
  *  - read-fs: the small result files (digest, exit codes) through `/v1/client/fs/cat`.
+ *  - host_volume "<cache volume>" mount-readwrite: Nomad's Job.Register refuses a job
+ *    mounting a host volume unless the submitter may mount it (nomad/job_endpoint.go), and
+ *    every build job mounts the Buildah cache. Only that volume, by exact name.
  * Not granted, on purpose:
  *  - variables: secrets never pass through the server; it only checks references
  *    against the client's allow list, tasks render them. No read, no list.
@@ -26,6 +29,9 @@ export function serverAclPolicy(cfg: InfraConfig) {
       [cfg.namespace]: {
         capabilities: ["submit-job", "read-job", "list-jobs", "read-logs", "read-fs"],
       },
+    },
+    host_volume: {
+      [cfg.cacheVolume.name]: { capabilities: ["mount-readwrite"] },
     },
   };
 }

@@ -29,7 +29,8 @@ export function serverJobVars(cfg: InfraConfig): Record<string, string> {
     cache_volume: cfg.cacheVolume.name,
     variables_prefix: cfg.variablesPrefix,
     nomad_auth: cfg.nomadAuth,
-    nomad_addr: cfg.serverNomadAddr,
+    // Unset: the jobspec's default, the Nomad agent on the server's node.
+    ...(cfg.serverNomadAddr ? { nomad_addr: cfg.serverNomadAddr } : {}),
   };
 }
 
@@ -49,7 +50,10 @@ export class NbsStack extends TerraformStack {
       description: "Nomad Build Service build jobs (nbs-*)",
       // A build job can only use the drivers its profile needs: in production nobody can
       // slip a raw_exec task (a root process on the node) into this namespace.
-      capabilities: { enabledTaskDrivers: [cfg.profile] },
+      // (The server's own docker task too, if an operator puts it in the same namespace.)
+      capabilities: {
+        enabledTaskDrivers: [...new Set([cfg.profile, ...(cfg.serverNamespace === cfg.namespace ? ["docker"] : [])])],
+      },
     });
 
     const serverNs =

@@ -8,7 +8,7 @@
 # Nomad API access (see jobspecs/README.md):
 #   nomad_auth = "workload-identity" (default): `identity { env = true }` puts the task's
 #     workload identity in NOMAD_TOKEN; the ACL policy "nbs-server" is attached to this
-#     job (job_acl), so no long-lived token exists. Requests go to the Task API socket.
+#     job (job_acl), so no long-lived token exists.
 #   nomad_auth = "variable": NOMAD_TOKEN is an ACL token read from the Nomad Variable
 #     nomad/jobs/nomad-build-service (item nomad_token), rendered by a template.
 # Client tokens (hashed) come from the same Variable, item `clients`; the job waits for
@@ -80,14 +80,11 @@ variable "nomad_auth" {
 
 variable "nomad_addr" {
   type        = string
-  description = "Nomad API address; empty means the Task API socket in the secrets dir."
-  default     = ""
-}
-
-locals {
-  # $${...} is HCL2's escape: Nomad receives the literal ${NOMAD_SECRETS_DIR} and
-  # interpolates it at runtime (/secrets inside the Docker container).
-  nomad_addr = var.nomad_addr != "" ? var.nomad_addr : "unix://$${NOMAD_SECRETS_DIR}/api.sock"
+  description = "Nomad API address the server uses (NBS_NOMAD_ADDR)."
+  # The Nomad agent on the server's own node. $${...} is HCL2's escape: Nomad receives the
+  # literal ${attr...} and interpolates it when it places the task. Use https://... on a
+  # TLS cluster (and mount its CA), or the Task API socket, see jobspecs/README.md.
+  default = "http://$${attr.unique.network.ip-address}:4646"
 }
 
 job "nomad-build-service" {
@@ -190,8 +187,9 @@ job "nomad-build-service" {
 
       env {
         NBS_LISTEN           = "0.0.0.0:8080"
-        NBS_NOMAD_ADDR       = local.nomad_addr
+        NBS_NOMAD_ADDR       = var.nomad_addr
         NBS_NOMAD_NAMESPACE  = var.build_namespace
+        NBS_DATACENTERS      = join(",", var.datacenters)
         NBS_PROFILE          = var.profile
         NBS_BUILDAH_IMAGE    = var.buildah_image
         NBS_CACHE_VOLUME     = var.cache_volume

@@ -1,0 +1,53 @@
+// Shared helpers for the infra tests: synthesize the stack in memory (no Terraform, no
+// network) and, where Go and its module cache are present, Nomad's own parsers.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Testing } from "cdktf";
+import { resolveConfig, type InfraConfigInput } from "../../infra/config.ts";
+import { NbsStack } from "../../infra/stack.ts";
+
+export type Synth = {
+  resource: Record<string, Record<string, Record<string, any>>>;
+  output: Record<string, { value: unknown; description?: string }>;
+  provider: Record<string, unknown[]>;
+};
+
+export function synth(input: InfraConfigInput = {}): Synth {
+  const app = Testing.app();
+  const stack = new NbsStack(app, "nbs", resolveConfig(input));
+  return JSON.parse(Testing.synth(stack)) as Synth;
+}
+
+/** Undo Terraform JSON template escapes: what the Nomad provider receives. */
+export const terraformUnescape = (s: string) => s.replace(/\$\$\{/g, "${").replace(/%%\{/g, "%{");
+
+const dir = mkdtempSync(join(tmpdir(), "nbs-infra-"));
+export const tmpFile = (name: string, content: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  return p;
+};
+
+// Offline only (GOPROXY=off): on a machine without the module cache the Nomad-parser tests
+// are skipped, and say so.
+function buildNomadCheck(): string | undefined {
+  if (!Bun.which("go")) return undefined;
+  const bin = join(dir, "nomadcheck");
+  const r = Bun.spawnSync(["go", "build", "-o", bin, "."], {
+    cwd: join(import.meta.dir, "nomadcheck"),
+    env: { ...process.env, GOPROXY: "off" },
+  });
+  if (r.exitCode !== 0) {
+    console.warn(`nomadcheck not built, Nomad parser tests skipped:\n${r.stderr.toString().slice(0, 500)}`);
+    return undefined;
+  }
+  return bin;
+}
+export const nomadCheckBin = buildNomadCheck();
+
+export function nomadCheck(args: string[]): { ok: boolean; json?: any; stderr: string } {
+  const r = Bun.spawnSync([nomadCheckBin!, ...args]);
+  const stderr = r.stderr.toString();
+  return r.exitCode === 0 ? { ok: true, json: JSON.parse(r.stdout.toString()), stderr } : { ok: false, stderr };
+}
