@@ -7,7 +7,7 @@ import { Value } from "@sinclair/typebox/value";
 const Name = Type.String({ pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}$" });
 
 export const InfraConfigSchema = Type.Object({
-  /** Nomad API address for the provider; unset means the provider reads NOMAD_ADDR. */
+  /** Nomad API address for the provider; unset: NOMAD_ADDR (read by main.ts), else http://127.0.0.1:4646. */
   nomadAddress: Type.Optional(Type.String({ pattern: "^https?://" })),
   /** Namespace the build jobs (`nbs-*`) run in; created by the stack. */
   namespace: Type.String({ ...Name, default: "nbs" }),

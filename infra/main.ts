@@ -8,7 +8,10 @@ import { vaultPolicyHcl, vaultRole } from "./policies.ts";
 import { NbsStack } from "./stack.ts";
 
 const file = process.env.NBS_INFRA_CONFIG;
-const cfg = resolveConfig(file ? (JSON.parse(readFileSync(file, "utf8")) as InfraConfigInput) : {});
+const input: InfraConfigInput = file ? JSON.parse(readFileSync(file, "utf8")) : {};
+// Like the nomad CLI: NOMAD_ADDR unless the config names an address.
+if (!input.nomadAddress && process.env.NOMAD_ADDR) input.nomadAddress = process.env.NOMAD_ADDR;
+const cfg = resolveConfig(input);
 
 // Vault is not managed here (no Vault provider installed): the policy and the JWT role are
 // written next to the stack for `vault policy write` / `vault write`, and also output.

@@ -43,7 +43,8 @@ export function terraformEscape(s: string): string {
 export class NbsStack extends TerraformStack {
   constructor(scope: Construct, id: string, cfg: InfraConfig) {
     super(scope, id);
-    new NomadProvider(this, "nomad", cfg.nomadAddress ? { address: cfg.nomadAddress } : {});
+    // The token stays out of the synthesized JSON: the provider reads NOMAD_TOKEN itself.
+    new NomadProvider(this, "nomad", { address: cfg.nomadAddress ?? "http://127.0.0.1:4646" });
 
     const buildNs = new Namespace(this, "build_namespace", {
       name: cfg.namespace,

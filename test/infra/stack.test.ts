@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolveConfig } from "../../infra/config.ts";
 import { vaultPolicyHcl, vaultRole } from "../../infra/policies.ts";
 import { SERVER_JOBSPEC_PATH } from "../../infra/stack.ts";
-import { synth, terraformUnescape } from "./helpers.ts";
+import { synth, terraformUnescape, tmpFile } from "./helpers.ts";
 
 const only = <T>(m: Record<string, T> | undefined): T => {
   const values = Object.values(m ?? {});
@@ -22,7 +22,7 @@ describe("synthesized stack (defaults)", () => {
       "nomad_namespace",
       "nomad_node_pool",
     ]);
-    expect(Object.keys(out.provider)).toEqual(["nomad"]);
+    expect(out.provider).toEqual({ nomad: [{ address: "http://127.0.0.1:4646" }] });
   });
 
   test("Buildah cache: one dynamic host volume in the build namespace", () => {
@@ -196,4 +196,17 @@ test("a shared namespace keeps the server's docker driver enabled", () => {
   const out = synth({ profile: "raw_exec", serverNamespace: "nbs" });
   expect(out.resource.nomad_namespace!.build_namespace!.capabilities).toEqual({ enabled_task_drivers: ["raw_exec", "docker"] });
   expect(out.resource.nomad_namespace!.server_namespace).toBeUndefined();
+});
+
+test("the cdktf app (infra/main.ts) synthesizes to infra/cdktf.out with a config file and NOMAD_ADDR", () => {
+  const cfgFile = tmpFile("infra-config.json", JSON.stringify({ replicas: 3 }));
+  const r = Bun.spawnSync([process.execPath, "infra/main.ts"], {
+    cwd: new URL("../..", import.meta.url).pathname,
+    env: { ...process.env, NBS_INFRA_CONFIG: cfgFile, NOMAD_ADDR: "http://10.1.2.3:4646" },
+  });
+  expect(r.stderr.toString()).toBe("");
+  expect(r.exitCode).toBe(0);
+  const out = JSON.parse(readFileSync(new URL("../../infra/cdktf.out/stacks/nbs/cdk.tf.json", import.meta.url), "utf8"));
+  expect(out.provider.nomad).toEqual([{ address: "http://10.1.2.3:4646" }]);
+  expect(out.resource.nomad_job.server_job.hcl2.vars.replicas).toBe("3");
 });
