@@ -38,6 +38,9 @@ export const InfraConfigSchema = Type.Object({
       /** One volume per listed node; empty: a single volume the scheduler places. */
       nodeIds: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
       nodePool: Type.String({ ...Name, default: "default" }),
+      /** Plugin parameters. For `mkdir`: the directory belongs to the `build` user (uid 1000)
+       *  that Buildah runs as in quay.io/buildah/stable, so the rootless store can write it. */
+      parameters: Type.Record(Type.String(), Type.String(), { default: { uid: "1000", gid: "1000", mode: "0750" } }),
     },
     { default: {} },
   ),

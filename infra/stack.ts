@@ -28,6 +28,7 @@ export function serverJobVars(cfg: InfraConfig): Record<string, string> {
     buildah_image: cfg.buildahImage,
     cache_volume: cfg.cacheVolume.name,
     variables_prefix: cfg.variablesPrefix,
+    gpu_node_pool: cfg.gpu.nodePool,
     nomad_auth: cfg.nomadAuth,
     // Unset: the jobspec's default, the Nomad agent on the server's node.
     ...(cfg.serverNomadAddr ? { nomad_addr: cfg.serverNomadAddr } : {}),
@@ -76,6 +77,7 @@ export class NbsStack extends TerraformStack {
         capacityMin: cfg.cacheVolume.capacityMin,
         capacityMax: cfg.cacheVolume.capacityMax,
         nodePool: cfg.cacheVolume.nodePool,
+        parameters: cfg.cacheVolume.parameters,
         ...(nodeId ? { nodeId } : {}),
         capability: [{ accessMode: "single-node-multi-writer", attachmentMode: "file-system" }],
         dependsOn: [buildNs],

@@ -63,6 +63,12 @@ variable "cache_volume" {
   default = "buildah-cache"
 }
 
+variable "gpu_node_pool" {
+  type        = string
+  description = "Node pool of the GPU nodes; builds whose tests ask for nvidia/gpu go there."
+  default     = "gpu"
+}
+
 variable "variables_prefix" {
   type    = string
   default = "nbs/"
@@ -194,6 +200,7 @@ job "nomad-build-service" {
         NBS_BUILDAH_IMAGE    = var.buildah_image
         NBS_CACHE_VOLUME     = var.cache_volume
         NBS_VARIABLES_PREFIX = var.variables_prefix
+        NBS_GPU_NODE_POOL    = var.gpu_node_pool
         NBS_CLIENTS_FILE     = "$${NOMAD_SECRETS_DIR}/clients.json"
       }
 

@@ -21,6 +21,7 @@ describe("infra config", () => {
         capacityMax: "50GiB",
         nodeIds: [],
         nodePool: "default",
+        parameters: { uid: "1000", gid: "1000", mode: "0750" },
       },
       gpu: { nodePool: "gpu", description: "Nodes with nvidia/gpu devices for GPU test phases" },
       vault: {

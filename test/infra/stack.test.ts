@@ -34,6 +34,7 @@ describe("synthesized stack (defaults)", () => {
     expect(v.capacity_max).toBe("50GiB");
     expect(v.node_pool).toBe("default");
     expect(v.node_id).toBeUndefined();
+    expect(v.parameters).toEqual({ uid: "1000", gid: "1000", mode: "0750" });
     expect(v.capability).toEqual([{ access_mode: "single-node-multi-writer", attachment_mode: "file-system" }]);
     expect(v.depends_on).toEqual(["nomad_namespace.build_namespace"]);
   });
@@ -82,6 +83,7 @@ describe("synthesized stack (defaults)", () => {
         buildah_image: "quay.io/buildah/stable",
         cache_volume: "buildah-cache",
         variables_prefix: "nbs/",
+        gpu_node_pool: "gpu",
         nomad_auth: "workload-identity",
       },
     });
@@ -142,7 +144,7 @@ describe("synthesized stack (overrides)", () => {
     nomadAuth: "variable",
     serverNomadAddr: "https://nomad.service.consul:4646",
     nomadAddress: "https://nomad.example.com:4646",
-    cacheVolume: { name: "bcache", pluginId: "lvm", capacityMin: "1GiB", capacityMax: "2GiB", nodeIds: ["n1", "n2"] },
+    cacheVolume: { name: "bcache", pluginId: "lvm", capacityMin: "1GiB", capacityMax: "2GiB", nodeIds: ["n1", "n2"], parameters: { vg: "data" } },
     gpu: { nodePool: "a100" },
     aclPolicyName: "builds-api",
   });
@@ -151,7 +153,7 @@ describe("synthesized stack (overrides)", () => {
     const vols = Object.values(out.resource.nomad_dynamic_host_volume!);
     expect(vols.map((v) => v.node_id)).toEqual(["n1", "n2"]);
     for (const v of vols) {
-      expect(v).toMatchObject({ name: "bcache", namespace: "ci-builds", plugin_id: "lvm", capacity_min: "1GiB", capacity_max: "2GiB" });
+      expect(v).toMatchObject({ name: "bcache", namespace: "ci-builds", plugin_id: "lvm", capacity_min: "1GiB", capacity_max: "2GiB", parameters: { vg: "data" } });
     }
   });
 
@@ -185,6 +187,7 @@ describe("synthesized stack (overrides)", () => {
       buildah_image: "quay.io/buildah/stable",
       cache_volume: "bcache",
       variables_prefix: "nbs/",
+      gpu_node_pool: "a100",
       nomad_auth: "variable",
       nomad_addr: "https://nomad.service.consul:4646",
     });
