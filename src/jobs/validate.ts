@@ -32,7 +32,9 @@ export function schemaErrors(schema: TSchema, value: unknown): FieldError[] {
     seen.add(field)
     const message =
       e.type === ValueErrorType.ObjectAdditionalProperties
-        ? 'unknown field'
+        ? e.schema.patternProperties
+          ? `is not an allowed name.${describe(e.schema)}`
+          : 'unknown field'
         : e.type === ValueErrorType.ObjectRequiredProperty
           ? 'is required'
           : `${e.message.replace(/^Expected/, 'expected')}.${describe(e.schema)}`

@@ -1,0 +1,49 @@
+# Nomad Build Service. `make demo` and `make test` work on a fresh Debian machine with Go and Node.
+BUN        := node_modules/.bin/bun
+NBS        := $(BUN) src/cli/main.ts
+CACHE_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nbs
+NOMADLITE  := $(CACHE_DIR)/nomadlite
+export NBS_NOMADLITE_BIN ?= $(NOMADLITE)
+
+.PHONY: help deps nomadlite build demo test test-go test-bun typecheck dev-up dev-down bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BUN): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: $(BUN) ## install the npm dependencies (Bun comes from the npm registry)
+
+nomadlite: ## build the dev Nomad agent into the cache
+	cd tools/nomadlite && go build -o $(NOMADLITE) .
+
+build: deps ## the standalone executable dist/nbs
+	$(BUN) build --compile --outfile dist/nbs src/cli/main.ts
+
+dev-up: deps nomadlite ## start the dev stack (Nomad or nomadlite, registry, Git server, service)
+	$(NBS) dev up
+
+dev-down: deps ## stop the dev stack
+	$(NBS) dev down
+
+demo: dev-up ## build examples/hello-world through build → test → publish
+	eval "$$($(NBS) dev env)" && $(NBS) submit -f examples/hello-world/nbs.yaml --wait
+
+typecheck: deps
+	$(BUN) x tsc --noEmit -p .
+
+test-go: ## nomadlite's own tests
+	cd tools/nomadlite && go vet ./... && go test ./...
+
+test-bun: deps nomadlite ## unit, integration and end-to-end tests (they start the dev stack)
+	$(BUN) test
+
+test: typecheck test-go test-bun ## the whole suite
+
+bench: dev-up ## side-by-side benchmarks
+	$(BUN) bench/e2e.ts
+
+clean:
+	rm -rf dist infra/cdktf.out

@@ -1,0 +1,143 @@
+import { describe, expect, test } from 'bun:test'
+import { loadConfig } from '../../src/config'
+import { nomadJobId } from '../../src/jobs/ids'
+import { META, planTests, registryOf, renderJob } from '../../src/jobs/render'
+import type { JobRequest } from '../../src/jobs/request'
+import { phaseScript } from '../../src/jobs/scripts'
+
+const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: '/var/cache/b', insecureRegistries: ['127.0.0.1:5000'] }
+const id = '20261125-120000-abcdef'
+const request: JobRequest = {
+  repo: 'https://example.com/a.git',
+  ref: 'main',
+  buildArgs: { VERSION: '1.2' },
+  image: '127.0.0.1:5000/team/app',
+  tags: ['v1', 'latest'],
+  test: { commands: ['make test', ['/app', '--selftest']], entrypoint: true, env: { CI: '1' } },
+}
+const render = (r: JobRequest = request, c = config) => renderJob({ id, request: r, createdAt: new Date('2026-11-25T12:00:00Z') }, c)
+const decode = (b: string) => b.split(' ').filter(Boolean).map((x) => Buffer.from(x, 'base64').toString())
+
+describe('job rendering', () => {
+  test('one batch job, one group, build → tests → publish with Nomad lifecycle hooks', () => {
+    const job = render()
+    expect(job.ID).toBe(nomadJobId(id))
+    expect(job.Type).toBe('batch')
+    expect(job.TaskGroups).toHaveLength(1)
+    const tasks = job.TaskGroups[0]!.Tasks
+    expect(tasks.map((t) => [t.Name, t.Lifecycle?.Hook ?? 'main'])).toEqual([
+      ['build', 'prestart'],
+      ['test-0', 'main'],
+      ['test-1', 'main'],
+      ['test-2', 'main'],
+      ['publish', 'poststop'],
+    ])
+    expect(job.TaskGroups[0]!.RestartPolicy?.Attempts).toBe(0)
+    expect(job.TaskGroups[0]!.ReschedulePolicy?.Attempts).toBe(0)
+    expect(job.TaskGroups[0]!.Volumes?.cache?.Source).toBe('buildah-cache')
+  })
+
+  test('without tests the build is the main task and publish still follows', () => {
+    const { test: _, ...noTests } = request
+    const tasks = render(noTests).TaskGroups[0]!.Tasks
+    expect(tasks.map((t) => [t.Name, t.Lifecycle?.Hook ?? 'main'])).toEqual([
+      ['build', 'main'],
+      ['publish', 'poststop'],
+    ])
+    expect(tasks[1]!.Env?.NBS_TESTS).toBe('')
+  })
+
+  test('the request is kept in Meta, whole', () => {
+    const meta = render().Meta!
+    expect(JSON.parse(meta[META.request]!)).toEqual(request)
+    expect(meta[META.id]).toBe(id)
+    expect(meta[META.created]).toBe('2026-11-25T12:00:00.000Z')
+  })
+
+  test('user values reach tasks only base64-encoded, never in args', () => {
+    const hostile: JobRequest = {
+      ...request,
+      ref: 'x${NOMAD_ALLOC_ID}',
+      buildArgs: { A: '{{ env "HOME" }} $(id) `id` ${attr.kernel.name}' },
+      test: { commands: ['echo ${HOME} {{ .x }}'], env: { X: '${node.unique.id}' } },
+    }
+    const job = render(hostile)
+    const text = JSON.stringify(job.TaskGroups)
+    for (const needle of ['NOMAD_ALLOC_ID}', '{{ env', '$(id)', 'node.unique.id', '{{ .x }}']) expect(text).not.toContain(needle)
+    const [build, test0] = job.TaskGroups[0]!.Tasks
+    expect(decode(build!.Env!.NBS_B64_REF!)).toEqual(['x${NOMAD_ALLOC_ID}'])
+    expect(decode(build!.Env!.NBS_B64_BUILD_ARGS!)).toEqual(['A={{ env "HOME" }} $(id) `id` ${attr.kernel.name}'])
+    expect(decode(test0!.Env!.NBS_B64_COMMAND!)).toEqual(['echo ${HOME} {{ .x }}'])
+    expect(decode(test0!.Env!.NBS_B64_TEST_ENV!)).toEqual(['X=${node.unique.id}'])
+  })
+
+  test('exec-form commands keep their argument boundaries', () => {
+    const test1 = render().TaskGroups[0]!.Tasks[2]!
+    expect(test1.Env?.NBS_TEST_MODE).toBe('exec')
+    expect(decode(test1.Env!.NBS_B64_ARGV!)).toEqual(['/app', '--selftest'])
+  })
+
+  test('publish pushes every tag and checks every test', () => {
+    const publish = render().TaskGroups[0]!.Tasks.at(-1)!
+    expect(decode(publish.Env!.NBS_B64_DESTS!)).toEqual(['127.0.0.1:5000/team/app:v1', '127.0.0.1:5000/team/app:latest'])
+    expect(publish.Env?.NBS_TESTS).toBe('test-0 test-1 test-2')
+    expect(publish.Env?.NBS_TLS_VERIFY).toBe('false')
+  })
+
+  test('the tag defaults to the job id; TLS is verified for registries not listed as insecure', () => {
+    const { tags: _, ...r } = request
+    const publish = render({ ...r, image: 'registry.example.com/team/app' }).TaskGroups[0]!.Tasks.at(-1)!
+    expect(decode(publish.Env!.NBS_B64_DESTS!)).toEqual([`registry.example.com/team/app:${id}`])
+    expect(publish.Env?.NBS_TLS_VERIFY).toBe('true')
+  })
+
+  test('each phase carries its own time limit (Nomad has none for batch tasks)', () => {
+    const tasks = render({ ...request, timeouts: { build: 77, publish: 66 }, test: { commands: ['true'], timeout: 55 } }).TaskGroups[0]!.Tasks
+    expect(tasks.map((t) => [t.Name, t.Config.command, (t.Config.args as string[]).slice(0, 2)])).toEqual([
+      ['build', '/usr/bin/timeout', ['--kill-after=10', '77']],
+      ['test-0', '/usr/bin/timeout', ['--kill-after=10', '55']],
+      ['publish', '/usr/bin/timeout', ['--kill-after=10', '66']],
+    ])
+  })
+
+  test('the raw_exec profile uses the host path of the cache volume', () => {
+    const build = render().TaskGroups[0]!.Tasks[0]!
+    expect(build.Driver).toBe('raw_exec')
+    expect(build.Env?.NBS_STORAGE_ROOT).toBe('/var/cache/b/storage')
+  })
+
+  test('the docker profile runs rootless Buildah from the image, the cache volume mounted, nothing privileged', () => {
+    const build = render(request, { ...config, profile: 'docker' }).TaskGroups[0]!.Tasks[0]!
+    expect(build.Driver).toBe('docker')
+    expect(build.Config.image).toBe('quay.io/buildah/stable')
+    expect(build.Config.privileged).toBeUndefined()
+    expect(build.User).toBe('build')
+    expect(build.VolumeMounts?.[0]?.Volume).toBe('cache')
+    expect(build.Env?.NBS_STORAGE_ROOT).toBe(`${build.VolumeMounts?.[0]?.Destination}/storage`)
+  })
+
+  test('resources apply to every task', () => {
+    const tasks = render({ ...request, resources: { cpu: 300, memory: 4096 } }).TaskGroups[0]!.Tasks
+    expect(new Set(tasks.map((t) => `${t.Resources?.CPU}/${t.Resources?.MemoryMB}`))).toEqual(new Set(['300/4096']))
+  })
+
+  test('the phase scripts never use the ${...} form Nomad would interpolate', () => {
+    for (const phase of ['build', 'test', 'publish'] as const) expect(phaseScript(phase)).not.toContain('${')
+  })
+
+  test('planned tests name their commands', () => {
+    expect(planTests(request).map((t) => [t.task, t.mode, t.command])).toEqual([
+      ['test-0', 'shell', 'make test'],
+      ['test-1', 'exec', '["/app","--selftest"]'],
+      ['test-2', 'entrypoint', "the image's ENTRYPOINT/CMD"],
+    ])
+  })
+
+  test.each([
+    ['127.0.0.1:5000/a/b', '127.0.0.1:5000'],
+    ['localhost/a', 'localhost'],
+    ['registry.example.com/a', 'registry.example.com'],
+    ['team/app', 'docker.io'],
+    ['app', 'docker.io'],
+  ])('registry of %s is %s', (image, registry) => expect(registryOf(image)).toBe(registry))
+})

@@ -1,0 +1,122 @@
+// Status derivation from the JSON a real Nomad 2.0.5 agent answered for real build jobs.
+import { describe, expect, test } from 'bun:test'
+import type { JobRequest } from '../../src/jobs/request'
+import { type AllocFiles, deriveStatus, type StatusInput } from '../../src/jobs/status'
+import type { Allocation, Evaluation, Job } from '../../src/nomad/types'
+import { fixture } from '../support/fixtures'
+
+const request: JobRequest = { repo: 'git://127.0.0.1:9418/hello', image: '127.0.0.1:5000/fixtures/hello', test: { commands: ['cat /hello'] } }
+
+function input(scenario: string, alloc: string, files?: AllocFiles, job?: Partial<Job>): StatusInput {
+  return {
+    id: 'x',
+    request,
+    createdAt: '2026-11-25T12:00:00.000Z',
+    job: { ...(fixture<Job>(scenario, 'job-final.json') ?? {}), ...job },
+    alloc: fixture<Allocation>(scenario, alloc),
+    evaluations: [],
+    files,
+  }
+}
+
+const digest = (s: string) => fixture<string>(s, 'cat-digest.json')
+const exit0 = (s: string) => fixture<string>(s, 'cat-test-0.exit.json')
+
+describe('status from recorded Buildah pipelines', () => {
+  test('success: SUCCEEDED with the digest and the pushed reference; phases timed in UTC ISO 8601', () => {
+    const s = 'buildah-pipeline-success'
+    const st = deriveStatus(
+      input(s, 'alloc-final.json', { digest: digest(s), published: '127.0.0.1:5000/fixtures/hello:success\n', exits: { 'test-0': exit0(s) } }),
+    )
+    expect(st.status).toBe('SUCCEEDED')
+    expect(st.result?.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(st.result?.images).toEqual(['127.0.0.1:5000/fixtures/hello:success'])
+    expect(st.tasks.map((t) => [t.task, t.state, t.exitCode])).toEqual([
+      ['build', 'succeeded', 0],
+      ['test-0', 'succeeded', 0],
+      ['publish', 'succeeded', 0],
+    ])
+    for (const t of st.tasks) {
+      expect(t.startedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+      expect(Date.parse(t.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(t.startedAt!))
+    }
+    expect(st.finishedAt).toBe(st.tasks.at(-1)?.finishedAt)
+  })
+
+  test('during the build: BUILDING', () => {
+    expect(deriveStatus(input('buildah-pipeline-success', 'alloc-during-build.json')).status).toBe('BUILDING')
+  })
+
+  test('a failing test: FAILED test_failed with the command and its exit code', () => {
+    const s = 'buildah-pipeline-test-fails'
+    const st = deriveStatus(input(s, 'alloc-final.json', { skipped: 'test-0 exited with 1', exits: { 'test-0': exit0(s) } }))
+    expect(st.status).toBe('FAILED')
+    expect(st.failure?.reason).toBe('test_failed')
+    expect(st.failure?.phase).toBe('test')
+    expect(st.failure?.message).toBe('test-0 (cat /hello) exited with 1')
+    expect(st.result).toBeUndefined()
+  })
+
+  test('a broken build: FAILED build_failed; the tests never started', () => {
+    const st = deriveStatus(input('buildah-pipeline-build-fails', 'alloc-final.json', { exits: {} }))
+    expect(st.status).toBe('FAILED')
+    expect(st.failure?.reason).toBe('build_failed')
+    expect(st.tasks.find((t) => t.task === 'test-0')?.state).toBe('skipped')
+  })
+
+  test('a failure is reported as soon as it is known, before publish has declined', () => {
+    const a = fixture<Allocation>('buildah-pipeline-test-fails', 'alloc-final.json')
+    const publish = a.TaskStates!.publish!
+    const running = { ...a, TaskStates: { ...a.TaskStates, publish: { ...publish, State: 'running' as const, FinishedAt: null } } }
+    const st = deriveStatus({ ...input('buildah-pipeline-test-fails', 'alloc-final.json'), alloc: running })
+    expect(st.status).toBe('FAILED')
+    expect(st.finishedAt).toBeUndefined()
+  })
+
+  test('a stopped job: FAILED killed during build; Nomad marks nothing Failed', () => {
+    const alloc = fixture<Allocation>('kill-during-build', 'alloc-final.json')
+    const st = deriveStatus({ id: 'x', request, createdAt: '', job: { Stop: true } as Job, alloc, evaluations: [], files: { exits: {} } })
+    expect(st.status).toBe('FAILED')
+    expect(st.failure).toMatchObject({ reason: 'killed', phase: 'build' })
+    expect(st.tasks.map((t) => [t.task, t.state])).toEqual([
+      ['build', 'killed'],
+      ['test-0', 'skipped'],
+      ['publish', 'succeeded'],
+    ])
+  })
+
+  test('a binary that cannot start: FAILED infrastructure naming it', () => {
+    const alloc = fixture<Allocation>('driver-failure', 'alloc-final.json')
+    const st = deriveStatus({ id: 'x', request, createdAt: '', job: {} as Job, alloc, evaluations: [], files: { exits: {} } })
+    expect(st.failure?.reason).toBe('infrastructure')
+    expect(st.failure?.message).toContain('/no/such/binary')
+  })
+
+  test('a build that ran out of time: FAILED timeout', () => {
+    const a = fixture<Allocation>('buildah-pipeline-build-fails', 'alloc-final.json')
+    const build = a.TaskStates!.build!
+    const events = build.Events!.map((e) => (e.Type === 'Terminated' ? { ...e, ExitCode: 124 } : e))
+    const st = deriveStatus({ ...input('buildah-pipeline-build-fails', 'alloc-final.json'), alloc: { ...a, TaskStates: { ...a.TaskStates, build: { ...build, Events: events } } } })
+    expect(st.failure?.reason).toBe('timeout')
+  })
+})
+
+describe('status without an allocation', () => {
+  const job = fixture<Job>('lifecycle-success', 'job-final.json')
+  test('no evaluation failed yet: PENDING', () => {
+    expect(deriveStatus({ id: 'x', request, createdAt: '', job, evaluations: [] }).status).toBe('PENDING')
+  })
+
+  test.each([
+    ['memory', 'not enough memory'],
+    ['driver', 'no node has the'],
+    ['gpu', 'no node has a free'],
+    ['volume', 'no node has the host volume'],
+  ])('placement failure (%s) from the recorded evaluations: FAILED infrastructure, said in words', (kind, words) => {
+    const evaluations = fixture<Evaluation[]>('placement-failure', `evaluations-${kind}.json`)
+    const st = deriveStatus({ id: 'x', request, createdAt: '', job, evaluations })
+    expect(st.status).toBe('FAILED')
+    expect(st.failure?.reason).toBe('infrastructure')
+    expect(st.failure?.message).toContain(words)
+  })
+})

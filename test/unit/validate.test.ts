@@ -1,0 +1,82 @@
+import { describe, expect, test } from 'bun:test'
+import { ServiceError } from '../../src/errors'
+import { fieldName, repoUrlError, validateRequest } from '../../src/jobs/validate'
+
+const ok = { repo: 'https://example.com/acme/app.git', image: 'registry.example.com/acme/app' }
+const strict = { allowInsecureGit: false }
+const dev = { allowInsecureGit: true }
+
+function refusal(input: unknown, policy = strict): ServiceError {
+  try {
+    validateRequest(input, policy)
+  } catch (e) {
+    if (e instanceof ServiceError) return e
+    throw e
+  }
+  throw new Error(`accepted: ${JSON.stringify(input)}`)
+}
+
+describe('request validation', () => {
+  test('a minimal request passes and comes back unchanged', () => {
+    expect(validateRequest(ok, strict)).toEqual(ok)
+  })
+
+  test('JSON pointers read as field names', () => {
+    expect(fieldName('/test/commands/0')).toBe('test.commands[0]')
+    expect(fieldName('/buildArgs/A~1B')).toBe('buildArgs.A/B')
+    expect(fieldName('')).toBe('(body)')
+  })
+
+  test.each([
+    ['unknown field', { ...ok, extra: 1 }, 'extra', 'unknown field'],
+    ['missing image', { repo: ok.repo }, 'image', 'is required'],
+    ['missing repo', { image: ok.image }, 'repo', 'is required'],
+    ['image with a tag', { ...ok, image: 'registry.example.com/acme/app:v1' }, 'image', 'without a tag'],
+    ['uppercase image path', { ...ok, image: 'registry.example.com/Acme/app' }, 'image', 'expected string to match'],
+    ['tag with a slash', { ...ok, tags: ['a/b'] }, 'tags[0]', 'expected string to match'],
+    ['tag with shell characters', { ...ok, tags: ['v1;rm -rf'] }, 'tags[0]', 'expected string to match'],
+    ['ref starting with a dash', { ...ok, ref: '--upload-pack=evil' }, 'ref', 'expected string to match'],
+    ['context leaving the repo', { ...ok, context: '../etc' }, 'context', 'expected string to match'],
+    ['absolute dockerfile', { ...ok, dockerfile: '/etc/passwd' }, 'dockerfile', 'expected string to match'],
+    ['build arg name', { ...ok, buildArgs: { 'A-B': 'x' } }, 'buildArgs.A-B', 'not an allowed name'],
+    ['test command of the wrong type', { ...ok, test: { commands: [42] } }, 'test.commands[0]', ''],
+    ['empty test', { ...ok, test: {} }, 'test', 'needs at least one of commands'],
+    ['memory below the floor', { ...ok, resources: { memory: 1 } }, 'resources.memory', 'expected integer to be greater'],
+    ['timeout of zero', { ...ok, timeouts: { build: 0 } }, 'timeouts.build', ''],
+  ])('%s is refused naming the field', (_, input, field, words) => {
+    const e = refusal(input)
+    expect(e.code).toBe('invalid_request')
+    expect(e.details?.map((d) => d.field)).toContain(field)
+    expect(e.message).toContain(field)
+    if (words) expect(e.message.toLowerCase()).toContain(words.toLowerCase())
+  })
+
+  test('every field at fault is listed, not only the first', () => {
+    const e = refusal({ repo: 'https://x.example/r', image: 'BAD', tags: ['ok', '!'], bogus: true })
+    expect(e.details?.map((d) => d.field).sort()).toEqual(['bogus', 'image', 'tags[1]'])
+  })
+})
+
+describe('repository URLs', () => {
+  test.each(['https://github.com/a/b.git', 'ssh://git@host.example:2222/a/b.git', 'git@github.com:a/b.git'])('%s is allowed', (url) => {
+    expect(repoUrlError(url, strict)).toBeUndefined()
+  })
+
+  test.each([
+    ['file:///etc', 'scheme file://'],
+    ['ext::sh -c id', 'without spaces'],
+    ['/srv/repo', 'is not a URL'],
+    ['-u evil', 'leading'],
+    ['git://127.0.0.1:9418/x', 'scheme git://'],
+    ['http://example.com/x', 'scheme http://'],
+    ['https://user:secret@example.com/x', 'password'],
+  ])('%s is refused', (url, words) => {
+    expect(repoUrlError(url, strict)).toContain(words)
+  })
+
+  test('git:// and http:// pass only where the server allows them', () => {
+    expect(repoUrlError('git://127.0.0.1:9418/x', dev)).toBeUndefined()
+    expect(repoUrlError('http://127.0.0.1/x', dev)).toBeUndefined()
+    expect(refusal({ ...ok, repo: 'git://127.0.0.1:9418/x' }).field).toBe('repo')
+  })
+})
