@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/nomad/api"
 )
 
 type testAgent struct {
@@ -249,4 +251,8 @@ func assertNoProcs(t *testing.T, allocID string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func constraintOf(c M) *api.Constraint {
+	return &api.Constraint{LTarget: c["L"].(string), Operand: c["O"].(string), RTarget: c["R"].(string)}
 }
