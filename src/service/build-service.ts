@@ -165,7 +165,7 @@ export class BuildService {
     const start = status.status
     let index = 0
     for (;;) {
-      if (isFinal(status.status) || ((q.until ?? 'change') === 'change' && status.status !== start)) return status
+      if (settled(status) || ((q.until ?? 'change') === 'change' && status.status !== start)) return status
       const left = deadline - Date.now()
       if (left <= 0 || signal?.aborted) return status
       const wait = `${Math.max(1, Math.min(5, Math.ceil(left / 1000)))}s`
@@ -257,6 +257,9 @@ export class BuildService {
     return { digest, published, skipped, commit, exits: Object.fromEntries(tests.map((t, i) => [t.task, exits[i]])) }
   }
 }
+
+/** Final, and Nomad has finished too: a failure is known before publish has declined, and a kill before poststop ran. */
+const settled = (s: JobStatus) => isFinal(s.status) && (s.finishedAt !== undefined || !s.tasks.some((t) => t.startedAt))
 
 const phaseOf = (task: string): Phase => (task === 'build' ? 'build' : task === 'publish' ? 'publish' : 'test')
 

@@ -82,7 +82,7 @@ export const WaitQuery = t.Object(
     ),
     until: t.Optional(
       t.Union([t.Literal('change'), t.Literal('final')], {
-        description: 'change (default): return when the status leaves its current value; final: only at SUCCEEDED or FAILED.',
+        description: 'change (default): return when the status leaves its current value; final: only at SUCCEEDED or FAILED, once every task has ended.',
       }),
     ),
   },

@@ -1,0 +1,126 @@
+// build → test → publish for real: the service against the dev Nomad agent, Buildah, the registry and Git server.
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { ServiceError } from '../../src/errors'
+import { nomadJobId } from '../../src/jobs/ids'
+import { busyboxDockerfile, ensureStack, gitRepo, nomad, registryDigest, service, serviceEnv, urls } from '../support/dev-stack'
+
+beforeAll(ensureStack, 180_000)
+
+const image = `${urls.registry}/e2e/pipeline`
+const helloRepo = `${urls.git}/hello-world`
+const final = (id: string, timeoutSeconds = 120) => service.waitForJob({ id, until: 'final', timeoutSeconds })
+
+describe('the pipeline on the dev stack', () => {
+  test('hello-world: SUCCEEDED, and the registry serves the tag with the reported digest', async () => {
+    const tag = `ok-${Date.now()}`
+    const sub = await service.submitJob({ repo: helloRepo, image, tags: [tag], test: { commands: ['test "$(cat /hello)" = hello-from-build'], entrypoint: true } })
+    expect(sub.images).toEqual([`${image}:${tag}`])
+    const st = await final(sub.id)
+    expect(st.status).toBe('SUCCEEDED')
+    expect(st.result?.images).toEqual([`${image}:${tag}`])
+    expect(st.result?.commit).toMatch(/^[0-9a-f]{40}$/)
+    expect(await registryDigest(image, tag)).toBe(st.result?.digest)
+    const logs = await service.getLogs({ id: sub.id, phase: 'build', tail: 0 })
+    expect(logs.logs[0]?.text).toContain('STEP 1/5: FROM scratch')
+  })
+
+  test('a failing test: FAILED test_failed, the command and exit code in the test log, nothing published', async () => {
+    const tag = `tf-${Date.now()}`
+    const sub = await service.submitJob({ repo: helloRepo, image, tags: [tag], test: { commands: ['echo checking; exit 3', 'true'] } })
+    const st = await final(sub.id)
+    expect(st.status).toBe('FAILED')
+    expect(st.failure?.reason).toBe('test_failed')
+    expect(st.failure?.message).toContain('test-0 (echo checking; exit 3) exited with 3')
+    expect(st.tasks.find((t) => t.task === 'test-0')?.exitCode).toBe(3)
+    const logs = await service.getLogs({ id: sub.id, task: 'test-0' })
+    expect(logs.logs[0]?.text).toContain('echo checking; exit 3')
+    expect(logs.logs[0]?.text).toContain('checking')
+    expect(logs.logs[0]?.text).toContain('exited with 3')
+    const publish = await service.getLogs({ id: sub.id, phase: 'publish' })
+    expect(publish.logs[0]?.text).toContain('not publishing: test-0 exited with 3')
+    expect(await registryDigest(image, tag)).toBeUndefined()
+  })
+
+  test("a broken Containerfile: FAILED build_failed, with Buildah's error in the build log", async () => {
+    const sub = await service.submitJob({ repo: `${urls.git}/broken-build`, image, test: { commands: ['true'] } })
+    const st = await final(sub.id)
+    expect(st.status).toBe('FAILED')
+    expect(st.failure?.reason).toBe('build_failed')
+    expect(st.failure?.logTail).toContain('make-the-app')
+    const logs = await service.getLogs({ id: sub.id, phase: 'build' })
+    expect(logs.logs[0]?.text).toMatch(/Error: building at STEP "RUN make-the-app --release": exit status 127/)
+    expect(st.tasks.filter((t) => t.phase === 'test').every((t) => t.state === 'skipped')).toBe(true)
+  })
+
+  test('kill during BUILDING: FAILED killed, and nothing of the job is left running in Nomad', async () => {
+    const repo = await gitRepo('slow-build', { Dockerfile: busyboxDockerfile('RUN sleep 120') })
+    const sub = await service.submitJob({ repo, image, test: { commands: ['true'] } })
+    const building = await service.waitForJob({ id: sub.id, timeoutSeconds: 60, until: 'change' })
+    expect(building.status).toBe('BUILDING')
+    await Bun.sleep(500)
+    await service.killJob(sub.id)
+    const st = await final(sub.id, 60)
+    expect(st.status).toBe('FAILED')
+    expect(st.failure?.reason).toBe('killed')
+    // Poststop publish still runs after a stop; wait for it to end too.
+    const deadline = Date.now() + 30_000
+    let allocs = (await nomad.jobs.allocations(nomadJobId(sub.id))).data
+    while (Date.now() < deadline && allocs.some((a) => a.ClientStatus === 'running' || a.ClientStatus === 'pending')) {
+      await Bun.sleep(250)
+      allocs = (await nomad.jobs.allocations(nomadJobId(sub.id))).data
+    }
+    expect(allocs.map((a) => a.ClientStatus)).toEqual(['complete'])
+    const alloc = (await nomad.allocations.info(allocs[0]!.ID)).data
+    expect(Object.values(alloc.TaskStates ?? {}).every((t) => t.State === 'dead')).toBe(true)
+    const ps = Bun.spawnSync(['ps', '-eo', 'args']).stdout.toString()
+    expect(ps).not.toContain(`nbs-${sub.id}`)
+  })
+
+  test('a fresh process reads the same status and logs: the state is in Nomad', async () => {
+    const sub = await service.submitJob({ repo: helloRepo, image, test: { commands: ['true'] } })
+    const mine = await final(sub.id)
+    const script = `
+      import { loadConfig } from './src/config'
+      import { createService } from './src/service/index'
+      const s = createService(loadConfig())
+      const id = process.env.PROBE_ID as string
+      console.log(JSON.stringify({ status: await s.getStatus(id), logs: await s.getLogs({ id }) }))`
+    const child = Bun.spawnSync([process.execPath, '-e', script], { env: { ...process.env, ...serviceEnv, PROBE_ID: sub.id }, cwd: `${import.meta.dir}/../..` })
+    expect(child.exitCode).toBe(0)
+    const theirs = JSON.parse(child.stdout.toString())
+    expect(theirs.status).toEqual(mine)
+    expect(theirs.logs).toEqual(await service.getLogs({ id: sub.id }))
+  })
+
+  test('more memory than any node has: FAILED infrastructure with the cause in words, not a hang', async () => {
+    const sub = await service.submitJob({ repo: helloRepo, image, resources: { memory: 10_000_000 } })
+    const st = await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 30 })
+    expect(st.status).toBe('FAILED')
+    expect(st.failure?.reason).toBe('infrastructure')
+    expect(st.failure?.message).toContain('not enough memory: asked 10000000 MB')
+    // The service stops the job, so a blocked evaluation cannot place it later.
+    expect((await nomad.jobs.info(nomadJobId(sub.id))).data.Stop).toBe(true)
+  })
+
+  test('bad input is refused before anything reaches Nomad', async () => {
+    const before = (await nomad.jobs.list('nbs-')).data.length
+    const bad = [
+      { repo: helloRepo, image, unknownField: 1 },
+      { repo: helloRepo },
+      { repo: 'file:///etc', image },
+      { repo: helloRepo, image, tags: ['no good'] },
+    ]
+    for (const input of bad) {
+      const e = await service.submitJob(input).catch((x: unknown) => x)
+      expect(e).toBeInstanceOf(ServiceError)
+      expect((e as ServiceError).field).toBeDefined()
+    }
+    expect((await nomad.jobs.list('nbs-')).data.length).toBe(before)
+  })
+
+  test('an unknown job id is not_found, naming the field', async () => {
+    const e = (await service.getStatus('20200101-000000-000000').catch((x: unknown) => x)) as ServiceError
+    expect(e.code).toBe('not_found')
+    expect(e.field).toBe('id')
+  })
+})

@@ -1,0 +1,47 @@
+// The dev stack for integration and end-to-end tests: started once (idempotently), then used for real.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from '../../src/config'
+import { devServiceEnv, devStack, devUp, devUrls } from '../../src/dev/stack'
+import { publishRepo } from '../../src/dev/repos'
+import { NomadClient } from '../../src/nomad/client'
+import { BuildService } from '../../src/service/build-service'
+
+export const stack = devStack()
+export const urls = devUrls(stack)
+export const serviceEnv = devServiceEnv(stack)
+export const config = loadConfig({ ...process.env, ...serviceEnv })
+export const nomad = new NomadClient({ address: config.nomadAddr })
+export const service = new BuildService(nomad, config)
+
+let started: Promise<void> | undefined
+export const ensureStack = () => (started ??= devUp(stack, () => {}))
+
+/** A repository on the dev Git server made from `files`; returns its git:// URL. */
+export async function gitRepo(name: string, files: Record<string, string>): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'nbs-repo-'))
+  for (const [path, text] of Object.entries(files)) writeFileSync(join(dir, path), text)
+  await publishRepo(stack.paths.git, name, dir)
+  return `${urls.git}/${name}`
+}
+
+/** The digest the registry serves for a tag, or undefined when it has no such tag. */
+export async function registryDigest(image: string, tag: string): Promise<string | undefined> {
+  const path = image.slice(image.indexOf('/') + 1)
+  const res = await fetch(`http://${urls.registry}/v2/${path}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: {
+      Accept: [
+        'application/vnd.oci.image.manifest.v1+json',
+        'application/vnd.docker.distribution.manifest.v2+json',
+        'application/vnd.docker.distribution.manifest.list.v2+json',
+        'application/vnd.oci.image.index.v1+json',
+      ].join(', '),
+    },
+  })
+  return res.ok ? (res.headers.get('Docker-Content-Digest') ?? undefined) : undefined
+}
+
+export const busyboxDockerfile = (...steps: string[]) =>
+  ['FROM scratch', 'COPY busybox /bin/busybox', 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox --install -s /bin"]', ...steps, ''].join('\n')
