@@ -17,6 +17,7 @@ type taskStateOut struct {
 	LastRestart *time.Time
 	StartedAt   *time.Time
 	FinishedAt  *time.Time
+	Paused      string // Nomad's pause state ("" when not paused); api.TaskState lacks it
 }
 
 func timeOrNil(t time.Time) *time.Time {
@@ -32,17 +33,20 @@ func toTaskStatesOut(m map[string]*api.TaskState) map[string]taskStateOut {
 	}
 	out := make(map[string]taskStateOut, len(m))
 	for k, ts := range m {
-		out[k] = taskStateOut{ts, timeOrNil(ts.LastRestart), timeOrNil(ts.StartedAt), timeOrNil(ts.FinishedAt)}
+		out[k] = taskStateOut{ts, timeOrNil(ts.LastRestart), timeOrNil(ts.StartedAt), timeOrNil(ts.FinishedAt), ""}
 	}
 	return out
 }
 
 // allocOut adds what Nomad's server sends and api.Allocation lacks
-// (SharedResources: the group's ephemeral disk).
+// (SharedResources: the group's ephemeral disk; SigningKeyID of the
+// workload identity, empty here: nomadlite signs no identities).
 type allocOut struct {
 	*api.Allocation
+	Job             *jobOut
 	TaskStates      map[string]taskStateOut
 	SharedResources *api.Resources
+	SigningKeyID    string
 }
 
 func toAllocOut(a *api.Allocation) allocOut {
@@ -51,7 +55,7 @@ func toAllocOut(a *api.Allocation) allocOut {
 		disk = int(a.AllocatedResources.Shared.DiskMB)
 	}
 	shared := &api.Resources{CPU: new(0), Cores: new(0), MemoryMB: new(0), MemoryMaxMB: new(0), DiskMB: new(disk), IOPS: new(0), SecretsMB: new(0)}
-	return allocOut{a, toTaskStatesOut(a.TaskStates), shared}
+	return allocOut{a, toJobOut(a.Job), toTaskStatesOut(a.TaskStates), shared, ""}
 }
 
 type allocStubOut struct {

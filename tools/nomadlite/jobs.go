@@ -39,6 +39,15 @@ func canonicalize(j *api.Job) {
 	if deref(j.NodePool) == "" {
 		j.NodePool = new("default")
 	}
+	if j.DispatchIdempotencyToken == nil {
+		j.DispatchIdempotencyToken = new("")
+	}
+	if deref(j.Type) == "batch" || j.Update == nil {
+		// Nomad keeps no update strategy for batch jobs: all fields zero.
+		var d time.Duration
+		j.Update = &api.UpdateStrategy{Stagger: new(d), MaxParallel: new(0), HealthCheck: new(""), MinHealthyTime: new(d),
+			HealthyDeadline: new(d), ProgressDeadline: new(d), Canary: new(0), AutoRevert: new(false), AutoPromote: new(false)}
+	}
 	if len(j.Meta) == 0 {
 		j.Meta = nil
 	}
@@ -52,6 +61,9 @@ func canonicalize(j *api.Job) {
 		j.Spreads = nil
 	}
 	for _, tg := range j.TaskGroups {
+		if tg.PreventRescheduleOnLost == nil {
+			tg.PreventRescheduleOnLost = new(false)
+		}
 		if len(tg.Meta) == 0 {
 			tg.Meta = nil
 		}
@@ -280,20 +292,31 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// jobListStubMeta keeps Meta in the list even when a job has none, as Nomad
-// does with meta=true (the api struct would drop an empty map).
-type jobListStubMeta struct {
+// jobStubOut adds what Nomad's server lists and api.JobListStub lacks
+// (NodePool, Multiregion); jobStubMetaOut keeps Meta even when a job has
+// none, as Nomad does with meta=true (the api struct drops an empty map).
+type jobStubOut struct {
 	*api.JobListStub
+	NodePool    string
+	Multiregion *api.Multiregion
+}
+
+type jobStubMetaOut struct {
+	jobStubOut
 	Meta map[string]string
 }
 
 func jobListOut(stubs []*api.JobListStub, withMeta bool) any {
 	if !withMeta {
-		return stubs
+		out := make([]jobStubOut, len(stubs))
+		for i, st := range stubs {
+			out[i] = jobStubOut{st, "default", nil}
+		}
+		return out
 	}
-	out := make([]jobListStubMeta, len(stubs))
+	out := make([]jobStubMetaOut, len(stubs))
 	for i, st := range stubs {
-		out[i] = jobListStubMeta{st, st.Meta}
+		out[i] = jobStubMetaOut{jobStubOut{st, "default", nil}, st.Meta}
 	}
 	return out
 }
@@ -328,7 +351,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		if j == nil {
 			return s.st.Index, 404, nil, "job not found"
 		}
-		return deref(j.ModifyIndex), 200, j, ""
+		return deref(j.ModifyIndex), 200, toJobOut(j), ""
 	})
 }
 
@@ -516,4 +539,34 @@ func (s *Server) validateJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, resp)
 }
 
-var _ = time.Second
+// taskOut/groupOut/jobOut write a job as Nomad's server does: api.Task drops
+// a nil CSIPluginConfig (omitempty), the server sends it as null.
+type taskOut struct {
+	*api.Task
+	CSIPluginConfig *api.TaskCSIPluginConfig
+}
+
+type groupOut struct {
+	*api.TaskGroup
+	Tasks []taskOut
+}
+
+type jobOut struct {
+	*api.Job
+	TaskGroups []groupOut
+}
+
+func toJobOut(j *api.Job) *jobOut {
+	if j == nil {
+		return nil
+	}
+	out := &jobOut{Job: j, TaskGroups: make([]groupOut, len(j.TaskGroups))}
+	for i, tg := range j.TaskGroups {
+		g := groupOut{TaskGroup: tg, Tasks: make([]taskOut, len(tg.Tasks))}
+		for k, t := range tg.Tasks {
+			g.Tasks[k] = taskOut{t, t.CSIPluginConfig}
+		}
+		out.TaskGroups[i] = g
+	}
+	return out
+}
