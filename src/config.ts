@@ -17,6 +17,8 @@ export interface Config {
   insecureRegistries: string[]
   /** Allow git:// and http:// repository URLs (the dev stack's git daemon). */
   allowInsecureGit: boolean
+  /** Node pool of the GPU nodes: builds whose tests ask for GPUs go there. */
+  gpuNodePool?: string
   listen: string
   serverUrl: string
 }
@@ -39,6 +41,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     buildahImage: env.NBS_BUILDAH_IMAGE ?? 'quay.io/buildah/stable',
     insecureRegistries: list(env.NBS_INSECURE_REGISTRIES, []),
     allowInsecureGit: flag(env.NBS_ALLOW_INSECURE_GIT),
+    gpuNodePool: env.NBS_GPU_NODE_POOL || undefined,
     listen,
     serverUrl: env.NBS_SERVER ?? `http://${listen}`,
   }

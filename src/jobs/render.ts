@@ -1,6 +1,6 @@
 // Renders a build request as one Nomad batch job: build (prestart) → test-N (main) → publish (poststop).
 import type { Config } from '../config'
-import type { Job, Task } from '../nomad/types'
+import type { Job, RequestedDevice, Task } from '../nomad/types'
 import { nomadJobId } from './ids'
 import { defaults, type JobRequest, type TestCommand } from './request'
 import { phaseScript, type PhaseScript } from './scripts'
@@ -10,7 +10,7 @@ export const GROUP = 'build'
 
 export type RenderConfig = Pick<
   Config,
-  'profile' | 'datacenters' | 'namespace' | 'cacheVolume' | 'cachePath' | 'buildahImage' | 'insecureRegistries'
+  'profile' | 'datacenters' | 'namespace' | 'cacheVolume' | 'cachePath' | 'buildahImage' | 'insecureRegistries' | 'gpuNodePool'
 >
 
 export interface RenderInput {
@@ -127,6 +127,13 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     })
   })
 
+  const gpus = request.test?.gpus
+  if (gpus) {
+    const device: RequestedDevice = { Name: `${gpus.vendor ?? 'nvidia'}/gpu`, Count: gpus.count }
+    if (gpus.model) device.Constraints = [{ LTarget: '${device.model}', RTarget: gpus.model, Operand: '=' }]
+    for (const t of testTasks) t.Resources = { ...t.Resources, Devices: [device] }
+  }
+
   const publish = task('publish', 'publish', request.timeouts?.publish ?? defaults.publishTimeout, {
     NBS_TESTS: tests.map((t) => t.task).join(' '),
     NBS_B64_DESTS: b64List(destinations(id, request)),
@@ -147,6 +154,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     Type: 'batch',
     Namespace: config.namespace,
     Datacenters: config.datacenters,
+    ...(gpus && config.gpuNodePool ? { NodePool: config.gpuNodePool } : {}),
     Meta: meta,
     TaskGroups: [
       {

@@ -43,6 +43,18 @@ export const TestSpec = t.Object(
       }),
     ),
     timeout: t.Optional(Seconds('Time limit of each test command', 600)),
+    gpus: t.Optional(
+      t.Object(
+        {
+          count: t.Integer({ minimum: 1, maximum: 16, description: 'GPUs for each test command.' }),
+          vendor: t.Optional(t.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$', description: 'Device vendor (default nvidia).' })),
+          model: t.Optional(
+            t.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$', description: 'Exact device model, e.g. "Tesla T4".' }),
+          ),
+        },
+        { additionalProperties: false, description: 'GPUs the test phase needs, e.g. {"count": 1}.' },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'Tests run inside the built image; publish happens only if every one exits 0.' },
 )

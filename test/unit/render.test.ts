@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'bun:test'
 import { loadConfig } from '../../src/config'
 import { nomadJobId } from '../../src/jobs/ids'
-import { META, planTests, registryOf, renderJob } from '../../src/jobs/render'
+import { META, planTests, type RenderConfig, registryOf, renderJob } from '../../src/jobs/render'
 import type { JobRequest } from '../../src/jobs/request'
 import { phaseScript } from '../../src/jobs/scripts'
 
-const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: '/var/cache/b', insecureRegistries: ['127.0.0.1:5000'] }
+const config: RenderConfig = { ...loadConfig({}), profile: 'raw_exec', cachePath: '/var/cache/b', insecureRegistries: ['127.0.0.1:5000'] }
 const id = '20261125-120000-abcdef'
 const request: JobRequest = {
   repo: 'https://example.com/a.git',
@@ -140,4 +140,22 @@ describe('job rendering', () => {
     ['team/app', 'docker.io'],
     ['app', 'docker.io'],
   ])('registry of %s is %s', (image, registry) => expect(registryOf(image)).toBe(registry))
+})
+
+describe('GPU tests', () => {
+  const gpuRequest: JobRequest = { ...request, test: { commands: ['nvidia-smi'], gpus: { count: 2, model: 'Tesla T4' } } }
+
+  test('test tasks ask for the device with the model as a constraint; build and publish do not', () => {
+    const tasks = render(gpuRequest).TaskGroups[0]!.Tasks
+    expect(tasks.find((t) => t.Name === 'test-0')?.Resources?.Devices).toEqual([
+      { Name: 'nvidia/gpu', Count: 2, Constraints: [{ LTarget: '${device.model}', RTarget: 'Tesla T4', Operand: '=' }] },
+    ])
+    expect(tasks.filter((t) => t.Resources?.Devices).map((t) => t.Name)).toEqual(['test-0'])
+  })
+
+  test("the job goes to the operator's GPU node pool when one is configured", () => {
+    expect(render(gpuRequest).NodePool).toBeUndefined()
+    expect(render(gpuRequest, { ...config, gpuNodePool: 'gpu' }).NodePool).toBe('gpu')
+    expect(render(request, { ...config, gpuNodePool: 'gpu' }).NodePool).toBeUndefined()
+  })
 })
