@@ -288,6 +288,7 @@ func TestRestartMarksRunningAllocsLost(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	a := startAgent(t, dir)
+	a.do("PUT", "/v1/var/keep/me", M{"Items": M{"k": "v"}})
 	a.register(batchJob("lost", task("build", "sleep 0.2", "prestart"), task("test-0", `sleep 60 & sleep 60`, "")))
 	al := a.waitAlloc("lost", 5*time.Second, func(al M) bool { return taskStates(al)["test-0"]["State"] == "running" })
 	id := al["ID"].(string)
@@ -296,6 +297,10 @@ func TestRestartMarksRunningAllocsLost(t *testing.T) {
 		t.Fatalf("task died with the agent; the restart path is not exercised")
 	}
 	b := startAgent(t, dir)
+	var v M
+	if b.getJSON("/v1/var/keep/me", &v) != 200 || v["Items"].(map[string]any)["k"] != "v" {
+		t.Errorf("variable lost across restart: %v", v)
+	}
 	var got M
 	if b.getJSON("/v1/allocation/"+id, &got) != 200 {
 		t.Fatalf("alloc forgotten after restart")

@@ -220,3 +220,35 @@ func TestInterpolationAndEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestRestartPolicy(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, "")
+	// Fails on the first two runs, succeeds on the third.
+	flaky := task("test-0", `n=$(cat "$NOMAD_ALLOC_DIR/n" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$NOMAD_ALLOC_DIR/n"; echo run-$n; [ $n -ge 3 ]`, "")
+	job := batchJob("flaky", flaky)
+	job["TaskGroups"].([]M)[0]["RestartPolicy"] = M{"Attempts": 2, "Mode": "fail", "Delay": int64(100 * time.Millisecond), "Interval": int64(time.Hour)}
+	a.register(job)
+	al := a.waitAlloc("flaky", 10*time.Second, done)
+	ts := taskStates(al)["test-0"]
+	if al["ClientStatus"] != "complete" || ts["Restarts"] != float64(2) || ts["Failed"] != false {
+		t.Fatalf("%s restarts=%v", summarize(al), ts["Restarts"])
+	}
+	want := []string{"Received", "Task Setup", "Started", "Terminated", "Restarting", "Started", "Terminated", "Restarting", "Started", "Terminated"}
+	if got := eventTypes(al, "test-0"); !slices.Equal(got, want) {
+		t.Errorf("events %v", got)
+	}
+	if out := a.logs(al["ID"].(string), "test-0", "stdout", ""); out != "run-1\nrun-2\nrun-3\n" {
+		t.Errorf("log %q", out)
+	}
+	// Attempts used up: Not Restarting with Nomad's reason, Failed.
+	always := task("test-0", "exit 4", "")
+	job = batchJob("always", always)
+	job["TaskGroups"].([]M)[0]["RestartPolicy"] = M{"Attempts": 1, "Mode": "fail", "Delay": int64(50 * time.Millisecond), "Interval": int64(time.Hour)}
+	a.register(job)
+	al = a.waitAlloc("always", 10*time.Second, done)
+	nr := lastEvent(al, "test-0", "Not Restarting")
+	if al["ClientStatus"] != "failed" || nr == nil || nr["DisplayMessage"] != `Exceeded allowed attempts 1 in interval 1h0m0s and mode is "fail"` {
+		t.Errorf("%s %v", summarize(al), nr)
+	}
+}

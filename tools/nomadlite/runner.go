@@ -353,26 +353,109 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 	}
 	defer stdout.Close()
 	defer stderr.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Args[0] = command
-	cmd.Dir, cmd.Stdout, cmd.Stderr = taskDir, stdout, stderr
-	cmd.Env = envList(env)
-	// Own process group, so the whole tree can be signalled and nothing is
-	// orphaned when the task is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return ar.failTask(t.Name, driverFailure("failed to launch command with executor: rpc error: code = Unknown desc = "+err.Error()))
+	attempts, delay, interval := ar.restartPolicy(t)
+	for {
+		cmd := exec.Command(bin, args...)
+		cmd.Args[0] = command
+		cmd.Dir, cmd.Stdout, cmd.Stderr = taskDir, stdout, stderr
+		cmd.Env = envList(env)
+		// Own process group, so the whole tree can be signalled and nothing
+		// is orphaned when the task is killed.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return ar.failTask(t.Name, driverFailure("failed to launch command with executor: rpc error: code = Unknown desc = "+err.Error()))
+		}
+		code, sig, killed := ar.waitTask(tr, cmd)
+		failed := !killed && code != 0
+		restart := failed && attempts > 0
+		var restarts uint64
+		ar.updateTask(t.Name, func(ts *api.TaskState) {
+			msg := fmt.Sprintf("Exit Code: %d", code)
+			if sig != 0 {
+				msg += fmt.Sprintf(", Signal: %d", sig)
+			}
+			e := event("Terminated", msg)
+			e.ExitCode, e.Signal = code, sig
+			e.Details["exit_code"], e.Details["signal"], e.Details["oom_killed"] = strconv.Itoa(code), strconv.Itoa(sig), "false"
+			ts.Events = append(ts.Events, e)
+			restart = restart && ts.Restarts < uint64(attempts)
+			switch {
+			case killed:
+				ts.Events = append(ts.Events, event("Killed", "Task successfully killed"))
+			case restart:
+				// Within the restart policy: Nomad's "Restarting" event, the
+				// task pending until the delay has passed.
+				r := event("Restarting", fmt.Sprintf("Task restarting in %v", delay))
+				r.RestartReason, r.StartDelay = "Restart within policy", int64(delay)
+				r.Details["restart_reason"], r.Details["start_delay"] = r.RestartReason, strconv.FormatInt(int64(delay), 10)
+				ts.Events = append(ts.Events, r)
+				ts.Restarts++
+				ts.LastRestart = time.Now().UTC()
+				ts.State = "pending"
+				restarts = ts.Restarts
+				return
+			case failed:
+				nr := notRestartingEvent()
+				if attempts > 0 {
+					why := fmt.Sprintf("Exceeded allowed attempts %d in interval %v and mode is \"fail\"", attempts, interval)
+					nr.DisplayMessage, nr.RestartReason, nr.Details["restart_reason"] = why, why, why
+				}
+				ts.Events = append(ts.Events, nr)
+				ts.Failed = true
+			}
+			ts.State, ts.FinishedAt = "dead", time.Now().UTC()
+		})
+		if !restart {
+			return failed
+		}
+		logf("alloc %s task %s restarting (%d/%d) in %v", ar.id[:8], t.Name, restarts, attempts, delay)
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+		case k := <-tr.kill:
+			timer.Stop()
+			ar.updateTask(t.Name, func(ts *api.TaskState) {
+				if k.sibling != "" {
+					ts.Events = append(ts.Events, siblingEvent(k.sibling))
+				}
+				ts.Events = append(ts.Events, killingEvent(killTimeout(t)), event("Killed", "Task successfully killed"))
+				ts.State, ts.FinishedAt = "dead", time.Now().UTC()
+			})
+			return false
+		}
 	}
+}
+
+// restartPolicy: the task's (else the group's) policy. Mode "delay" is
+// treated like "fail" once the attempts are used (see README).
+func (ar *allocRunner) restartPolicy(t *api.Task) (attempts int, delay, interval time.Duration) {
+	rp := t.RestartPolicy
+	if rp == nil {
+		rp = ar.tg.RestartPolicy
+	}
+	if rp == nil {
+		return 0, 0, 0
+	}
+	return deref(rp.Attempts), deref(rp.Delay), deref(rp.Interval)
+}
+
+// waitTask waits for the process, or kills its process group when asked:
+// the kill signal, then SIGKILL after KillTimeout. Leftovers of the group are
+// killed either way.
+func (ar *allocRunner) waitTask(tr *taskRunner, cmd *exec.Cmd) (code, sig int, killed bool) {
+	t := tr.task
 	pid := cmd.Process.Pid
 	pidKey := ar.id + "/" + t.Name
 	ar.updateTask(t.Name, func(ts *api.TaskState) {
 		ts.Events = append(ts.Events, event("Started", "Task started by client"))
-		ts.State, ts.StartedAt = "running", time.Now().UTC()
+		ts.State = "running"
+		if ts.StartedAt.IsZero() || ts.Restarts > 0 {
+			ts.StartedAt = time.Now().UTC()
+		}
 		ar.s.st.Pids[pidKey] = pid
 	})
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	killed := false
 	select {
 	case <-done:
 	case k := <-tr.kill:
@@ -394,29 +477,10 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 		}
 		timer.Stop()
 	}
-	// Whatever the task left behind in its group goes with it.
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	code, sig := exitStatus(cmd.ProcessState)
-	failed := !killed && code != 0
-	ar.updateTask(t.Name, func(ts *api.TaskState) {
-		delete(ar.s.st.Pids, pidKey)
-		msg := fmt.Sprintf("Exit Code: %d", code)
-		if sig != 0 {
-			msg += fmt.Sprintf(", Signal: %d", sig)
-		}
-		e := event("Terminated", msg)
-		e.ExitCode, e.Signal = code, sig
-		e.Details["exit_code"], e.Details["signal"], e.Details["oom_killed"] = strconv.Itoa(code), strconv.Itoa(sig), "false"
-		ts.Events = append(ts.Events, e)
-		if killed {
-			ts.Events = append(ts.Events, event("Killed", "Task successfully killed"))
-		} else if failed {
-			ts.Events = append(ts.Events, notRestartingEvent())
-			ts.Failed = true
-		}
-		ts.State, ts.FinishedAt = "dead", time.Now().UTC()
-	})
-	return failed
+	ar.update(func(*api.Allocation) { delete(ar.s.st.Pids, pidKey) })
+	code, sig = exitStatus(cmd.ProcessState)
+	return code, sig, killed
 }
 
 func driverFailure(msg string) *api.TaskEvent {
