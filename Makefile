@@ -38,7 +38,7 @@ test-go: ## nomadlite's own tests
 	cd tools/nomadlite && go vet ./... && go test ./...
 
 test-bun: deps nomadlite ## unit, integration and end-to-end tests (they start the dev stack)
-	$(BUN) test
+	$(BUN) test --timeout 180000
 
 test: typecheck test-go test-bun ## the whole suite
 

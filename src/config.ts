@@ -17,6 +17,10 @@ export interface Config {
   insecureRegistries: string[]
   /** Allow git:// and http:// repository URLs (the dev stack's git daemon). */
   allowInsecureGit: boolean
+  /** Secret reference prefixes every caller may use when no per-client list applies (dev, or auth off). */
+  secretPrefixes: string[]
+  /** Vault role of the tasks that render Vault secrets (Nomad's workload identity login). */
+  vaultRole: string
   /** Node pool of the GPU nodes: builds whose tests ask for GPUs go there. */
   gpuNodePool?: string
   listen: string
@@ -42,6 +46,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     insecureRegistries: list(env.NBS_INSECURE_REGISTRIES, []),
     allowInsecureGit: flag(env.NBS_ALLOW_INSECURE_GIT),
     gpuNodePool: env.NBS_GPU_NODE_POOL || undefined,
+    secretPrefixes: list(env.NBS_SECRET_PREFIXES, []),
+    vaultRole: env.NBS_VAULT_ROLE ?? 'nbs-build',
     listen,
     serverUrl: env.NBS_SERVER ?? `http://${listen}`,
   }

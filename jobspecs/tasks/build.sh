@@ -6,6 +6,17 @@ src="$NOMAD_ALLOC_DIR/src"
 git init -q "$src"
 cd "$src"
 git remote add origin "$repo"
+if [ -f "$secrets/git_password" ]; then
+  # A credential helper reads the token from the secrets dir: it never appears in a URL,
+  # an argument or the environment.
+  helper="$NOMAD_SECRETS_DIR/nbs-git-credential"
+  printf '#!/bin/sh\n[ "$1" = get ] || exit 0\nprintf "username=%%s\\npassword=%%s\\n" "$(cat "%s/git_username")" "$(cat "%s/git_password")"\n' "$secrets" "$secrets" >"$helper"
+  chmod 700 "$helper"
+  git config credential.helper "$helper"
+fi
+if [ -f "$secrets/git_ssh_key" ]; then
+  export GIT_SSH_COMMAND="ssh -i $secrets/git_ssh_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
+fi
 if [ -z "$ref" ]; then
   say "fetching $repo (default branch)"
   git fetch -q --depth 1 origin HEAD
@@ -25,6 +36,8 @@ else
   }
 fi
 git checkout -q FETCH_HEAD
+git config --unset credential.helper || true
+forget git_username git_password git_ssh_key
 say "commit $(git rev-parse HEAD)"
 git rev-parse HEAD >"$state/commit"
 
@@ -44,8 +57,10 @@ set -- bud --isolation "$NBS_ISOLATION" --layers --tls-verify="$NBS_TLS_VERIFY" 
 target=$(d "$NBS_B64_TARGET")
 [ -z "$target" ] || set -- "$@" --target "$target"
 for a in $NBS_B64_BUILD_ARGS; do set -- "$@" --build-arg "$(d "$a")"; done
+for id in $NBS_BUILD_SECRET_IDS; do set -- "$@" --secret "id=$id,src=$secrets/build_$id"; done
 set -- "$@" "$ctx"
 say "buildah $*"
-bah "$@"
+bah "$@" || { rc=$?; forget $(cd "$secrets" 2>/dev/null && ls); exit "$rc"; }
+forget $(cd "$secrets" 2>/dev/null && ls)
 touch "$state/build.ok"
 say "built $NBS_LOCAL_IMAGE"

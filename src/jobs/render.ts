@@ -1,16 +1,17 @@
 // Renders a build request as one Nomad batch job: build (prestart) → test-N (main) → publish (poststop).
 import type { Config } from '../config'
-import type { Job, RequestedDevice, Task } from '../nomad/types'
+import type { Job, RequestedDevice, Task, Template } from '../nomad/types'
 import { nomadJobId } from './ids'
 import { defaults, type JobRequest, type TestCommand } from './request'
 import { phaseScript, type PhaseScript } from './scripts'
+import { secretTemplates, usesVault } from './secrets'
 
 export const META = { id: 'nbs.id', request: 'nbs.request', created: 'nbs.created', owner: 'nbs.owner' } as const
 export const GROUP = 'build'
 
 export type RenderConfig = Pick<
   Config,
-  'profile' | 'datacenters' | 'namespace' | 'cacheVolume' | 'cachePath' | 'buildahImage' | 'insecureRegistries' | 'gpuNodePool'
+  'profile' | 'datacenters' | 'namespace' | 'cacheVolume' | 'cachePath' | 'buildahImage' | 'insecureRegistries' | 'gpuNodePool' | 'vaultRole'
 >
 
 export interface RenderInput {
@@ -58,6 +59,13 @@ export const destinations = (id: string, request: JobRequest): string[] =>
 const DOCKER_CACHE_MOUNT = '/var/lib/nbs-cache'
 const SECONDS = 1_000_000_000
 
+/** Templates render the task's secrets into its own secrets dir; Vault ones log in with the task's workload identity. */
+function withSecrets(task: Task, templates: Template[], vaultRole: string): void {
+  if (templates.length === 0) return
+  task.Templates = templates
+  if (usesVault(templates)) task.Vault = { Role: vaultRole, ChangeMode: 'noop' }
+}
+
 export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const { id, request } = input
   const tests = planTests(request)
@@ -104,6 +112,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     return base
   }
 
+  const secrets = secretTemplates(request.secrets)
   const build = task('build', 'build', request.timeouts?.build ?? defaults.buildTimeout, {
     NBS_B64_REPO: b64(request.repo),
     NBS_B64_REF: b64(request.ref ?? ''),
@@ -111,7 +120,9 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_B64_DOCKERFILE: b64(request.dockerfile ?? ''),
     NBS_B64_TARGET: b64(request.target ?? ''),
     NBS_B64_BUILD_ARGS: b64List(Object.entries(request.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`)),
+    NBS_BUILD_SECRET_IDS: secrets.buildIds.join(' '),
   })
+  withSecrets(build, secrets.build, config.vaultRole)
   // Without tests the build is the group's main task: Nomad needs one, and publish follows it.
   if (tests.length > 0) build.Lifecycle = { Hook: 'prestart', Sidecar: false }
 
@@ -137,8 +148,10 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const publish = task('publish', 'publish', request.timeouts?.publish ?? defaults.publishTimeout, {
     NBS_TESTS: tests.map((t) => t.task).join(' '),
     NBS_B64_DESTS: b64List(destinations(id, request)),
+    NBS_B64_REGISTRY: b64(registryOf(request.image)),
   })
   publish.Lifecycle = { Hook: 'poststop', Sidecar: false }
+  withSecrets(publish, secrets.publish, config.vaultRole)
 
   const meta: Record<string, string> = {
     [META.id]: id,

@@ -1,5 +1,6 @@
 // The build request: one typebox schema for MCP, REST, the CLI's file format and the job's Meta.
 import { type Static, Type as t } from '@sinclair/typebox'
+import { SecretRefs } from './secrets'
 
 // distribution/reference grammar: an optional registry host[:port], then lowercase path components.
 const domainComponent = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])'
@@ -106,6 +107,7 @@ export const JobRequest = t.Object(
       }),
     ),
     test: t.Optional(TestSpec),
+    secrets: t.Optional(SecretRefs),
     timeouts: t.Optional(
       t.Object(
         { build: t.Optional(Seconds('Time limit of clone and build', 1800)), publish: t.Optional(Seconds('Time limit of the push', 600)) },

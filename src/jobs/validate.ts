@@ -3,9 +3,12 @@ import type { TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType } from '@sinclair/typebox/value'
 import { ServiceError } from '../errors'
 import { JobRequest } from './request'
+import { refAllowed, refsOf } from './secrets'
 
 export interface ValidationPolicy {
   allowInsecureGit: boolean
+  /** Secret reference prefixes this caller may use; none means no references at all. */
+  secretPrefixes: readonly string[]
 }
 
 export interface FieldError {
@@ -71,6 +74,16 @@ export function validateRequest(input: unknown, policy: ValidationPolicy): JobRe
     const req = input as JobRequest
     const repoError = repoUrlError(req.repo, policy)
     if (repoError) errors.push({ field: 'repo', message: repoError })
+    for (const { field, ref } of refsOf(req.secrets))
+      if (!refAllowed(ref, policy.secretPrefixes))
+        errors.push({
+          field,
+          message: policy.secretPrefixes.length
+            ? `reference ${ref} is outside the prefixes this client may use: ${policy.secretPrefixes.join(', ')}`
+            : 'this client may not use secret references (no prefixes are allowed for it)',
+        })
+    if (req.secrets?.git && req.secrets.gitSsh)
+      errors.push({ field: 'secrets.gitSsh', message: 'give either git (HTTPS) or gitSsh credentials, not both' })
     if (req.test && !req.test.commands?.length && !req.test.entrypoint)
       errors.push({ field: 'test', message: 'needs at least one of commands or entrypoint: true (or leave test out)' })
   }

@@ -27,6 +27,8 @@ import type {
 /** Who is asking: jobs are tagged with their owner, and another owner's job does not exist for them. */
 export interface Caller {
   owner?: string
+  /** Secret reference prefixes this caller may use (from its client entry); the server default otherwise. */
+  secretPrefixes?: readonly string[]
 }
 
 interface Loaded {
@@ -47,7 +49,10 @@ export class BuildService {
   ) {}
 
   async submitJob(input: unknown, caller: Caller = {}): Promise<SubmitResult> {
-    const request = validateRequest(input, this.config)
+    const request = validateRequest(input, {
+      allowInsecureGit: this.config.allowInsecureGit,
+      secretPrefixes: caller.secretPrefixes ?? this.config.secretPrefixes,
+    })
     const id = newBuildId()
     const createdAt = new Date()
     const job = renderJob({ id, request, createdAt, owner: caller.owner }, this.config)

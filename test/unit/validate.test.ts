@@ -3,8 +3,8 @@ import { ServiceError } from '../../src/errors'
 import { fieldName, repoUrlError, validateRequest } from '../../src/jobs/validate'
 
 const ok = { repo: 'https://example.com/acme/app.git', image: 'registry.example.com/acme/app' }
-const strict = { allowInsecureGit: false }
-const dev = { allowInsecureGit: true }
+const strict = { allowInsecureGit: false, secretPrefixes: ['nomad:nbs/team-a/', 'vault:kv/data/nbs/team-a/'] }
+const dev = { ...strict, allowInsecureGit: true }
 
 function refusal(input: unknown, policy = strict): ServiceError {
   try {
@@ -54,6 +54,33 @@ describe('request validation', () => {
   test('every field at fault is listed, not only the first', () => {
     const e = refusal({ repo: 'https://x.example/r', image: 'BAD', tags: ['ok', '!'], bogus: true })
     expect(e.details?.map((d) => d.field).sort()).toEqual(['bogus', 'image', 'tags[1]'])
+  })
+})
+
+describe('secret references', () => {
+  test('references under an allowed prefix pass', () => {
+    const secrets = { registry: 'vault:kv/data/nbs/team-a/registry', git: 'nomad:nbs/team-a/git', build: { npm: 'nomad:nbs/team-a/npm#token' } }
+    expect(validateRequest({ ...ok, secrets }, strict).secrets).toEqual(secrets)
+  })
+
+  test.each([
+    ['outside the allow list', { registry: 'nomad:nbs/team-b/registry' }, 'secrets.registry', 'outside the prefixes'],
+    ['a value instead of a reference', { registry: 'hunter2' }, 'secrets.registry', 'expected string to match'],
+    ['template delimiters in the path', { registry: 'nomad:nbs/team-a/{{ env "HOME" }}' }, 'secrets.registry', 'expected string to match'],
+    ['a quote that would close the template string', { git: 'nomad:nbs/team-a/x" }}{{ env "A' }, 'secrets.git', 'expected string to match'],
+    ['an unknown backend', { registry: 'file:/etc/shadow' }, 'secrets.registry', 'expected string to match'],
+    ['a build secret id with shell characters', { build: { 'a;b': 'nomad:nbs/team-a/x' } }, 'secrets.build.a;b', 'not an allowed name'],
+    ['both git credential kinds', { git: 'nomad:nbs/team-a/g', gitSsh: 'nomad:nbs/team-a/k' }, 'secrets.gitSsh', 'not both'],
+    ['an unknown kind', { aws: 'nomad:nbs/team-a/aws' }, 'secrets.aws', 'unknown field'],
+  ])('%s is refused', (_, secrets, field, words) => {
+    const e = refusal({ ...ok, secrets })
+    expect(e.details?.map((d) => d.field)).toContain(field)
+    expect(e.message).toContain(words)
+  })
+
+  test('a client with no prefixes may use no reference at all', () => {
+    const e = refusal({ ...ok, secrets: { registry: 'nomad:nbs/team-a/registry' } }, { ...strict, secretPrefixes: [] })
+    expect(e.message).toContain('may not use secret references')
   })
 })
 

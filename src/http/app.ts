@@ -1,0 +1,63 @@
+// The HTTP server: REST under /v1, MCP at /mcp, health, OpenAPI at /openapi.json and docs at /docs.
+import { openapi } from '@elysiajs/openapi'
+import { Elysia } from 'elysia'
+import pkg from '../../package.json'
+import { isServiceError } from '../errors'
+import type { BuildApi } from '../service/api'
+import type { BuildService } from '../service/build-service'
+import { cleanupRoutes } from './cleanup-routes'
+import { healthRoutes } from './health-routes'
+import { jobsRoutes } from './jobs-routes'
+import { mcpRoute } from './mcp-route'
+import { malformedJson, problemResponse, validationProblem } from './problem'
+import { problemOf } from './problem'
+
+export type ServerApi = BuildApi & Pick<BuildService, 'ready'>
+
+const problemTypeBase = 'https://nomad-build-service.dev/problems/'
+
+export function createApp(service: ServerApi) {
+  return (
+    // normalize: false — otherwise Elysia strips unknown fields before validating, and a typo'd
+    // field would be dropped silently instead of refused (the schemas say additionalProperties: false).
+    new Elysia({ name: 'nbs', normalize: false })
+      .use(
+        openapi({
+          path: '/docs',
+          specPath: '/openapi.json',
+          documentation: {
+            info: {
+              title: 'Nomad Build Service',
+              version: pkg.version,
+              description: 'Build, test and publish container images on HashiCorp Nomad. Errors are RFC 9457 problem details.',
+            },
+            tags: [
+              { name: 'jobs', description: 'Builds: submit, follow, read logs, kill, clean up.' },
+              { name: 'health', description: 'Liveness and readiness.' },
+            ],
+          },
+          exclude: { paths: ['/mcp'] },
+        }),
+      )
+      .onError({ as: 'global' }, ({ code, error }) => {
+        if (isServiceError(error)) return problemResponse(problemOf(error))
+        if (code === 'PARSE') return problemResponse(malformedJson(error instanceof Error ? error.message : String(error)))
+        if (code === 'VALIDATION') {
+          if (error.type === 'response') return internal(`the server produced an invalid response: ${error.message}`)
+          return problemResponse(validationProblem(error.type, error.validator, error.value))
+        }
+        if (code === 'NOT_FOUND')
+          return problemResponse({ type: `${problemTypeBase}not_found`, title: 'Not found', status: 404, detail: 'no such route' })
+        return internal(error instanceof Error ? error.message : String(error))
+      })
+      .use(healthRoutes(service))
+      .use(jobsRoutes(service))
+      .use(cleanupRoutes(service))
+      .use(mcpRoute(service))
+  )
+}
+
+const internal = (detail: string) =>
+  problemResponse({ type: `${problemTypeBase}internal`, title: 'Internal server error', status: 500, detail })
+
+export type App = ReturnType<typeof createApp>

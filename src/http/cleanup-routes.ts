@@ -1,0 +1,16 @@
+// REST: /v1/cleanup — remove finished jobs from Nomad.
+import { Elysia } from 'elysia'
+import type { BuildApi } from '../service/api'
+import { CleanupQuery, CleanupResult } from '../service/schemas'
+import { Problem } from './problem'
+
+export const cleanupRoutes = (api: BuildApi) =>
+  new Elysia({ name: 'cleanup', prefix: '/v1' }).post('/cleanup', async ({ body }) => api.cleanup(body ?? {}), {
+    body: CleanupQuery,
+    response: { 200: CleanupResult, 400: Problem, 404: Problem, 409: Problem, 502: Problem, 503: Problem },
+    detail: {
+      summary: 'Remove finished jobs',
+      description: 'One job (id), or every finished job older than olderThanSeconds. Running jobs are kept (kill them first).',
+      tags: ['jobs'],
+    },
+  })

@@ -1,0 +1,95 @@
+// REST: /v1/jobs — submit, list, status, wait, logs (JSON or Server-Sent Events), kill.
+import { Type } from '@sinclair/typebox'
+import { Elysia, t } from 'elysia'
+import { isServiceError } from '../errors'
+import type { BuildApi } from '../service/api'
+import { JobList, JobRef, JobRequest, JobStatus, ListQuery, Logs, LogsQuery, SubmitResult, WaitQuery } from '../service/schemas'
+import { Problem, problemOf } from './problem'
+import { querySchema } from './query'
+
+const problems = { 400: Problem, 404: Problem, 409: Problem, 502: Problem, 503: Problem }
+const tags = ['jobs']
+
+const LogsRouteQuery = querySchema(LogsQuery, ['id'], {
+  follow: t.Optional(
+    t.BooleanString({ description: 'true: stream the output as Server-Sent Events (event log, then event end with the final status).' }),
+  ),
+})
+
+const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
+
+/** followLogs as an SSE stream: `log` events {task,text}, then `end` with the final status (or `error` with a problem). */
+function logStream(api: BuildApi, q: Omit<LogsQuery, 'tail'>, signal: AbortSignal): Response {
+  const encoder = new TextEncoder()
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      const send = (event: string, data: unknown) => controller.enqueue(encoder.encode(sse(event, data)))
+      try {
+        for await (const chunk of api.followLogs(q, {}, signal)) send('log', { task: chunk.task, text: chunk.text })
+        if (!signal.aborted) send('end', await api.getStatus(q.id))
+      } catch (e) {
+        if (!signal.aborted) send('error', isServiceError(e) ? problemOf(e) : { title: 'Internal error', status: 500, detail: String(e) })
+      }
+      try {
+        controller.close()
+      } catch {}
+    },
+  })
+  return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
+}
+
+export const jobsRoutes = (api: BuildApi) =>
+  new Elysia({ name: 'jobs', prefix: '/v1/jobs' })
+    .post('/', async ({ body, status }) => status(201, await api.submitJob(body)), {
+      body: JobRequest,
+      response: { 201: SubmitResult, ...problems },
+      detail: {
+        summary: 'Submit a build',
+        description: 'Clone, build, test and publish an image as one Nomad job. Returns at once with the job id; follow it with /wait or /logs.',
+        tags,
+      },
+    })
+    .get('/', async ({ query }) => api.listJobs(query as ListQuery), {
+      query: querySchema(ListQuery),
+      response: { 200: JobList, ...problems },
+      detail: { summary: 'List recent jobs', description: 'Newest first, optionally only one status.', tags },
+    })
+    .get('/:id', async ({ params }) => api.getStatus(params.id), {
+      params: JobRef,
+      response: { 200: JobStatus, ...problems },
+      detail: { summary: 'Get a job status', description: 'Status, phases, failure (with the log tail) or result (images, digest).', tags },
+    })
+    .get('/:id/wait', async ({ params, query, request }) => api.waitForJob({ ...(query as Omit<WaitQuery, 'id'>), id: params.id }, {}, request.signal), {
+      params: JobRef,
+      query: querySchema(WaitQuery, ['id']),
+      response: { 200: JobStatus, ...problems },
+      detail: {
+        summary: 'Wait for a status change',
+        description: 'Blocks until the status changes (until=change) or the job has ended (until=final), or timeoutSeconds pass; returns the status.',
+        tags,
+      },
+    })
+    .get(
+      '/:id/logs',
+      async ({ params, query, request }) => {
+        const { follow, ...q } = query as Omit<LogsQuery, 'id'> & { follow?: boolean }
+        if (follow) {
+          const { tail: _, ...rest } = q
+          // Fail before the stream starts when the job does not exist: a 404 problem, not an SSE error.
+          await api.getStatus(params.id)
+          return logStream(api, { ...rest, id: params.id }, request.signal)
+        }
+        return api.getLogs({ ...q, id: params.id })
+      },
+      {
+        params: JobRef,
+        query: LogsRouteQuery,
+        response: { 200: Type.Union([Logs, t.String({ description: 'text/event-stream when follow=true' })]), ...problems },
+        detail: { summary: "Get a job's logs", description: 'Per task, the last `tail` lines; follow=true streams them as Server-Sent Events.', tags },
+      },
+    )
+    .delete('/:id', async ({ params }) => api.killJob(params.id), {
+      params: JobRef,
+      response: { 200: JobStatus, ...problems },
+      detail: { summary: 'Kill a job', description: 'Stops a running job; nothing is published. 409 when it has already finished.', tags },
+    })

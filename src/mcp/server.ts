@@ -1,0 +1,50 @@
+// The MCP server: tools/list and tools/call over any transport, with the service behind them.
+import { Server } from '@modelcontextprotocol/sdk/server/index.js'
+import { CallToolRequestSchema, type CallToolResult, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
+import pkg from '../../package.json'
+import { isServiceError } from '../errors'
+import { schemaErrors } from '../jobs/validate'
+import type { BuildApi } from '../service/api'
+import { jsonSchema, toolByName, tools } from './tools'
+
+const failure = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] })
+
+export function createMcpServer(api: BuildApi): Server {
+  const server = new Server(
+    { name: 'nomad-build-service', version: pkg.version },
+    {
+      capabilities: { tools: {} },
+      instructions:
+        'Build, test and publish container images on Nomad. submitJob returns a job id at once; waitForJob {until:"final"} follows it; on FAILED, getStatus gives the reason and log tail, getLogs the full output of a phase.',
+    },
+  )
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({
+    tools: tools.map((t) => ({
+      name: t.name,
+      title: t.title,
+      description: t.description,
+      inputSchema: jsonSchema(t.input),
+      outputSchema: jsonSchema(t.output),
+    })),
+  }))
+  server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+    const tool = toolByName.get(req.params.name)
+    if (!tool) return failure(`unknown tool ${req.params.name}; the tools are ${tools.map((t) => t.name).join(', ')}`)
+    const args = req.params.arguments ?? {}
+    const errors = schemaErrors(tool.input, args)
+    if (errors.length)
+      return failure(`invalid arguments for ${tool.name}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`)
+    try {
+      const result = await tool.run(api, args as never, extra.signal)
+      return {
+        content: [{ type: 'text', text: tool.summary(result as never) }],
+        structuredContent: result as Record<string, unknown>,
+      }
+    } catch (e) {
+      // Expected failures (no such job, a refused field, Nomad down) are results the agent can act on.
+      if (isServiceError(e)) return failure(`${tool.name} failed (${e.code}): ${e.message}`)
+      throw e
+    }
+  })
+  return server
+}

@@ -1,0 +1,113 @@
+// Secrets by reference on the dev stack: a private registry with htpasswd auth, credentials in a
+// Nomad Variable, build secrets; values never in logs, job specs or API answers.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { nomadJobId } from '../../src/jobs/ids'
+import { BuildService } from '../../src/service/build-service'
+import { busyboxDockerfile, config, ensureStack, gitRepo, nomad, urls } from '../support/dev-stack'
+
+const password = `pw-${crypto.randomUUID()}`
+const buildToken = `tok-${crypto.randomUUID()}`
+const port = 15000 + Math.floor(Math.random() * 1000)
+const registry = `127.0.0.1:${port}`
+const image = `${registry}/private/app`
+const varPath = `nbs/e2e/registry-${port}`
+const tokenPath = `nbs/e2e/token-${port}`
+let registryProc: ReturnType<typeof Bun.spawn> | undefined
+let service: BuildService
+
+beforeAll(async () => {
+  await ensureStack()
+  const dir = mkdtempSync(join(tmpdir(), 'nbs-private-registry-'))
+  writeFileSync(join(dir, 'htpasswd'), `builder:${await Bun.password.hash(password, { algorithm: 'bcrypt', cost: 4 })}\n`)
+  writeFileSync(
+    join(dir, 'config.yml'),
+    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: ${registry}\nauth:\n  htpasswd:\n    realm: nbs-test\n    path: ${dir}/htpasswd\n`,
+  )
+  registryProc = Bun.spawn(['/usr/bin/docker-registry', 'serve', join(dir, 'config.yml')], { stdout: 'ignore', stderr: 'ignore' })
+  for (let i = 0; i < 100; i++) {
+    const up = await fetch(`http://${registry}/v2/`).then((r) => r.status === 401, () => false)
+    if (up) break
+    await Bun.sleep(100)
+  }
+  await nomad.variables.put(varPath, { username: 'builder', password })
+  await nomad.variables.put(tokenPath, { value: buildToken })
+  service = new BuildService(nomad, { ...config, insecureRegistries: [...config.insecureRegistries, registry] })
+}, 180_000)
+
+afterAll(async () => {
+  registryProc?.kill()
+  await nomad.variables.delete(varPath).catch(() => {})
+  await nomad.variables.delete(tokenPath).catch(() => {})
+})
+
+const helloRepo = () => `${urls.git}/hello-world`
+const basic = `Basic ${Buffer.from(`builder:${password}`).toString('base64')}`
+
+async function everything(id: string): Promise<string> {
+  const status = await service.getStatus(id)
+  const logs = await service.getLogs({ id, tail: 0 })
+  const job = (await nomad.jobs.info(nomadJobId(id))).data
+  return JSON.stringify({ status, logs, job })
+}
+
+describe('registry credentials from a Nomad Variable', () => {
+  test('publishes to a registry with basic auth; the password is in no log, job spec or answer', async () => {
+    const sub = await service.submitJob({
+      repo: helloRepo(),
+      image,
+      tags: ['v1'],
+      secrets: { registry: `nomad:${varPath}` },
+      test: { commands: ['env; cat /proc/self/environ; ls -la / /run/secrets 2>&1; true'] },
+    })
+    const st = await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 120 })
+    expect(st.status).toBe('SUCCEEDED')
+    const head = await fetch(`http://${registry}/v2/private/app/manifests/v1`, {
+      method: 'HEAD',
+      headers: { Authorization: basic, Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    })
+    expect(head.headers.get('Docker-Content-Digest')).toBe(st.result?.digest ?? 'missing')
+    const all = await everything(sub.id)
+    expect(all).toContain('logging in to')
+    expect(all).not.toContain(password)
+    const testLog = (await service.getLogs({ id: sub.id, phase: 'test', tail: 0 })).logs[0]?.text ?? ''
+    expect(testLog).toContain('PATH=')
+    expect(testLog).not.toContain('builder')
+  })
+
+  test('the same build without credentials fails at publish, saying why', async () => {
+    const sub = await service.submitJob({ repo: helloRepo(), image, tags: ['v2'] })
+    const st = await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 120 })
+    expect(st.status).toBe('FAILED')
+    expect(st.failure?.reason).toBe('publish_failed')
+    expect(st.failure?.logTail).toMatch(/authentication required|unauthorized/i)
+  })
+
+  test('a reference outside the allowed prefixes is refused before Nomad', async () => {
+    const strict = new BuildService(nomad, { ...config, secretPrefixes: ['nomad:nbs/other/'] })
+    const e = await strict.submitJob({ repo: helloRepo(), image, secrets: { registry: `nomad:${varPath}` } }).catch((x: Error) => x)
+    expect((e as { field?: string }).field).toBe('secrets.registry')
+  })
+})
+
+describe('build secrets', () => {
+  test('reach the RUN step that mounts them, and are masked where the build prints them', async () => {
+    const repo = await gitRepo(`secret-build-${port}`, {
+      Dockerfile: busyboxDockerfile(
+        'RUN --mount=type=secret,id=token sha256sum /run/secrets/token',
+        'RUN --mount=type=secret,id=token echo "leaking $(cat /run/secrets/token)"',
+        'RUN test ! -e /run/secrets/token',
+      ),
+    })
+    const sub = await service.submitJob({ repo, image: `${urls.registry}/e2e/secret-build`, secrets: { build: { token: `nomad:${tokenPath}` } } })
+    const st = await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 120 })
+    const log = (await service.getLogs({ id: sub.id, phase: 'build', tail: 0 })).logs[0]?.text ?? ''
+    expect(st.status).toBe('SUCCEEDED')
+    const sha = new Bun.CryptoHasher('sha256').update(buildToken).digest('hex')
+    expect(log).toContain(`${sha}  /run/secrets/token`)
+    expect(log).toContain('leaking ****')
+    expect(await everything(sub.id)).not.toContain(buildToken)
+  })
+})
