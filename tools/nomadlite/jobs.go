@@ -86,6 +86,14 @@ func canonicalize(j *api.Job) {
 			if len(t.Templates) == 0 {
 				t.Templates = nil
 			}
+			if r := t.Resources; r != nil {
+				// Nomad's server stores these as plain ints: 0, not null.
+				for _, p := range []**int{&r.Cores, &r.DiskMB, &r.IOPS, &r.MemoryMaxMB, &r.SecretsMB} {
+					if *p == nil {
+						*p = new(0)
+					}
+				}
+			}
 			if t.Identity == nil {
 				t.Identity = &api.WorkloadIdentity{Name: "default", Audience: []string{"nomadproject.io"}}
 			}
