@@ -159,3 +159,38 @@ describe('GPU tests', () => {
     expect(render(request, { ...config, gpuNodePool: 'gpu' }).NodePool).toBeUndefined()
   })
 })
+
+describe('secrets by reference', () => {
+  const withSecrets: JobRequest = {
+    ...request,
+    secrets: { git: 'vault:kv/data/nbs/a/git', registry: 'nomad:nbs/a/registry', build: { npm: 'vault:kv/nbs/a/npm#token' } },
+  }
+  const tasks = () => render(withSecrets, { ...config, vaultRole: 'nbs-build' }).TaskGroups[0]!.Tasks
+  const byName = (n: string) => tasks().find((t) => t.Name === n)!
+
+  test('build renders git and build secrets; Vault items by KV version', () => {
+    expect(byName('build').Templates?.map((t) => [t.DestPath, t.EmbeddedTmpl, t.Perms])).toEqual([
+      ['secrets/nbs/git_username', '{{ with secret "kv/data/nbs/a/git" }}{{ .Data.data.username }}{{ end }}', '0600'],
+      ['secrets/nbs/git_password', '{{ with secret "kv/data/nbs/a/git" }}{{ .Data.data.password }}{{ end }}', '0600'],
+      ['secrets/nbs/build_npm', '{{ with secret "kv/nbs/a/npm" }}{{ .Data.token }}{{ end }}', '0600'],
+    ])
+    expect(byName('build').Vault).toEqual({ Role: 'nbs-build', ChangeMode: 'noop' })
+    expect(byName('build').Env?.NBS_BUILD_SECRET_IDS).toBe('npm')
+  })
+
+  test('publish renders the registry credentials from a Nomad Variable, with no Vault login', () => {
+    expect(byName('publish').Templates?.map((t) => t.EmbeddedTmpl)).toEqual([
+      '{{ with nomadVar "nbs/a/registry" }}{{ .username }}{{ end }}',
+      '{{ with nomadVar "nbs/a/registry" }}{{ .password }}{{ end }}',
+    ])
+    expect(byName('publish').Vault).toBeUndefined()
+  })
+
+  test('test tasks get no template, no Vault identity and no secret reference in their environment', () => {
+    for (const t of tasks().filter((x) => x.Name.startsWith('test-'))) {
+      expect(t.Templates).toBeUndefined()
+      expect(t.Vault).toBeUndefined()
+      expect(JSON.stringify(t.Env)).not.toContain('nbs/a/')
+    }
+  })
+})
