@@ -167,7 +167,11 @@ func (s *Server) stopAlloc(w http.ResponseWriter, r *http.Request) {
 	if eval != nil {
 		evalID = eval.ID
 	}
-	resp := map[string]any{"EvalID": evalID, "Index": st.Index}
+	// Nomad's wire form of api.AllocStopResponse: EvalID plus the server's Index.
+	resp := struct {
+		EvalID string
+		Index  uint64
+	}{evalID, st.Index}
 	st.mu.Unlock()
 	if ar != nil {
 		ar.requestStop()

@@ -252,3 +252,25 @@ func TestRestartPolicy(t *testing.T) {
 		t.Errorf("%s %v", summarize(al), nr)
 	}
 }
+
+func TestStopAllocation(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, "")
+	a.register(batchJob("astop", task("test-0", `sleep 60`, ""), task("publish", `echo p`, "poststop")))
+	run := a.waitAlloc("astop", 5*time.Second, func(al M) bool { return taskStates(al)["test-0"]["State"] == "running" })
+	id := run["ID"].(string)
+	if code, _, b := a.do("POST", "/v1/allocation/"+id+"/stop", nil); code != 200 || !strings.Contains(string(b), `"EvalID"`) {
+		t.Fatalf("stop: %d %s", code, b)
+	}
+	al := a.waitAlloc("astop", 10*time.Second, done)
+	if al["DesiredStatus"] != "stop" || al["ClientStatus"] != "complete" || !started(al, "publish") {
+		t.Errorf("%v/%v %s", al["DesiredStatus"], al["ClientStatus"], summarize(al))
+	}
+	if got := eventTypes(al, "test-0"); !slices.Equal(got, []string{"Received", "Task Setup", "Started", "Killing", "Terminated", "Killed"}) {
+		t.Errorf("events %v", got)
+	}
+	assertNoProcs(t, id)
+	if code, _, _ := a.do("POST", "/v1/allocation/nope/stop", nil); code != 404 {
+		t.Errorf("unknown alloc stop: %d", code)
+	}
+}

@@ -183,18 +183,18 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
 // agentSelf returns the parts of Nomad's /v1/agent/self a client looks at:
 // config (region, datacenter, version) and member.
 func (s *Server) agentSelf(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, 200, map[string]any{
-		"config": map[string]any{
+	writeJSON(w, 200, api.AgentSelf{
+		Config: map[string]any{
 			"Region": "global", "Datacenter": datacenter, "NodeName": s.node.Name, "DataDir": s.cfg.DataDir,
 			"Version": map[string]any{"Version": nomadVersion, "VersionPrerelease": "", "VersionMetadata": "", "Revision": "nomadlite-" + version},
 			"Client":  map[string]any{"Enabled": true, "NodeClass": s.cfg.NodeClass, "Meta": s.node.Meta},
 			"Server":  map[string]any{"Enabled": true},
 			"ACL":     map[string]any{"Enabled": false},
 		},
-		"member": api.AgentMember{
+		Member: api.AgentMember{
 			Name: s.node.Name + ".global", Addr: "127.0.0.1", Port: 4648, Status: "alive",
 			Tags: map[string]string{"region": "global", "dc": datacenter, "build": nomadVersion, "role": "nomad"},
 		},
-		"stats": map[string]any{"nomadlite": map[string]string{"version": version}},
+		Stats: map[string]map[string]string{"nomadlite": {"version": version}},
 	})
 }
