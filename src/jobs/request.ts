@@ -40,6 +40,7 @@ export const TestSpec = t.Object(
     env: t.Optional(
       t.Record(t.String({ pattern: envNamePattern }), t.String({ maxLength: 4096 }), {
         additionalProperties: false,
+        maxProperties: 64,
         description: 'Environment variables for the test commands (names: letters, digits, _).',
       }),
     ),
@@ -88,6 +89,7 @@ export const JobRequest = t.Object(
     buildArgs: t.Optional(
       t.Record(t.String({ pattern: envNamePattern }), t.String({ maxLength: 4096 }), {
         additionalProperties: false,
+        maxProperties: 64,
         description: 'Build arguments (--build-arg NAME=VALUE). Not for secrets: they are recorded in the job.',
       }),
     ),
