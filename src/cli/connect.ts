@@ -1,8 +1,17 @@
-// Which service the CLI talks to: for now the in-process service against Nomad.
+// Which service the CLI talks to: the server over REST (--server, NBS_SERVER, or the default listen address).
 import { loadConfig } from '../config'
 import type { BuildApi } from '../service/api'
 import { createService } from '../service/index'
+import { HttpBuildApi } from './http-client'
 
-export function connect(): BuildApi {
+/** The server's base URL: the --server flag, else NBS_SERVER, else http://NBS_LISTEN (default http://127.0.0.1:8080). */
+export const serverUrl = (flag?: string) => flag ?? loadConfig().serverUrl
+
+export function connect(server?: string): BuildApi {
+  return new HttpBuildApi(serverUrl(server))
+}
+
+/** The service in this process, against Nomad directly (`nbs serve`, `nbs mcp --stdio` without --server). */
+export function inProcess() {
   return createService(loadConfig())
 }

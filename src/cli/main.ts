@@ -3,15 +3,19 @@
 import { Command, CommanderError } from 'commander'
 import pkg from '../../package.json'
 import { isServiceError } from '../errors'
+import { connect } from './connect'
 import { registerDevCommands } from './dev-commands'
 import { registerJobCommands } from './jobs-commands'
+import { registerServeCommands } from './serve-commands'
 
 const program = new Command('nbs')
   .description('Nomad Build Service: build, test and publish container images on Nomad.')
   .version(pkg.version)
+  .option('--server <url>', 'server URL for the job commands (env NBS_SERVER; default http://127.0.0.1:8080)')
   .showHelpAfterError()
 
-registerJobCommands(program)
+registerJobCommands(program, () => connect(program.opts().server))
+registerServeCommands(program)
 registerDevCommands(program)
 
 try {

@@ -1,4 +1,5 @@
 // REST: /v1/cleanup — remove finished jobs from Nomad.
+import { Type as t } from '@sinclair/typebox'
 import { Elysia } from 'elysia'
 import type { BuildApi } from '../service/api'
 import { CleanupQuery, CleanupResult } from '../service/schemas'
@@ -6,7 +7,7 @@ import { Problem } from './problem'
 
 export const cleanupRoutes = (api: BuildApi) =>
   new Elysia({ name: 'cleanup', prefix: '/v1' }).post('/cleanup', async ({ body }) => api.cleanup(body ?? {}), {
-    body: CleanupQuery,
+    body: t.Optional(CleanupQuery),
     response: { 200: CleanupResult, 400: Problem, 404: Problem, 409: Problem, 502: Problem, 503: Problem },
     detail: {
       summary: 'Remove finished jobs',

@@ -1,5 +1,4 @@
 // REST: /v1/jobs — submit, list, status, wait, logs (JSON or Server-Sent Events), kill.
-import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import { isServiceError } from '../errors'
 import type { BuildApi } from '../service/api'
@@ -40,7 +39,7 @@ function logStream(api: BuildApi, q: Omit<LogsQuery, 'tail'>, signal: AbortSigna
 
 export const jobsRoutes = (api: BuildApi) =>
   new Elysia({ name: 'jobs', prefix: '/v1/jobs' })
-    .post('/', async ({ body, status }) => status(201, await api.submitJob(body)), {
+    .post('', async ({ body, status }) => status(201, await api.submitJob(body)), {
       body: JobRequest,
       response: { 201: SubmitResult, ...problems },
       detail: {
@@ -49,7 +48,7 @@ export const jobsRoutes = (api: BuildApi) =>
         tags,
       },
     })
-    .get('/', async ({ query }) => api.listJobs(query as ListQuery), {
+    .get('', async ({ query }) => api.listJobs(query as ListQuery), {
       query: querySchema(ListQuery),
       response: { 200: JobList, ...problems },
       detail: { summary: 'List recent jobs', description: 'Newest first, optionally only one status.', tags },
@@ -77,14 +76,15 @@ export const jobsRoutes = (api: BuildApi) =>
           const { tail: _, ...rest } = q
           // Fail before the stream starts when the job does not exist: a 404 problem, not an SSE error.
           await api.getStatus(params.id)
-          return logStream(api, { ...rest, id: params.id }, request.signal)
+          // A Response is sent as-is (Elysia validates only plain values against `response`).
+          return logStream(api, { ...rest, id: params.id }, request.signal) as unknown as Logs
         }
         return api.getLogs({ ...q, id: params.id })
       },
       {
         params: JobRef,
         query: LogsRouteQuery,
-        response: { 200: Type.Union([Logs, t.String({ description: 'text/event-stream when follow=true' })]), ...problems },
+        response: { 200: Logs, ...problems },
         detail: { summary: "Get a job's logs", description: 'Per task, the last `tail` lines; follow=true streams them as Server-Sent Events.', tags },
       },
     )

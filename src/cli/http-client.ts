@@ -1,0 +1,100 @@
+// BuildApi over the REST API: what the CLI uses to talk to a server; problems become ServiceErrors again.
+import { EventSourceParserStream } from 'eventsource-parser/stream'
+import { ServiceError } from '../errors'
+import { errorOfProblem, type ProblemBody } from '../http/problem'
+import type { JobStatus } from '../jobs/status-schema'
+import type { BuildApi } from '../service/api'
+import type { CleanupQuery, CleanupResult, JobList, ListQuery, Logs, LogsQuery, SubmitResult, WaitQuery } from '../service/schemas'
+
+type Query = Record<string, string | number | boolean | undefined>
+
+const qs = (q: Query) => {
+  const p = new URLSearchParams()
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v))
+  const s = p.toString()
+  return s ? `?${s}` : ''
+}
+
+export class HttpBuildApi implements BuildApi {
+  readonly base: string
+
+  constructor(base: string) {
+    this.base = base.replace(/\/+$/, '')
+  }
+
+  submitJob(input: unknown): Promise<SubmitResult> {
+    return this.call('POST', '/v1/jobs', input)
+  }
+
+  getStatus(id: string): Promise<JobStatus> {
+    return this.call('GET', `/v1/jobs/${encodeURIComponent(id)}`)
+  }
+
+  getLogs(q: LogsQuery): Promise<Logs> {
+    const { id, ...rest } = q
+    return this.call('GET', `/v1/jobs/${encodeURIComponent(id)}/logs${qs(rest)}`)
+  }
+
+  async *followLogs(q: Omit<LogsQuery, 'tail'>, _caller?: unknown, signal?: AbortSignal): AsyncGenerator<{ task: string; text: string }> {
+    const { id, ...rest } = q
+    const res = await this.fetch('GET', `/v1/jobs/${encodeURIComponent(id)}/logs${qs({ ...rest, follow: true })}`, undefined, signal, {
+      accept: 'text/event-stream',
+    })
+    if (!res.body) return
+    const events = res.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())
+    for await (const ev of events) {
+      if (ev.event === 'log') yield JSON.parse(ev.data) as { task: string; text: string }
+      else if (ev.event === 'error') {
+        const p = JSON.parse(ev.data) as Partial<ProblemBody>
+        throw errorOfProblem(p, p.status ?? 502)
+      } else if (ev.event === 'end') return
+    }
+  }
+
+  killJob(id: string): Promise<JobStatus> {
+    return this.call('DELETE', `/v1/jobs/${encodeURIComponent(id)}`)
+  }
+
+  cleanup(q: CleanupQuery): Promise<CleanupResult> {
+    return this.call('POST', '/v1/cleanup', Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined)))
+  }
+
+  listJobs(q: ListQuery = {}): Promise<JobList> {
+    return this.call('GET', `/v1/jobs${qs(q)}`)
+  }
+
+  waitForJob(q: WaitQuery, _caller?: unknown, signal?: AbortSignal): Promise<JobStatus> {
+    const { id, ...rest } = q
+    return this.call('GET', `/v1/jobs/${encodeURIComponent(id)}/wait${qs(rest)}`, undefined, signal)
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const res = await this.fetch(method, path, body, signal)
+    return (await res.json()) as T
+  }
+
+  /** The response when it is 2xx; otherwise the problem it carries, thrown as a ServiceError. */
+  private async fetch(method: string, path: string, body?: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<Response> {
+    let res: Response
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        signal,
+        headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+    } catch (e) {
+      if (signal?.aborted) throw e
+      throw new ServiceError('nomad_unavailable', `cannot reach the server at ${this.base} (${(e as Error).message}); start it with \`nbs serve\` or pass --server URL`)
+    }
+    if (res.ok) return res
+    const text = await res.text()
+    let problem: Partial<ProblemBody> = {}
+    try {
+      problem = JSON.parse(text) as Partial<ProblemBody>
+    } catch {
+      problem = { detail: `${method} ${path}: HTTP ${res.status}: ${text.slice(0, 200)}` }
+    }
+    throw errorOfProblem(problem, res.status)
+  }
+}

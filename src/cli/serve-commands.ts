@@ -1,0 +1,73 @@
+// `nbs serve`, `nbs health` and `nbs mcp --stdio`: the server and its probes.
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
+import type { Command } from 'commander'
+import { loadConfig } from '../config'
+import { createApp } from '../http/app'
+import { createMcpServer } from '../mcp/server'
+import { connect, inProcess, serverUrl } from './connect'
+
+/** "127.0.0.1:8080", "[::1]:8080", ":8080" → hostname and port. */
+export function parseListen(listen: string): { hostname: string; port: number } {
+  const i = listen.lastIndexOf(':')
+  const host = i < 0 ? '127.0.0.1' : listen.slice(0, i).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0'
+  const port = Number(i < 0 ? listen : listen.slice(i + 1))
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--listen: expected host:port, got "${listen}"`)
+  return { hostname: host, port }
+}
+
+const GRACE_MS = 10_000
+
+export function registerServeCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('Run the server: REST under /v1, MCP at /mcp, OpenAPI at /openapi.json, docs at /docs.')
+    .option('--listen <host:port>', 'listen address (env NBS_LISTEN; default 127.0.0.1:8080)')
+    .action(async (o: { listen?: string }) => {
+      const config = loadConfig()
+      const { hostname, port } = parseListen(o.listen ?? config.listen)
+      const app = createApp(inProcess()).listen({ hostname, port })
+      console.log(`nbs: listening on http://${hostname}:${app.server?.port ?? port} (nomad ${config.nomadAddr})`)
+      let stopping = false
+      const stop = async (signal: string) => {
+        if (stopping) return
+        stopping = true
+        console.log(`nbs: ${signal}: stopping, letting requests in flight finish (up to ${GRACE_MS / 1000} s)`)
+        // Jobs live in Nomad, so nothing is lost on stop; only open requests (wait, log streams) are cut after the grace.
+        const timer = setTimeout(() => app.server?.stop(true), GRACE_MS)
+        await app.server?.stop(false)
+        clearTimeout(timer)
+        process.exit(0)
+      }
+      process.on('SIGTERM', () => void stop('SIGTERM'))
+      process.on('SIGINT', () => void stop('SIGINT'))
+    })
+
+  program
+    .command('health')
+    .description("Check that a server answers GET /healthz (exit 0 when it does): the container's HEALTHCHECK.")
+    .action(async (_o: unknown, cmd: Command) => {
+      const url = `${serverUrl(cmd.optsWithGlobals().server).replace(/\/+$/, '')}/healthz`
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(5000) })
+        console.log(`${url}: ${res.status}`)
+        process.exitCode = res.ok ? 0 : 1
+      } catch (e) {
+        console.error(`${url}: ${(e as Error).message}`)
+        process.exitCode = 1
+      }
+    })
+
+  program
+    .command('mcp')
+    .description('Serve MCP on stdin/stdout for a local client; uses Nomad directly unless the global --server is given.')
+    .option('--stdio', 'speak MCP over stdio (the only transport of this command; /mcp on `nbs serve` is the HTTP one)')
+    .action(async (_o: { stdio?: boolean }, cmd: Command) => {
+      // With the global --server, the tools go to that server; otherwise the service runs here.
+      const server = cmd.optsWithGlobals().server as string | undefined
+      const api = server ? connect(server) : inProcess()
+      const mcp = createMcpServer(api)
+      await mcp.connect(new StdioServerTransport())
+      // stdout is the protocol; anything for a person goes to stderr.
+      console.error('nbs: MCP on stdio')
+    })
+}
