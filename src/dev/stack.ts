@@ -1,6 +1,6 @@
 // The embedded dev stack: Nomad agent, registry and Git server on 127.0.0.1, started and stopped idempotently.
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { nomadDaemon } from './nomad-agent'
 import { ensurePackages } from './packages'
 import { devPaths, devPorts, type DevPaths, type DevPorts } from './paths'
@@ -73,6 +73,25 @@ const components: Component[] = [
     ready: (s) => tcpOpen(s.ports.git),
   },
 ]
+
+/**
+ * The server itself, started from the same program that runs `nbs dev up`: `bun src/cli/main.ts serve`
+ * from sources, or the compiled binary's own `serve` (a compiled program's Bun.main lives under /$bunfs/).
+ */
+export function serverComponent(): Component {
+  const compiled = Bun.main.startsWith('/$bunfs/')
+  return {
+    name: 'server',
+    daemon: async (s) => ({
+      name: 'server',
+      command: process.execPath,
+      args: compiled ? ['serve'] : [resolve(import.meta.dir, '../cli/main.ts'), 'serve'],
+      env: devServiceEnv(s),
+      cwd: s.paths.project,
+    }),
+    ready: (s) => httpOk(`${devUrls(s).server}/readyz`),
+  }
+}
 
 export async function devUp(s: DevStack, log: (m: string) => void, extra: Component[] = []): Promise<void> {
   await ensurePackages(log)
