@@ -3,6 +3,7 @@ import type { TSchema } from '@sinclair/typebox'
 import { Type as t } from '@sinclair/typebox'
 import { type ErrorCode, ServiceError } from '../errors'
 import { type FieldError, schemaErrors } from '../jobs/validate'
+import { QueryName } from './query'
 
 export const PROBLEM_TYPE = 'application/problem+json'
 const TYPE_BASE = 'https://nomad-build-service.dev/problems/'
@@ -80,6 +81,8 @@ const schemaOfValidator = (v: unknown): TSchema | undefined =>
  */
 export function validationProblem(where: string, validator: unknown, value: unknown): ProblemBody {
   const schema = schemaOfValidator(validator)
+  const name = schema?.[QueryName as unknown as string] as string | undefined
+  if (where === 'property' && name) where = `query.${name}`
   const raw = schema ? schemaErrors(schema, value) : []
   const errors = (raw.length ? raw : [{ field: '(body)', message: 'does not match the schema' }]).map((e) =>
     where === 'body' ? e : { field: e.field === '(body)' ? where : `${where}.${e.field}`, message: e.message },

@@ -1,0 +1,52 @@
+// The OpenAPI document: valid OpenAPI 3.1, every operation present with its summary, schemas from typebox.
+import { describe, expect, test } from 'bun:test'
+import SwaggerParser from '@apidevtools/swagger-parser'
+import { createApp } from '../../src/http/app'
+import { service } from '../support/surfaces'
+
+const app = createApp(service)
+
+describe('OpenAPI', () => {
+  test('/openapi.json is a valid OpenAPI 3.1 document with every operation', async () => {
+    const res = await app.handle(new Request('http://localhost/openapi.json'))
+    expect(res.status).toBe(200)
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { summary?: string; tags?: string[]; requestBody?: unknown; parameters?: { name: string; in: string }[]; responses: Record<string, unknown> }>> }
+    expect(doc.openapi).toStartWith('3.1')
+    // validate() dereferences in place: give it a copy.
+    await SwaggerParser.validate(structuredClone(doc) as never)
+    const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`))
+    for (const op of [
+      'POST /v1/jobs',
+      'GET /v1/jobs',
+      'GET /v1/jobs/{id}',
+      'GET /v1/jobs/{id}/wait',
+      'GET /v1/jobs/{id}/logs',
+      'DELETE /v1/jobs/{id}',
+      'POST /v1/cleanup',
+      'GET /healthz',
+      'GET /readyz',
+    ])
+      expect(ops).toContain(op)
+    expect(ops.some((o) => o.includes('/mcp'))).toBe(false)
+    for (const [path, methods] of Object.entries(doc.paths))
+      for (const [m, op] of Object.entries(methods)) {
+        expect({ op: `${m} ${path}`, summary: typeof op.summary }).toEqual({ op: `${m} ${path}`, summary: 'string' })
+        expect(op.tags?.length ?? 0).toBeGreaterThan(0)
+      }
+    const submit = doc.paths['/v1/jobs']?.post
+    expect(JSON.stringify(submit?.requestBody)).toContain('"additionalProperties":false')
+    expect(Object.keys(submit?.responses ?? {})).toEqual(expect.arrayContaining(['201', '400']))
+    const logs = doc.paths['/v1/jobs/{id}/logs']?.get
+    expect(logs?.parameters?.map((p) => `${p.in}:${p.name}`)).toEqual(expect.arrayContaining(['path:id', 'query:phase', 'query:task', 'query:tail', 'query:follow']))
+  })
+
+  test('/docs serves the interactive reference pointing at the document', async () => {
+    const res = await app.handle(new Request('http://localhost/docs'))
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toContain('text/html')
+    const html = await res.text()
+    // Scalar's configuration; "openapi.json" relative to /docs is /openapi.json.
+    const config = JSON.parse(/data-configuration='([^']+)'/.exec(html)?.[1] ?? '{}') as { url?: string }
+    expect(new URL(config.url ?? '', 'http://localhost/docs').pathname).toBe('/openapi.json')
+  })
+})

@@ -1,0 +1,142 @@
+// REST validation and errors in-process: every refusal is a problem+json naming the field, and none reaches Nomad.
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { createApp } from '../../src/http/app'
+import { ensureStack, nomadJobIds, service } from '../support/surfaces'
+
+const app = createApp(service)
+const call = (method: string, path: string, body?: unknown) =>
+  app.handle(
+    new Request(`http://localhost${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    }),
+  )
+
+const valid = { repo: 'git://127.0.0.1:9418/hello-world', image: '127.0.0.1:5000/test/problems', test: { commands: ['true'] } }
+
+async function problem(res: Response) {
+  expect(res.headers.get('content-type')).toStartWith('application/problem+json')
+  const p = (await res.json()) as { type: string; title: string; status: number; detail: string; field?: string; errors: { field: string; message: string }[] }
+  expect(p.status).toBe(res.status)
+  expect(p.title).toBeString()
+  expect(p.detail).toBeString()
+  return p
+}
+
+describe('REST problems', () => {
+  let before: string[] = []
+  beforeAll(async () => {
+    await ensureStack()
+    before = await nomadJobIds()
+  })
+
+  test('an unknown field in the body is refused by name, not dropped', async () => {
+    const res = await call('POST', '/v1/jobs', { ...valid, dockerfil: 'Dockerfile' })
+    expect(res.status).toBe(400)
+    const p = await problem(res)
+    expect(p.field).toBe('dockerfil')
+    expect(p.errors).toContainEqual({ field: 'dockerfil', message: 'unknown field' })
+  })
+
+  test('an unknown nested field is named with its path', async () => {
+    const p = await problem(await call('POST', '/v1/jobs', { ...valid, test: { commands: ['true'], timeot: 5 } }))
+    expect(p.status).toBe(400)
+    expect(p.field).toBe('test.timeot')
+  })
+
+  test('a wrong type names the field and what it allows', async () => {
+    const p = await problem(await call('POST', '/v1/jobs', { ...valid, tags: 'latest' }))
+    expect(p.status).toBe(400)
+    expect(p.field).toBe('tags')
+    expect(p.detail).toContain('tags: expected array')
+  })
+
+  test('a missing required field is named', async () => {
+    const { image: _, ...noImage } = valid
+    const p = await problem(await call('POST', '/v1/jobs', noImage))
+    expect(p.field).toBe('image')
+    expect(p.errors[0]?.message).toBe('is required')
+  })
+
+  test('a rule beyond the schema (repo scheme) comes from the service as the same problem shape', async () => {
+    const p = await problem(await call('POST', '/v1/jobs', { ...valid, repo: 'file:///etc' }))
+    expect(p.status).toBe(400)
+    expect(p.type).toEndWith('/invalid_request')
+    expect(p.field).toBe('repo')
+  })
+
+  test('malformed JSON is a 400 problem', async () => {
+    const res = await call('POST', '/v1/jobs', '{"repo": ')
+    expect(res.status).toBe(400)
+    const p = await problem(res)
+    expect(p.detail).toContain('not valid JSON')
+  })
+
+  test('an unknown job id is a 404 problem naming id', async () => {
+    const res = await call('GET', '/v1/jobs/20200101-000000-abcdef')
+    expect(res.status).toBe(404)
+    const p = await problem(res)
+    expect(p.type).toEndWith('/not_found')
+    expect(p.field).toBe('id')
+    expect((await call('DELETE', '/v1/jobs/20200101-000000-abcdef')).status).toBe(404)
+    expect((await call('GET', '/v1/jobs/20200101-000000-abcdef/logs')).status).toBe(404)
+    expect((await call('GET', '/v1/jobs/20200101-000000-abcdef/logs?follow=true')).status).toBe(404)
+  })
+
+  test('a malformed job id in the path is a 400 naming params.id', async () => {
+    const p = await problem(await call('GET', '/v1/jobs/not-an-id'))
+    expect(p.status).toBe(400)
+    expect(p.field).toBe('params.id')
+  })
+
+  test('query parameters: numbers coerced and checked, unknown ones refused', async () => {
+    const ok = await call('GET', '/v1/jobs?limit=1')
+    expect(ok.status).toBe(200)
+    expect(((await ok.json()) as { jobs: unknown[] }).jobs.length).toBeLessThanOrEqual(1)
+    const notNumber = await problem(await call('GET', '/v1/jobs?limit=many'))
+    expect(notNumber.status).toBe(400)
+    expect(notNumber.field).toBe('query.limit')
+    const tooMany = await problem(await call('GET', '/v1/jobs?limit=100000'))
+    expect(tooMany.field).toBe('query.limit')
+    const fraction = await problem(await call('GET', '/v1/jobs/20200101-000000-abcdef/wait?timeoutSeconds=1.5'))
+    expect(fraction.field).toBe('query.timeoutSeconds')
+    const unknown = await problem(await call('GET', '/v1/jobs?state=FAILED'))
+    expect(unknown.field).toBe('query.state')
+    const phase = await problem(await call('GET', '/v1/jobs/20200101-000000-abcdef/logs?phase=deploy'))
+    expect(phase.field).toBe('query.phase')
+  })
+
+  test('cleanup refuses unknown fields', async () => {
+    const p = await problem(await call('POST', '/v1/cleanup', { olderThan: 5 }))
+    expect(p.field).toBe('olderThan')
+  })
+
+  test('an unknown route is a 404 problem', async () => {
+    const res = await call('GET', '/v2/jobs')
+    expect(res.status).toBe(404)
+    await problem(res)
+  })
+
+  test('health and readiness', async () => {
+    const h = await call('GET', '/healthz')
+    expect(h.status).toBe(200)
+    expect(await h.json()).toEqual({ ok: true })
+    const r = await call('GET', '/readyz')
+    expect(r.status).toBe(200)
+  })
+
+  test('readiness is 503 with the reason when Nomad does not answer', async () => {
+    const down = createApp({ ...service, submitJob: service.submitJob, ready: async () => ({ ok: false, reason: 'connection refused' }) } as never)
+    const res = await down.handle(new Request('http://localhost/readyz'))
+    expect(res.status).toBe(503)
+    expect(((await res.json()) as { reason: string }).reason).toContain('connection refused')
+  })
+
+  test('none of the refused requests created a Nomad job', async () => {
+    const added = (await nomadJobIds()).filter((id) => !before.includes(id))
+    // Other suites may submit in parallel on the shared agent; ours used only these image names.
+    const ours = await Promise.all(added.map(async (id) => (await service.getStatus(id.replace(/^nbs-/, '')).catch(() => undefined))?.request.image))
+    expect(ours.filter((image) => image === valid.image)).toEqual([])
+  })
+})
