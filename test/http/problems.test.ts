@@ -1,7 +1,7 @@
 // REST validation and errors in-process: every refusal is a problem+json naming the field, and none reaches Nomad.
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { createApp } from '../../src/http/app'
-import { ensureStack, nomadJobIds, service } from '../support/surfaces'
+import { ensureStack, newJobsFor, nomadJobIds, service } from '../support/surfaces'
 
 const app = createApp(service)
 const call = (method: string, path: string, body?: unknown) =>
@@ -134,9 +134,6 @@ describe('REST problems', () => {
   })
 
   test('none of the refused requests created a Nomad job', async () => {
-    const added = (await nomadJobIds()).filter((id) => !before.includes(id))
-    // Other suites may submit in parallel on the shared agent; ours used only these image names.
-    const ours = await Promise.all(added.map(async (id) => (await service.getStatus(id.replace(/^nbs-/, '')).catch(() => undefined))?.request.image))
-    expect(ours.filter((image) => image === valid.image)).toEqual([])
+    expect(await newJobsFor(before, valid.image)).toEqual([])
   })
 })

@@ -24,6 +24,15 @@ export async function nomadJobIds(): Promise<string[]> {
   return data.map((j) => j.ID).sort()
 }
 
+/** Jobs created since `before` that publish to `image`: other suites may submit to the shared agent meanwhile. */
+export async function newJobsFor(before: string[], image: string): Promise<string[]> {
+  const added = (await nomadJobIds()).filter((id) => !before.includes(id))
+  const images = await Promise.all(
+    added.map(async (id) => (await service.getStatus(id.replace(/^nbs-/, '')).catch(() => undefined))?.request.image),
+  )
+  return added.filter((_, i) => images[i] === image)
+}
+
 /** The app, in this process, listening on a free port of 127.0.0.1. */
 export function listenInProcess() {
   const app = createApp(service).listen({ hostname: '127.0.0.1', port: 0 })
