@@ -29,7 +29,7 @@ describe('REST problems', () => {
   beforeAll(async () => {
     await ensureStack()
     before = await nomadJobIds()
-  })
+  }, 120_000)
 
   test('an unknown field in the body is refused by name, not dropped', async () => {
     const res = await call('POST', '/v1/jobs', { ...valid, dockerfil: 'Dockerfile' })

@@ -16,7 +16,7 @@ beforeAll(async () => {
   await ensureStack()
   server = listenInProcess()
   client = await mcpClient(server.url)
-})
+}, 120_000)
 
 afterAll(async () => {
   await client?.close()
@@ -74,7 +74,7 @@ describe('MCP over HTTP', () => {
     expect(text(killed)).toContain('already finished')
     const listed = await call('listJobs', { limit: 50 })
     expect((listed.structuredContent?.jobs as { id: string }[]).map((j) => j.id)).toContain(id)
-  })
+  }, 120_000)
 
   test('bad arguments are isError results naming the field, and create no job', async () => {
     const before = await nomadJobIds()

@@ -20,5 +20,5 @@ describe('nbs mcp --stdio', () => {
     const r = (await client.callTool({ name: 'getStatus', arguments: { id: '20200101-000000-abcdef' } })) as { isError?: boolean; content: { text: string }[] }
     expect(r.isError).toBe(true)
     expect(r.content[0]?.text).toContain('no job 20200101-000000-abcdef')
-  })
+  }, 120_000)
 })
