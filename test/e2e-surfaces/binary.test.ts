@@ -1,0 +1,55 @@
+// The standalone executable (bun build --compile): `serve` answers /healthz and MCP tools/list, `health` probes it.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { ensureStack, mainTs, mcpClient, projectDir, type ServerProcess, spawnServer } from '../support/surfaces'
+
+const binary = join(projectDir, 'dist/nbs')
+let server: ServerProcess
+
+/** Missing, or older than a source file: a stale binary would test yesterday's code. */
+function stale(): boolean {
+  if (!existsSync(binary)) return true
+  const built = statSync(binary).mtimeMs
+  const sources = readdirSync(join(projectDir, 'src'), { recursive: true, withFileTypes: true })
+  return sources.some((d) => d.isFile() && statSync(join(d.parentPath, d.name)).mtimeMs > built)
+}
+
+beforeAll(async () => {
+  await ensureStack()
+  if (stale()) {
+    const build = Bun.spawnSync([process.execPath, 'build', '--compile', '--outfile', binary, mainTs], { cwd: projectDir, stderr: 'pipe' })
+    if (build.exitCode !== 0) throw new Error(`bun build --compile failed: ${build.stderr.toString()}`)
+  }
+  server = await spawnServer([binary])
+}, 180_000)
+
+afterAll(async () => {
+  await server?.stop()
+})
+
+describe('compiled nbs', () => {
+  test('serve answers /healthz, /readyz and /openapi.json', async () => {
+    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ ok: true })
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, unknown> }
+    expect(Object.keys(doc.paths)).toContain('/v1/jobs/{id}/logs')
+  })
+
+  test('MCP tools/list through the SDK client', async () => {
+    const client = await mcpClient(server.url)
+    const { tools } = await client.listTools()
+    await client.close()
+    expect(tools).toHaveLength(7)
+    expect(tools.every((t) => t.outputSchema?.type === 'object')).toBe(true)
+  })
+
+  test('health exits 0 against it and 1 against nothing', () => {
+    expect(Bun.spawnSync([binary, '--server', server.url, 'health']).exitCode).toBe(0)
+    expect(Bun.spawnSync([binary, '--server', 'http://127.0.0.1:9', 'health']).exitCode).toBe(1)
+  })
+
+  test('SIGTERM: graceful exit 0', async () => {
+    expect(await server.stop('SIGTERM')).toBe(0)
+  })
+})
