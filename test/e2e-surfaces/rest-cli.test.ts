@@ -49,6 +49,13 @@ describe('REST through the HTTP client', () => {
     expect(err).toBeInstanceOf(ServiceError)
     expect((err as ServiceError).code).toBe('conflict')
     expect((err as ServiceError).field).toBe('id')
+    // The raw stream: `log` events with {task,text}, and last an `end` event carrying the final status.
+    const sse = await (await fetch(`${a.url}/v1/jobs/${id}/logs?follow=true&phase=test`)).text()
+    const events = sse.trim().split('\n\n').map((e) => ({ event: /^event: (.*)$/m.exec(e)?.[1], data: JSON.parse(/^data: (.*)$/m.exec(e)?.[1] ?? 'null') }))
+    expect(events.at(-1)?.event).toBe('end')
+    expect(events.at(-1)?.data.status).toBe('SUCCEEDED')
+    expect(events.slice(0, -1).every((e) => e.event === 'log' && e.data.task === 'test-0')).toBe(true)
+    expect(events.length).toBeGreaterThan(1)
     const removed = await api.cleanup({ id })
     expect(removed.removed).toEqual([id])
     const gone = await api.getStatus(id).catch((e: unknown) => e)
