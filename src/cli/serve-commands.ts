@@ -60,7 +60,7 @@ export function registerServeCommands(program: Command): void {
   program
     .command('mcp')
     .description('Serve MCP on stdin/stdout for a local client; uses Nomad directly unless the global --server is given.')
-    .option('--stdio', 'speak MCP over stdio (the only transport of this command; /mcp on `nbs serve` is the HTTP one)')
+    .requiredOption('--stdio', 'speak MCP over stdio (the only transport of this command; /mcp on `nbs serve` is the HTTP one)')
     .action(async (_o: { stdio?: boolean }, cmd: Command) => {
       // With the global --server, the tools go to that server; otherwise the service runs here.
       const server = cmd.optsWithGlobals().server as string | undefined
