@@ -45,7 +45,8 @@ export const problemOf = (e: ServiceError): ProblemBody => ({
   status: e.status,
   detail: e.message,
   ...(e.field ? { field: e.field } : {}),
-  errors: e.details ? [...e.details] : e.field ? [{ field: e.field, message: e.message }] : [],
+  // ServiceError messages read "field: what"; the errors list names the field separately.
+  errors: e.details ? [...e.details] : e.field ? [{ field: e.field, message: e.message.replace(`${e.field}: `, '') }] : [],
 })
 
 export const problemResponse = (p: ProblemBody, headers: Record<string, string> = {}) =>
