@@ -18,7 +18,11 @@ const qs = (q: Query) => {
 export class HttpBuildApi implements BuildApi {
   readonly base: string
 
-  constructor(base: string) {
+  /** `token`: the client's bearer token (NBS_TOKEN for the CLI), sent when the server requires one. */
+  constructor(
+    base: string,
+    private readonly token?: string,
+  ) {
     this.base = base.replace(/\/+$/, '')
   }
 
@@ -80,7 +84,12 @@ export class HttpBuildApi implements BuildApi {
       res = await fetch(this.base + path, {
         method,
         signal,
-        headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        headers: {
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          ...headers,
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       })
     } catch (e) {

@@ -4,6 +4,7 @@ import type { Command } from 'commander'
 import { loadConfig } from '../config'
 import { createApp } from '../http/app'
 import { createMcpServer } from '../mcp/server'
+import { Clients } from '../service/clients'
 import { connect, inProcess, serverUrl } from './connect'
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" → hostname and port. */
@@ -22,10 +23,14 @@ export function registerServeCommands(program: Command): void {
     .command('serve')
     .description('Run the server: REST under /v1, MCP at /mcp, OpenAPI at /openapi.json, docs at /docs.')
     .option('--listen <host:port>', 'listen address (env NBS_LISTEN; default 127.0.0.1:8080)')
-    .action(async (o: { listen?: string }) => {
+    .option('--clients <file>', 'client tokens (JSON, see src/service/clients.ts; env NBS_CLIENTS_FILE); without it, no authentication')
+    .action(async (o: { listen?: string; clients?: string }) => {
       const config = loadConfig()
       const { hostname, port } = parseListen(o.listen ?? config.listen)
-      const app = createApp(inProcess()).listen({ hostname, port })
+      const clientsFile = o.clients ?? process.env.NBS_CLIENTS_FILE
+      const clients = clientsFile ? Clients.load(clientsFile) : undefined
+      const app = createApp(inProcess(), { authenticate: clients && ((h) => clients.authenticate(h)) }).listen({ hostname, port })
+      if (!clients) console.log('nbs: no clients file: every caller is anonymous (give --clients or NBS_CLIENTS_FILE to require tokens)')
       console.log(`nbs: listening on http://${hostname}:${app.server?.port ?? port} (nomad ${config.nomadAddr})`)
       let stopping = false
       const stop = async (signal: string) => {

@@ -7,16 +7,21 @@ import type { BuildApi } from '../service/api'
 import type { BuildService } from '../service/build-service'
 import { cleanupRoutes } from './cleanup-routes'
 import { healthRoutes } from './health-routes'
-import { jobsRoutes } from './jobs-routes'
+import { type Authenticate, jobsRoutes } from './jobs-routes'
 import { mcpRoute } from './mcp-route'
-import { malformedJson, problemResponse, validationProblem } from './problem'
-import { problemOf } from './problem'
+import { malformedJson, problemOf, problemResponse, validationProblem } from './problem'
 
 export type ServerApi = BuildApi & Pick<BuildService, 'ready'>
 
 const problemTypeBase = 'https://nomad-build-service.dev/problems/'
 
-export function createApp(service: ServerApi) {
+export interface AppOptions {
+  /** Who is asking, from the Authorization header; without it every request is the same anonymous caller. */
+  authenticate?: Authenticate
+}
+
+export function createApp(service: ServerApi, options: AppOptions = {}) {
+  const auth = options.authenticate
   return (
     // normalize: false — otherwise Elysia strips unknown fields before validating, and a typo'd
     // field would be dropped silently instead of refused (the schemas say additionalProperties: false).
@@ -31,6 +36,7 @@ export function createApp(service: ServerApi) {
               version: pkg.version,
               description: 'Build, test and publish container images on HashiCorp Nomad. Errors are RFC 9457 problem details.',
             },
+            components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Client token, when the server has a clients file.' } } },
             tags: [
               { name: 'jobs', description: 'Builds: submit, follow, read logs, kill, clean up.' },
               { name: 'health', description: 'Liveness and readiness.' },
@@ -51,9 +57,9 @@ export function createApp(service: ServerApi) {
         return internal(error instanceof Error ? error.message : String(error))
       })
       .use(healthRoutes(service))
-      .use(jobsRoutes(service))
-      .use(cleanupRoutes(service))
-      .use(mcpRoute(service))
+      .use(jobsRoutes(service, auth))
+      .use(cleanupRoutes(service, auth))
+      .use(mcpRoute(service, auth))
   )
 }
 

@@ -2,11 +2,12 @@
 import { Elysia, t } from 'elysia'
 import { isServiceError } from '../errors'
 import type { BuildApi } from '../service/api'
+import type { Caller } from '../service/build-service'
 import { JobList, JobRef, JobRequest, JobStatus, ListQuery, Logs, LogsQuery, SubmitResult, WaitQuery } from '../service/schemas'
 import { Problem, problemOf } from './problem'
 import { querySchema } from './query'
 
-const problems = { 400: Problem, 404: Problem, 409: Problem, 502: Problem, 503: Problem }
+const problems = { 400: Problem, 401: Problem, 404: Problem, 409: Problem, 502: Problem, 503: Problem }
 const tags = ['jobs']
 
 const LogsRouteQuery = querySchema(LogsQuery, ['id'], {
@@ -18,14 +19,14 @@ const LogsRouteQuery = querySchema(LogsQuery, ['id'], {
 const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
 
 /** followLogs as an SSE stream: `log` events {task,text}, then `end` with the final status (or `error` with a problem). */
-function logStream(api: BuildApi, q: Omit<LogsQuery, 'tail'>, signal: AbortSignal): Response {
+function logStream(api: BuildApi, q: Omit<LogsQuery, 'tail'>, caller: Caller, signal: AbortSignal): Response {
   const encoder = new TextEncoder()
   const body = new ReadableStream<Uint8Array>({
     async start(controller) {
       const send = (event: string, data: unknown) => controller.enqueue(encoder.encode(sse(event, data)))
       try {
-        for await (const chunk of api.followLogs(q, {}, signal)) send('log', { task: chunk.task, text: chunk.text })
-        if (!signal.aborted) send('end', await api.getStatus(q.id))
+        for await (const chunk of api.followLogs(q, caller, signal)) send('log', { task: chunk.task, text: chunk.text })
+        if (!signal.aborted) send('end', await api.getStatus(q.id, caller))
       } catch (e) {
         if (!signal.aborted) send('error', isServiceError(e) ? problemOf(e) : { title: 'Internal error', status: 500, detail: String(e) })
       }
@@ -37,9 +38,16 @@ function logStream(api: BuildApi, q: Omit<LogsQuery, 'tail'>, signal: AbortSigna
   return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
 }
 
-export const jobsRoutes = (api: BuildApi) =>
+/** Who is asking, from the request: with client tokens configured, a bad or missing token is a 401 problem. */
+export type Authenticate = (authorization: string | null) => Caller
+
+export const noAuth: Authenticate = () => ({})
+
+export const jobsRoutes = (api: BuildApi, authenticate: Authenticate = noAuth) =>
   new Elysia({ name: 'jobs', prefix: '/v1/jobs' })
-    .post('', async ({ body, status }) => status(201, await api.submitJob(body)), {
+    // derive runs before validation: an unauthenticated caller learns nothing, not even which field is wrong.
+    .derive(({ request }) => ({ caller: authenticate(request.headers.get('authorization')) }))
+    .post('', async ({ body, status, caller }) => status(201, await api.submitJob(body, caller)), {
       body: JobRequest,
       response: { 201: SubmitResult, ...problems },
       detail: {
@@ -48,17 +56,18 @@ export const jobsRoutes = (api: BuildApi) =>
         tags,
       },
     })
-    .get('', async ({ query }) => api.listJobs(query as ListQuery), {
+    .get('', async ({ query, caller }) => api.listJobs(query as ListQuery, caller), {
       query: querySchema(ListQuery),
       response: { 200: JobList, ...problems },
       detail: { summary: 'List recent jobs', description: 'Newest first, optionally only one status.', tags },
     })
-    .get('/:id', async ({ params }) => api.getStatus(params.id), {
+    .get('/:id', async ({ params, caller }) => api.getStatus(params.id, caller), {
       params: JobRef,
       response: { 200: JobStatus, ...problems },
       detail: { summary: 'Get a job status', description: 'Status, phases, failure (with the log tail) or result (images, digest).', tags },
     })
-    .get('/:id/wait', async ({ params, query, request }) => api.waitForJob({ ...(query as Omit<WaitQuery, 'id'>), id: params.id }, {}, request.signal), {
+    .get('/:id/wait', async ({ params, query, request, caller }) =>
+      api.waitForJob({ ...(query as Omit<WaitQuery, 'id'>), id: params.id }, caller, request.signal), {
       params: JobRef,
       query: querySchema(WaitQuery, ['id']),
       response: { 200: JobStatus, ...problems },
@@ -70,16 +79,16 @@ export const jobsRoutes = (api: BuildApi) =>
     })
     .get(
       '/:id/logs',
-      async ({ params, query, request }) => {
+      async ({ params, query, request, caller }) => {
         const { follow, ...q } = query as Omit<LogsQuery, 'id'> & { follow?: boolean }
         if (follow) {
           const { tail: _, ...rest } = q
           // Fail before the stream starts when the job does not exist: a 404 problem, not an SSE error.
-          await api.getStatus(params.id)
+          await api.getStatus(params.id, caller)
           // A Response is sent as-is (Elysia validates only plain values against `response`).
-          return logStream(api, { ...rest, id: params.id }, request.signal) as unknown as Logs
+          return logStream(api, { ...rest, id: params.id }, caller, request.signal) as unknown as Logs
         }
-        return api.getLogs({ ...q, id: params.id })
+        return api.getLogs({ ...q, id: params.id }, caller)
       },
       {
         params: JobRef,
@@ -88,7 +97,7 @@ export const jobsRoutes = (api: BuildApi) =>
         detail: { summary: "Get a job's logs", description: 'Per task, the last `tail` lines; follow=true streams them as Server-Sent Events.', tags },
       },
     )
-    .delete('/:id', async ({ params }) => api.killJob(params.id), {
+    .delete('/:id', async ({ params, caller }) => api.killJob(params.id, caller), {
       params: JobRef,
       response: { 200: JobStatus, ...problems },
       detail: { summary: 'Kill a job', description: 'Stops a running job; nothing is published. 409 when it has already finished.', tags },

@@ -5,11 +5,13 @@ import pkg from '../../package.json'
 import { isServiceError } from '../errors'
 import { schemaErrors } from '../jobs/validate'
 import type { BuildApi } from '../service/api'
+import type { Caller } from '../service/build-service'
 import { jsonSchema, toolByName, tools } from './tools'
 
 const failure = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] })
 
-export function createMcpServer(api: BuildApi): Server {
+/** `caller` is who the transport authenticated (the HTTP route's bearer token); stdio is the local user. */
+export function createMcpServer(api: BuildApi, caller: Caller = {}): Server {
   const server = new Server(
     { name: 'nomad-build-service', version: pkg.version },
     {
@@ -35,7 +37,7 @@ export function createMcpServer(api: BuildApi): Server {
     if (errors.length)
       return failure(`invalid arguments for ${tool.name}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`)
     try {
-      const result = await tool.run(api, args as never, extra.signal)
+      const result = await tool.run(api, args as never, extra.signal, caller)
       return {
         content: [{ type: 'text', text: tool.summary(result as never) }],
         structuredContent: result as Record<string, unknown>,

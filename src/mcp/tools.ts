@@ -1,6 +1,7 @@
 // The MCP tools: one per service operation, with JSON Schemas straight from the typebox schemas.
 import type { Static, TObject, TSchema } from '@sinclair/typebox'
 import type { BuildApi } from '../service/api'
+import type { Caller } from '../service/build-service'
 import {
   CleanupQuery,
   CleanupResult,
@@ -23,7 +24,7 @@ export interface Tool {
   input: TObject
   output: TObject
   /** Called with arguments already checked against `input`. */
-  run: (api: BuildApi, args: never, signal: AbortSignal) => Promise<unknown>
+  run: (api: BuildApi, args: never, signal: AbortSignal, caller: Caller) => Promise<unknown>
   /** The short text that goes with the structured result. */
   summary: (result: never) => string
 }
@@ -34,7 +35,7 @@ const tool = <I extends TObject, O extends TObject>(t: {
   description: string
   input: I
   output: O
-  run: (api: BuildApi, args: Static<I>, signal: AbortSignal) => Promise<Static<O>>
+  run: (api: BuildApi, args: Static<I>, signal: AbortSignal, caller: Caller) => Promise<Static<O>>
   summary: (result: Static<O>) => string
 }): Tool => t as unknown as Tool
 
@@ -50,7 +51,7 @@ export const tools: Tool[] = [
     ].join('\n'),
     input: JobRequest,
     output: SubmitResult,
-    run: (api, args) => api.submitJob(args),
+    run: (api, args, _s, caller) => api.submitJob(args, caller),
     summary: (r) => `submitted ${r.id} (${r.status}); will push ${r.images.join(', ')} if every test passes`,
   }),
   tool({
@@ -63,7 +64,7 @@ export const tools: Tool[] = [
     ].join('\n'),
     input: JobRef,
     output: JobStatus,
-    run: (api, args) => api.getStatus(args.id),
+    run: (api, args, _s, caller) => api.getStatus(args.id, caller),
     summary: statusLine,
   }),
   tool({
@@ -76,7 +77,7 @@ export const tools: Tool[] = [
     ].join('\n'),
     input: LogsQuery,
     output: Logs,
-    run: (api, args) => api.getLogs(args),
+    run: (api, args, _s, caller) => api.getLogs(args, caller),
     summary: (r) =>
       `${r.id} ${r.status}: ${r.logs.map((l) => `${l.task} ${l.state} (${l.text.split('\n').filter(Boolean).length} lines)`).join(', ') || 'no tasks selected'}`,
   }),
@@ -87,7 +88,7 @@ export const tools: Tool[] = [
       'Stop a job that is still running; nothing is published and the status becomes FAILED with reason killed. A job that has already finished is refused.\nExample: {"id":"20261125-123456-a1b2c3"}',
     input: JobRef,
     output: JobStatus,
-    run: (api, args) => api.killJob(args.id),
+    run: (api, args, _s, caller) => api.killJob(args.id, caller),
     summary: statusLine,
   }),
   tool({
@@ -100,7 +101,7 @@ export const tools: Tool[] = [
     ].join('\n'),
     input: CleanupQuery,
     output: CleanupResult,
-    run: (api, args) => api.cleanup(args),
+    run: (api, args, _s, caller) => api.cleanup(args, caller),
     summary: (r) => `removed ${r.removed.length}${r.removed.length ? `: ${r.removed.join(', ')}` : ''}; kept ${r.kept.length}`,
   }),
   tool({
@@ -110,7 +111,7 @@ export const tools: Tool[] = [
       'Recent jobs, newest first: id, status, creation and finish times, repo, image, failure reason. Optional status filter and limit (default 50).\nExample: {"status":"FAILED","limit":10}',
     input: ListQuery,
     output: JobList,
-    run: (api, args) => api.listJobs(args),
+    run: (api, args, _s, caller) => api.listJobs(args, caller),
     summary: (r) => (r.jobs.length ? r.jobs.map((j) => `${j.id} ${j.status}${j.reason ? ` (${j.reason})` : ''}`).join('\n') : 'no jobs'),
   }),
   tool({
@@ -122,7 +123,7 @@ export const tools: Tool[] = [
     ].join('\n'),
     input: WaitQuery,
     output: JobStatus,
-    run: (api, args, signal) => api.waitForJob(args, {}, signal),
+    run: (api, args, signal, caller) => api.waitForJob(args, caller, signal),
     summary: statusLine,
   }),
 ]

@@ -1,0 +1,82 @@
+// Client tokens on the surfaces: 401 problems without a token, owners that do not see each other's jobs, MCP too.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { HttpBuildApi } from '../../src/cli/http-client'
+import { ServiceError } from '../../src/errors'
+import { createApp } from '../../src/http/app'
+import { Clients, newClient } from '../../src/service/clients'
+import { ensureStack, service } from '../support/surfaces'
+
+const alice = newClient('alice', [])
+const bob = newClient('bob', [])
+const clients = new Clients([alice.entry, bob.entry])
+const app = createApp(service, { authenticate: (h) => clients.authenticate(h) }).listen({ hostname: '127.0.0.1', port: 0 })
+const url = `http://127.0.0.1:${app.server?.port}`
+
+beforeAll(async () => {
+  await ensureStack()
+}, 120_000)
+
+afterAll(async () => {
+  await app.stop(true)
+})
+
+describe('client tokens', () => {
+  test('no token or a wrong one: 401 problem naming authorization; health stays open', async () => {
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer nbs_wrong' }, { authorization: `Basic ${alice.token}` }]) {
+      const res = await fetch(`${url}/v1/jobs`, { headers })
+      expect(res.status).toBe(401)
+      expect(res.headers.get('content-type')).toStartWith('application/problem+json')
+      expect(((await res.json()) as { field: string }).field).toBe('authorization')
+    }
+    // Authentication comes before validation: a stranger is not told which field is wrong.
+    const body = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"bogus":1}' })
+    expect(body.status).toBe(401)
+    expect((await fetch(`${url}/healthz`)).status).toBe(200)
+    expect((await fetch(`${url}/openapi.json`)).status).toBe(200)
+  })
+
+  test("an owner's job does not exist for another owner", async () => {
+    const a = new HttpBuildApi(url, alice.token)
+    const b = new HttpBuildApi(url, bob.token)
+    const { id } = await a.submitJob({ repo: 'git://127.0.0.1:9418/hello-world', image: '127.0.0.1:5000/test/auth', test: { commands: ['true'] } })
+    expect((await a.getStatus(id)).id).toBe(id)
+    const err = await b.getStatus(id).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ServiceError)
+    expect((err as ServiceError).code).toBe('not_found')
+    expect((await b.listJobs({ limit: 500 })).jobs.map((j) => j.id)).not.toContain(id)
+    expect((await a.listJobs({ limit: 500 })).jobs.map((j) => j.id)).toContain(id)
+    const final = await a.waitForJob({ id, until: 'final', timeoutSeconds: 60 })
+    expect(final.status).toBe('SUCCEEDED')
+    expect((await a.cleanup({ id })).removed).toEqual([id])
+  }, 120_000)
+
+  test('MCP: 401 without a token; with one, the tools act as that owner', async () => {
+    const anonymous = await fetch(`${url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    })
+    expect(anonymous.status).toBe(401)
+    expect(anonymous.headers.get('www-authenticate')).toBe('Bearer')
+    const mcpAs = async (token: string) => {
+      const client = new Client({ name: 'nbs-test-auth', version: '0.0.0' })
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }))
+      return client
+    }
+    const api = new HttpBuildApi(url, alice.token)
+    const { id } = await api.submitJob({ repo: 'git://127.0.0.1:9418/hello-world', image: '127.0.0.1:5000/test/auth', test: { commands: ['true'] } })
+    const [asAlice, asBob] = await Promise.all([mcpAs(alice.token), mcpAs(bob.token)])
+    type R = { isError?: boolean; content: { text: string }[]; structuredContent?: { id?: string } }
+    const mine = (await asAlice.callTool({ name: 'getStatus', arguments: { id } })) as R
+    const theirs = (await asBob.callTool({ name: 'getStatus', arguments: { id } })) as R
+    await Promise.all([asAlice.close(), asBob.close()])
+    expect(mine.isError).toBeFalsy()
+    expect(mine.structuredContent?.id).toBe(id)
+    expect(theirs.isError).toBe(true)
+    expect(theirs.content[0]?.text).toContain(`no job ${id}`)
+    expect((await api.waitForJob({ id, until: 'final', timeoutSeconds: 60 })).status).toBe('SUCCEEDED')
+    expect((await api.cleanup({ id })).removed).toEqual([id])
+  }, 120_000)
+})
