@@ -4,6 +4,7 @@ import { isServiceError } from '../errors'
 import type { BuildApi } from '../service/api'
 import type { Caller } from '../service/build-service'
 import { JobList, JobRef, JobRequest, JobStatus, ListQuery, Logs, LogsQuery, SubmitResult, WaitQuery } from '../service/schemas'
+import { type Authenticate, callerOf, noAuth, security } from './auth'
 import { Problem, problemOf } from './problem'
 import { querySchema } from './query'
 
@@ -38,15 +39,9 @@ function logStream(api: BuildApi, q: Omit<LogsQuery, 'tail'>, caller: Caller, si
   return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } })
 }
 
-/** Who is asking, from the request: with client tokens configured, a bad or missing token is a 401 problem. */
-export type Authenticate = (authorization: string | null) => Caller
-
-export const noAuth: Authenticate = () => ({})
-
 export const jobsRoutes = (api: BuildApi, authenticate: Authenticate = noAuth) =>
   new Elysia({ name: 'jobs', prefix: '/v1/jobs' })
-    // derive runs before validation: an unauthenticated caller learns nothing, not even which field is wrong.
-    .derive(({ request }) => ({ caller: authenticate(request.headers.get('authorization')) }))
+    .use(callerOf(authenticate))
     .post('', async ({ body, status, caller }) => status(201, await api.submitJob(body, caller)), {
       body: JobRequest,
       response: { 201: SubmitResult, ...problems },
@@ -54,17 +49,18 @@ export const jobsRoutes = (api: BuildApi, authenticate: Authenticate = noAuth) =
         summary: 'Submit a build',
         description: 'Clone, build, test and publish an image as one Nomad job. Returns at once with the job id; follow it with /wait or /logs.',
         tags,
+        security,
       },
     })
     .get('', async ({ query, caller }) => api.listJobs(query as ListQuery, caller), {
       query: querySchema(ListQuery),
       response: { 200: JobList, ...problems },
-      detail: { summary: 'List recent jobs', description: 'Newest first, optionally only one status.', tags },
+      detail: { summary: 'List recent jobs', description: 'Newest first, optionally only one status.', tags, security },
     })
     .get('/:id', async ({ params, caller }) => api.getStatus(params.id, caller), {
       params: JobRef,
       response: { 200: JobStatus, ...problems },
-      detail: { summary: 'Get a job status', description: 'Status, phases, failure (with the log tail) or result (images, digest).', tags },
+      detail: { summary: 'Get a job status', description: 'Status, phases, failure (with the log tail) or result (images, digest).', tags, security },
     })
     .get('/:id/wait', async ({ params, query, request, caller }) =>
       api.waitForJob({ ...(query as Omit<WaitQuery, 'id'>), id: params.id }, caller, request.signal), {
@@ -75,6 +71,7 @@ export const jobsRoutes = (api: BuildApi, authenticate: Authenticate = noAuth) =
         summary: 'Wait for a status change',
         description: 'Blocks until the status changes (until=change) or the job has ended (until=final), or timeoutSeconds pass; returns the status.',
         tags,
+        security,
       },
     })
     .get(
@@ -94,11 +91,11 @@ export const jobsRoutes = (api: BuildApi, authenticate: Authenticate = noAuth) =
         params: JobRef,
         query: LogsRouteQuery,
         response: { 200: Logs, ...problems },
-        detail: { summary: "Get a job's logs", description: 'Per task, the last `tail` lines; follow=true streams them as Server-Sent Events.', tags },
+        detail: { summary: "Get a job's logs", description: 'Per task, the last `tail` lines; follow=true streams them as Server-Sent Events.', tags, security },
       },
     )
     .delete('/:id', async ({ params, caller }) => api.killJob(params.id, caller), {
       params: JobRef,
       response: { 200: JobStatus, ...problems },
-      detail: { summary: 'Kill a job', description: 'Stops a running job; nothing is published. 409 when it has already finished.', tags },
+      detail: { summary: 'Kill a job', description: 'Stops a running job; nothing is published. 409 when it has already finished.', tags, security },
     })

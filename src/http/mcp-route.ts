@@ -4,7 +4,7 @@ import { Elysia } from 'elysia'
 import { createMcpServer } from '../mcp/server'
 import type { BuildApi } from '../service/api'
 import { isServiceError } from '../errors'
-import { type Authenticate, noAuth } from './jobs-routes'
+import { type Authenticate, noAuth } from './auth'
 import { problemOf, problemResponse } from './problem'
 
 export const mcpRoute = (api: BuildApi, authenticate: Authenticate = noAuth) =>

@@ -49,6 +49,9 @@ describe('client tokens', () => {
     expect((await a.listJobs({ limit: 500 })).jobs.map((j) => j.id)).toContain(id)
     const final = await a.waitForJob({ id, until: 'final', timeoutSeconds: 60 })
     expect(final.status).toBe('SUCCEEDED')
+    // Every route knows the caller, cleanup included.
+    expect(((await b.cleanup({ id }).catch((e: unknown) => e)) as ServiceError).code).toBe('not_found')
+    expect(((await b.killJob(id).catch((e: unknown) => e)) as ServiceError).code).toBe('not_found')
     expect((await a.cleanup({ id })).removed).toEqual([id])
   }, 120_000)
 
