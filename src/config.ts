@@ -23,6 +23,10 @@ export interface Config {
   vaultRole: string
   /** Node pool of the GPU nodes: builds whose tests ask for GPUs go there. */
   gpuNodePool?: string
+  /** Client tokens (hashed): see src/service/clients.ts. */
+  clientsFile?: string
+  /** Serve without authentication: an explicit dev-only choice. */
+  authOff: boolean
   listen: string
   serverUrl: string
 }
@@ -48,6 +52,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     gpuNodePool: env.NBS_GPU_NODE_POOL || undefined,
     secretPrefixes: list(env.NBS_SECRET_PREFIXES, []),
     vaultRole: env.NBS_VAULT_ROLE ?? 'nbs-build',
+    clientsFile: env.NBS_CLIENTS_FILE || undefined,
+    authOff: env.NBS_AUTH === 'off',
     listen,
     serverUrl: env.NBS_SERVER ?? `http://${listen}`,
   }

@@ -6,8 +6,10 @@ export type ErrorCode =
   | 'conflict'
   | 'unauthorized'
   | 'forbidden'
+  | 'too_large'
   | 'nomad_unavailable'
   | 'nomad_error'
+  | 'server_unavailable'
 
 const httpStatus: Record<ErrorCode, number> = {
   invalid_request: 400,
@@ -15,8 +17,10 @@ const httpStatus: Record<ErrorCode, number> = {
   conflict: 409,
   unauthorized: 401,
   forbidden: 403,
+  too_large: 413,
   nomad_unavailable: 503,
   nomad_error: 502,
+  server_unavailable: 503,
 }
 
 export class ServiceError extends Error {

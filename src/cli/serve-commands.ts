@@ -23,14 +23,24 @@ export function registerServeCommands(program: Command): void {
     .command('serve')
     .description('Run the server: REST under /v1, MCP at /mcp, OpenAPI at /openapi.json, docs at /docs.')
     .option('--listen <host:port>', 'listen address (env NBS_LISTEN; default 127.0.0.1:8080)')
-    .option('--clients <file>', 'client tokens (JSON, see src/service/clients.ts; env NBS_CLIENTS_FILE); without it, no authentication')
-    .action(async (o: { listen?: string; clients?: string }) => {
+    .option('--clients <file>', 'client tokens (JSON, see src/service/clients.ts; env NBS_CLIENTS_FILE)')
+    .option('--insecure-no-auth', 'serve without authentication: dev only (env NBS_AUTH=off; `nbs dev up` sets it)')
+    .action(async (o: { listen?: string; clients?: string; insecureNoAuth?: boolean }) => {
       const config = loadConfig()
       const { hostname, port } = parseListen(o.listen ?? config.listen)
-      const clientsFile = o.clients ?? process.env.NBS_CLIENTS_FILE
+      const clientsFile = o.clients ?? config.clientsFile
+      const noAuth = o.insecureNoAuth || config.authOff
+      if (!clientsFile && !noAuth) {
+        console.error('nbs: serve needs client tokens: give --clients FILE (or NBS_CLIENTS_FILE); for a dev server only, --insecure-no-auth (NBS_AUTH=off)')
+        process.exit(2)
+      }
       const clients = clientsFile ? Clients.load(clientsFile) : undefined
       const app = createApp(inProcess(), { authenticate: clients && ((h) => clients.authenticate(h)) }).listen({ hostname, port })
-      if (!clients) console.log('nbs: no clients file: every caller is anonymous (give --clients or NBS_CLIENTS_FILE to require tokens)')
+      if (!clients)
+        console.error(
+          '\n  *** nbs: AUTHENTICATION IS OFF (--insecure-no-auth / NBS_AUTH=off) ***\n' +
+            '  *** every caller is anonymous and can see, kill and clean up every job: dev use only ***\n',
+        )
       console.log(`nbs: listening on http://${hostname}:${app.server?.port ?? port} (nomad ${config.nomadAddr})`)
       let stopping = false
       const stop = async (signal: string) => {

@@ -23,6 +23,8 @@ export function devServiceEnv(s: DevStack): Record<string, string> {
     NBS_INSECURE_REGISTRIES: `127.0.0.1:${s.ports.registry},localhost:${s.ports.registry}`,
     NBS_ALLOW_INSECURE_GIT: '1',
     NBS_SECRET_PREFIXES: 'nomad:nbs/',
+    // The dev server is for one person on 127.0.0.1: no tokens, said loudly in its log.
+    NBS_AUTH: 'off',
     NBS_LISTEN: `127.0.0.1:${s.ports.server}`,
   }
 }

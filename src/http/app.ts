@@ -2,7 +2,7 @@
 import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import pkg from '../../package.json'
-import { isServiceError } from '../errors'
+import { isServiceError, ServiceError } from '../errors'
 import type { BuildApi } from '../service/api'
 import type { BuildService } from '../service/build-service'
 import { cleanupRoutes } from './cleanup-routes'
@@ -13,6 +13,9 @@ import { mcpRoute } from './mcp-route'
 import { malformedJson, problemOf, problemResponse, validationProblem } from './problem'
 
 export type ServerApi = BuildApi & Pick<BuildService, 'ready'>
+
+/** The largest request body accepted: a build request is a few KiB; anything near this is an attack or a mistake. */
+export const MAX_BODY_BYTES = 256 * 1024
 
 const problemTypeBase = 'https://nomad-build-service.dev/problems/'
 
@@ -26,7 +29,15 @@ export function createApp(service: ServerApi, options: AppOptions = {}) {
   return (
     // normalize: false — otherwise Elysia strips unknown fields before validating, and a typo'd
     // field would be dropped silently instead of refused (the schemas say additionalProperties: false).
-    new Elysia({ name: 'nbs', normalize: false })
+    new Elysia({ name: 'nbs', normalize: false, serve: { maxRequestBodySize: MAX_BODY_BYTES } })
+      // Bun.serve enforces the limit on the socket; this says so in a problem, and covers app.handle too.
+      .onRequest(({ request }) => {
+        const length = Number(request.headers.get('content-length') ?? 0)
+        if (length > MAX_BODY_BYTES)
+          return problemResponse(
+            problemOf(new ServiceError('too_large', `body: ${length} bytes is more than the ${MAX_BODY_BYTES} bytes a request may have`, 'body')),
+          )
+      })
       .use(
         openapi({
           path: '/docs',

@@ -35,8 +35,10 @@ const titles: Record<ErrorCode, string> = {
   conflict: 'Conflict',
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
+  too_large: 'Request too large',
   nomad_unavailable: 'Nomad unavailable',
   nomad_error: 'Nomad error',
+  server_unavailable: 'Server unavailable',
 }
 
 export const problemOf = (e: ServiceError): ProblemBody => ({

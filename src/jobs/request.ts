@@ -9,8 +9,9 @@ const pathComponent = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*'
 export const imagePattern = `^(?:${domain}/)?${pathComponent}(?:/${pathComponent})*$`
 export const tagPattern = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
 const envNamePattern = '^[A-Za-z_][A-Za-z0-9_]*$'
-// A relative path inside the repository: not absolute, no "..", no control characters.
-const relativePathPattern = '^(?!/)(?!(?:.*/)?\\.\\.(?:/|$))[^\\x00-\\x1f]*$'
+// A relative path inside the repository: not absolute, no "..", and only the characters of
+// ordinary file names (no quotes, braces, "$" or control characters).
+const relativePathPattern = '^(?!/)(?!(?:.*/)?\\.\\.(?:/|$))[A-Za-z0-9._/@+ -]*$'
 
 const Seconds = (what: string, def: number) =>
   t.Integer({ minimum: 1, maximum: 21600, default: def, description: `${what}, in seconds (1 to 21600; default ${def}).` })

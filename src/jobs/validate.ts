@@ -46,7 +46,7 @@ export function schemaErrors(schema: TSchema, value: unknown): FieldError[] {
   return out
 }
 
-const scpLike = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!\/\/)[^\s]+$/
+const scpLike = /^[A-Za-z0-9._-]+@[A-Za-z0-9][A-Za-z0-9.-]*:(?!\/\/)[^\s]+$/
 
 /** Which URL forms a repository may take: never local paths, file:// or git's ext:: transport. */
 export function repoUrlError(repo: string, policy: ValidationPolicy): string | undefined {
@@ -62,7 +62,8 @@ export function repoUrlError(repo: string, policy: ValidationPolicy): string | u
   }
   const schemes = ['https:', 'ssh:', ...(policy.allowInsecureGit ? ['git:', 'http:'] : [])]
   if (!schemes.includes(url.protocol)) return `scheme ${url.protocol.replace(':', '')}:// is not allowed; ${allowed}`
-  if (!url.hostname) return `has no host; ${allowed}`
+  // A host that starts with '-' becomes an option of ssh (CVE-2017-1000117).
+  if (!url.hostname || url.hostname.startsWith('-') || url.username.startsWith('-')) return `has no valid host; ${allowed}`
   if (url.password) return 'must not carry a password: name a secret reference instead'
   return undefined
 }

@@ -75,7 +75,7 @@ describe('fuzzing validation and rendering', () => {
           expect(t.Config.command).toBe('/usr/bin/timeout')
           const args = t.Config.args as string[]
           expect(args.slice(2, 4)).toEqual(['/bin/sh', '-c'])
-          expect(Object.values(script)).toContain(args[4])
+          expect(Object.values(script)).toContain(args[4] ?? 'missing')
           for (const [k, v] of Object.entries(t.Env ?? {})) {
             if (k.startsWith('NBS_B64_')) expect(v).toMatch(/^[A-Za-z0-9+/= ]*$/)
             else expect(`${k}=${v}`).not.toMatch(/\{\{|\$\(|`/)
