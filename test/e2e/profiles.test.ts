@@ -3,7 +3,9 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { renderJob } from '../../src/jobs/render'
 import type { JobRequest } from '../../src/jobs/request'
 import { BuildService } from '../../src/service/build-service'
+import { resolve } from 'node:path'
 import { config, ensureStack, nomad, service, urls } from '../support/dev-stack'
+import { nomadCheck, nomadCheckBin } from '../infra/helpers'
 
 beforeAll(ensureStack, 180_000)
 
@@ -42,5 +44,15 @@ describe('placement failures said in words', () => {
     expect(st.failure?.reason).toBe('infrastructure')
     expect(st.failure?.message).toContain('no node has a free nvidia/gpu')
     expect((await service.getStatus(id)).failure?.message).toBe(st.failure?.message)
+  })
+})
+
+describe.skipIf(!nomadCheckBin)('the service job from jobspecs/server.nomad.hcl', () => {
+  test("parsed by Nomad's jobspec2, it passes the agent's job validation", async () => {
+    const r = nomadCheck(['jobspec', resolve(import.meta.dir, '../../jobspecs/server.nomad.hcl')])
+    expect(r.stderr).toBe('')
+    const answer = await nomad.jobs.validate(r.json)
+    expect(answer.ValidationErrors ?? []).toEqual([])
+    expect(answer.Error ?? '').toBe('')
   })
 })

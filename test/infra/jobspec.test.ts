@@ -1,6 +1,6 @@
 // jobspecs/server.nomad.hcl checked with Nomad's own HCL2 job parser and ACL policy parser
 // (test/infra/nomadcheck, Nomad v1.10.5 packages), plus a Terraform round trip of the
-// escaped jobspec when a terraform binary is on PATH. Both need no network.
+// escaped jobspec when a terraform binary is on PATH. nomadcheck is built through the Go module proxy.
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
