@@ -3,6 +3,8 @@ set -e
 repo=$(d "$NBS_B64_REPO")
 ref=$(d "$NBS_B64_REF")
 src="$NOMAD_ALLOC_DIR/src"
+# No terminal to ask for a password on: a missing credential is an error, not a hang.
+export GIT_TERMINAL_PROMPT=0
 git init -q "$src"
 cd "$src"
 git remote add origin "$repo"

@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { nomadJobId } from '../../src/jobs/ids'
 import { BuildService } from '../../src/service/build-service'
+import { publishRepo } from '../../src/dev/repos'
 import { busyboxDockerfile, config, ensureStack, gitRepo, nomad, urls } from '../support/dev-stack'
+import { privateGitServer } from '../support/git-http'
 
 const password = `pw-${crypto.randomUUID()}`
 const buildToken = `tok-${crypto.randomUUID()}`
@@ -109,5 +111,44 @@ describe('build secrets', () => {
     expect(log).toContain(`${sha}  /run/secrets/token`)
     expect(log).toContain('leaking ****')
     expect(await everything(sub.id)).not.toContain(buildToken)
+  })
+})
+
+describe('a private Git repository over HTTPS-style basic auth', () => {
+  const gitPassword = `git-${crypto.randomUUID()}`
+  const gitVar = `nbs/e2e/git-${port}`
+  let server: ReturnType<typeof privateGitServer>
+  let repo: string
+
+  beforeAll(async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nbs-private-git-'))
+    const files = mkdtempSync(join(tmpdir(), 'nbs-private-files-'))
+    writeFileSync(join(files, 'Dockerfile'), busyboxDockerfile('RUN echo private-build'))
+    await publishRepo(root, 'private.git', files)
+    server = privateGitServer(root, 'agent', gitPassword)
+    repo = `http://127.0.0.1:${server.port}/private.git`
+    await nomad.variables.put(gitVar, { username: 'agent', password: gitPassword })
+  })
+
+  afterAll(async () => {
+    server?.stop(true)
+    await nomad.variables.delete(gitVar).catch(() => {})
+  })
+
+  test('clones with the referenced credentials; the password is in no log, job spec or answer', async () => {
+    const sub = await service.submitJob({ repo, image: `${urls.registry}/e2e/private-git`, secrets: { git: `nomad:${gitVar}` } })
+    const st = await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 120 })
+    expect(st.status).toBe('SUCCEEDED')
+    const all = await everything(sub.id)
+    expect(all).toContain('private-build')
+    expect(all).not.toContain(gitPassword)
+  })
+
+  test('without credentials the build fails at once, saying the fetch was refused', async () => {
+    const sub = await service.submitJob({ repo, image: `${urls.registry}/e2e/private-git` })
+    const st = await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 60 })
+    expect(st.status).toBe('FAILED')
+    expect(st.failure?.reason).toBe('build_failed')
+    expect(st.failure?.logTail).toMatch(/could not read Username|Authentication failed|terminal prompts disabled/i)
   })
 })
