@@ -42,8 +42,9 @@ test-bun: deps nomadlite ## unit, integration and end-to-end tests (they start t
 
 test: typecheck test-go test-bun ## the whole suite
 
-bench: dev-up ## side-by-side benchmarks
+bench: dev-up nomadlite ## benchmarks: the service beside bare Buildah; nomadlite's memory under 20 jobs
 	$(BUN) bench/e2e.ts
+	bench/nomadlite-memory.sh
 
 clean:
 	rm -rf dist infra/cdktf.out
