@@ -46,7 +46,8 @@ export const tools: Tool[] = [
     description: [
       'Build a container image from a Git repository, run tests inside it, and push it to a registry only if every test passes — one Nomad job.',
       'Returns at once with the job id (status PENDING); then call waitForJob with until "final", and getLogs or getStatus to read a failure.',
-      'Required: repo (Git URL) and image (repository without tag; tags default to the job id). Optional: ref, context, dockerfile, buildArgs, target, tags, test {commands, entrypoint, env, timeout}, timeouts, resources.',
+      'Required: repo (Git URL) and image (repository without tag; tags default to the job id). Optional: ref, context, dockerfile, buildArgs, target, tags, test {commands, entrypoint, env, timeout, gpus}, timeouts, resources.',
+      'Credentials only by reference, never values: secrets {git, gitSsh, registry, build: {ID: ref}}, each "vault:<kv path>" or "nomad:<variable path>" under a prefix your client may use.',
       'Example: {"repo":"https://github.com/acme/app.git","image":"registry.example.com/acme/app","tags":["dev"],"test":{"commands":["go test ./..."]}}',
     ].join('\n'),
     input: JobRequest,
