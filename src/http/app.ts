@@ -1,5 +1,8 @@
 // The HTTP server: REST under /v1, MCP at /mcp, health, OpenAPI at /openapi.json and docs at /docs.
 import { openapi } from '@elysiajs/openapi'
+// Scalar's browser bundle, served by us (no CDN); `type: 'file'` embeds it in the compiled binary (a path either way).
+// @ts-ignore -- a plain browser script with no type declarations; Bun's file loader makes it a path string.
+import scalarBundle from '@scalar/api-reference/browser/standalone.js' with { type: 'file' }
 import { Elysia } from 'elysia'
 import pkg from '../../package.json'
 import { isServiceError, ServiceError } from '../errors'
@@ -11,6 +14,8 @@ import type { Authenticate } from './auth'
 import { jobsRoutes } from './jobs-routes'
 import { mcpRoute } from './mcp-route'
 import { malformedJson, problemOf, problemResponse, validationProblem } from './problem'
+
+type ScalarOptions = NonNullable<NonNullable<Parameters<typeof openapi>[0]>['scalar']>
 
 export type ServerApi = BuildApi & Pick<BuildService, 'ready'>
 
@@ -55,8 +60,21 @@ export function createApp(service: ServerApi, options: AppOptions = {}) {
             ],
           },
           exclude: { paths: ['/mcp'] },
+          // Everything from this server: the bundle at /docs/scalar.js (relative to /docs, like the document), no web
+          // fonts, and none of the buttons that lead to Scalar's hosted services (AI agent, toolbar, developer tools).
+          // (The plugin's type wants Scalar's whole parsed configuration, of an older Scalar without showToolbar or agent;
+          // Scalar fills in the defaults itself.)
+          scalar: ({
+            cdn: 'docs/scalar.js',
+            withDefaultFonts: false,
+            telemetry: false,
+            agent: { disabled: true },
+            showToolbar: 'never',
+            showDeveloperTools: 'never',
+          } satisfies Partial<ScalarOptions> & { showToolbar: 'never'; agent: { disabled: boolean } }) as unknown as ScalarOptions,
         }),
       )
+      .get('/docs/scalar.js', () => new Response(Bun.file(scalarBundle as string), { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=86400' } }), { detail: { hide: true } })
       .onError({ as: 'global' }, ({ code, error }) => {
         if (isServiceError(error)) return problemResponse(problemOf(error))
         if (code === 'PARSE') return problemResponse(malformedJson(error instanceof Error ? error.message : String(error)))
