@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { ensureStack, mainTs, mcpClient, projectDir, type ServerProcess, spawnServer } from '../support/surfaces'
+import { ensureStack, helloWorld, mainTs, mcpClient, projectDir, type ServerProcess, service, spawnServer } from '../support/surfaces'
 
 const binary = join(projectDir, 'dist/nbs')
 let server: ServerProcess
@@ -43,6 +43,25 @@ describe('compiled nbs', () => {
     expect(tools).toHaveLength(7)
     expect(tools.every((t) => t.outputSchema?.type === 'object')).toBe(true)
   })
+
+  test('a client the project did not write, the MCP Inspector CLI, lists the tools and calls getStatus', async () => {
+    const inspector = join(projectDir, 'node_modules/.bin/mcp-inspector')
+    const run = (...args: string[]) => {
+      const r = Bun.spawnSync([inspector, '--cli', `${server.url}/mcp`, '--transport', 'http', ...args], { timeout: 60_000 })
+      expect(r.exitCode).toBe(0)
+      return JSON.parse(r.stdout.toString())
+    }
+    const listed = run('--method', 'tools/list') as { tools: { name: string }[] }
+    expect(listed.tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
+    const { id } = await service.submitJob(helloWorld('test/inspector'))
+    const called = run('--method', 'tools/call', '--tool-name', 'getStatus', '--tool-arg', `id=${id}`) as {
+      isError?: boolean
+      structuredContent: { id: string; status: string }
+    }
+    expect(called.isError).toBeFalsy()
+    expect(called.structuredContent.id).toBe(id)
+    expect(['PENDING', 'BUILDING', 'TESTING', 'PUBLISHING', 'SUCCEEDED']).toContain(called.structuredContent.status)
+  }, 120_000)
 
   test('health exits 0 against it and 1 against nothing', () => {
     expect(Bun.spawnSync([binary, '--server', server.url, 'health']).exitCode).toBe(0)
