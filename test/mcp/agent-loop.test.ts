@@ -1,25 +1,10 @@
 // The loop this product exists for: an agent's build fails, it reads the build log over MCP, finds
 // the failing step and its error, pushes a fix to the Git server, resubmits, and reaches SUCCEEDED.
-import { afterAll, beforeAll, expect, test } from 'bun:test'
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { expect, test } from 'bun:test'
 import { busyboxDockerfile, gitRepo } from '../support/dev-stack'
-import { ensureStack, listenInProcess, mcpClient } from '../support/surfaces'
+import { mcpSession } from '../support/surfaces'
 
-type Result = { isError?: boolean; content: { text: string }[]; structuredContent?: Record<string, any> }
-let server: ReturnType<typeof listenInProcess>
-let client: Client
-const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as Result
-
-beforeAll(async () => {
-  await ensureStack()
-  server = listenInProcess()
-  client = await mcpClient(server.url)
-}, 120_000)
-
-afterAll(async () => {
-  await client?.close()
-  await server?.stop()
-})
+const { call } = mcpSession()
 
 async function buildToEnd(repo: string): Promise<Record<string, any>> {
   const submitted = await call('submitJob', { repo, image: '127.0.0.1:5000/test/agent-loop', tags: ['fixed'], test: { commands: ['app --version'] } })

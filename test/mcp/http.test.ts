@@ -1,31 +1,15 @@
 // MCP over Streamable HTTP with the SDK's own client: tool schemas, a real hello-world build, refusals as isError.
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { ensureStack, helloWorld, listenInProcess, mcpClient, newJobsFor, nomadJobIds } from '../support/surfaces'
+import { describe, expect, test } from 'bun:test'
+import { helloWorld, mcpSession, newJobsFor, nomadJobIds, type ToolResult } from '../support/surfaces'
 
 type Structured = Record<string, unknown>
-type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Structured }
 
-let server: ReturnType<typeof listenInProcess>
-let client: Client
-
-const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as ToolResult
+const { call, client } = mcpSession()
 const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n')
-
-beforeAll(async () => {
-  await ensureStack()
-  server = listenInProcess()
-  client = await mcpClient(server.url)
-}, 120_000)
-
-afterAll(async () => {
-  await client?.close()
-  await server?.stop()
-})
 
 describe('MCP over HTTP', () => {
   test('tools/list: seven tools, each with object input and output schemas and a description', async () => {
-    const { tools } = await client.listTools()
+    const { tools } = await client().listTools()
     expect(tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
     for (const t of tools) {
       expect(t.inputSchema.type).toBe('object')

@@ -1,4 +1,5 @@
 // What the surface tests share: the dev stack, an nbs server on a free 127.0.0.1 port, Nomad's job ids, an MCP client.
+import { afterAll, beforeAll } from 'bun:test'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { resolve } from 'node:path'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -92,4 +93,28 @@ export async function mcpClient(url: string): Promise<Client> {
   const client = new Client({ name: 'nbs-test', version: '0.0.0' })
   await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)))
   return client
+}
+
+export type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, any> }
+
+/**
+ * An MCP session for a test file: the dev stack, the app on a free port and an SDK client,
+ * opened in beforeAll and closed in afterAll. `call` is usable inside the tests.
+ */
+export function mcpSession() {
+  let server: ReturnType<typeof listenInProcess> | undefined
+  let client: Client | undefined
+  beforeAll(async () => {
+    await ensureStack()
+    server = listenInProcess()
+    client = await mcpClient(server.url)
+  }, 120_000)
+  afterAll(async () => {
+    await client?.close()
+    await server?.stop()
+  })
+  return {
+    client: () => client as Client,
+    call: async (name: string, args: Record<string, unknown>) => (await client!.callTool({ name, arguments: args })) as ToolResult,
+  }
 }
