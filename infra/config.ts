@@ -69,7 +69,6 @@ export const InfraConfigSchema = Type.Object({
     },
     { default: {} },
   ),
-  variablesPrefix: Type.String({ pattern: "^[a-zA-Z0-9_-]+(/[a-zA-Z0-9_-]+)*/$", default: "nbs/" }),
   aclPolicyName: Type.String({ ...Name, default: "nbs-server" }),
 });
 

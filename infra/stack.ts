@@ -27,7 +27,6 @@ export function serverJobVars(cfg: InfraConfig): Record<string, string> {
     profile: cfg.profile,
     buildah_image: cfg.buildahImage,
     cache_volume: cfg.cacheVolume.name,
-    variables_prefix: cfg.variablesPrefix,
     gpu_node_pool: cfg.gpu.nodePool,
     nomad_auth: cfg.nomadAuth,
     // Unset: the jobspec's default, the Nomad agent on the server's node.

@@ -69,11 +69,6 @@ variable "gpu_node_pool" {
   default     = "gpu"
 }
 
-variable "variables_prefix" {
-  type    = string
-  default = "nbs/"
-}
-
 variable "nomad_auth" {
   type    = string
   default = "workload-identity"
@@ -199,7 +194,6 @@ job "nomad-build-service" {
         NBS_PROFILE          = var.profile
         NBS_BUILDAH_IMAGE    = var.buildah_image
         NBS_CACHE_VOLUME     = var.cache_volume
-        NBS_VARIABLES_PREFIX = var.variables_prefix
         NBS_GPU_NODE_POOL    = var.gpu_node_pool
         NBS_CLIENTS_FILE     = "$${NOMAD_SECRETS_DIR}/clients.json"
       }

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander'
 import pkg from '../../package.json'
 import { isServiceError } from '../errors'
+import { registerClientCommands } from './client-commands'
 import { connect } from './connect'
 import { registerDevCommands } from './dev-commands'
 import { registerJobCommands } from './jobs-commands'
@@ -17,6 +18,7 @@ const program = new Command('nbs')
 registerJobCommands(program, () => connect(program.opts().server))
 registerServeCommands(program)
 registerDevCommands(program)
+registerClientCommands(program)
 
 try {
   await program.parseAsync()

@@ -31,7 +31,6 @@ describe("infra config", () => {
         allowedPathPrefixes: ["kv/data/nbs/"],
         boundTasks: ["build", "publish"],
       },
-      variablesPrefix: "nbs/",
       aclPolicyName: "nbs-server",
     });
   });
@@ -68,7 +67,6 @@ describe("infra config", () => {
     [{ profile: "exec" as never }, "/profile"],
     [{ datacenters: [] }, "/datacenters"],
     [{ cacheVolume: { capacityMin: "10 gigs" } }, "/cacheVolume/capacityMin"],
-    [{ variablesPrefix: "nbs" }, "/variablesPrefix"],
     [{ vault: { allowedPathPrefixes: ["kv/data/nbs"] } }, "/vault/allowedPathPrefixes/0"],
     [{ vault: { allowedPathPrefixes: ["*"] } }, "/vault/allowedPathPrefixes/0"],
     [{ vault: { allowedPathPrefixes: [] } }, "/vault/allowedPathPrefixes"],

@@ -17,7 +17,7 @@ describe("server jobspec text", () => {
   test("declares the operator-facing variables", () => {
     const vars = [...jobspec.matchAll(/^variable "([a-z_]+)"/gm)].map((m) => m[1]);
     expect(vars.sort()).toEqual(
-      ["buildah_image", "build_namespace", "cache_volume", "datacenters", "gpu_node_pool", "image", "namespace", "nomad_addr", "nomad_auth", "profile", "replicas", "variables_prefix"].sort(),
+      ["buildah_image", "build_namespace", "cache_volume", "datacenters", "gpu_node_pool", "image", "namespace", "nomad_addr", "nomad_auth", "profile", "replicas"].sort(),
     );
     expect(jobspec).toMatch(/variable "replicas" \{\s*type\s*=\s*number\s*default\s*=\s*2\s*\}/);
   });
@@ -59,7 +59,6 @@ describe.skipIf(!nomadCheckBin)("server jobspec parsed by Nomad's jobspec2", () 
       NBS_PROFILE: "docker",
       NBS_BUILDAH_IMAGE: "quay.io/buildah/stable",
       NBS_CACHE_VOLUME: "buildah-cache",
-      NBS_VARIABLES_PREFIX: "nbs/",
       NBS_GPU_NODE_POOL: "gpu",
       NBS_CLIENTS_FILE: "${NOMAD_SECRETS_DIR}/clients.json",
     });

@@ -42,3 +42,14 @@ describe('client tokens', () => {
     expect(() => Clients.parse({ clients: [{ name: 'x', tokenSha256: 'short', secretPrefixes: [] }] })).toThrow(/clients\[0\]\.tokenSha256/)
   })
 })
+
+test('`nbs client new` prints a token and an entry that admits exactly that token', () => {
+  const r = Bun.spawnSync([process.execPath, `${import.meta.dir}/../../src/cli/main.ts`, 'client', 'new', 'team-c', '--secret-prefix', 'nomad:nbs/team-c/'])
+  expect(r.exitCode).toBe(0)
+  const out = r.stdout.toString()
+  const token = /token[^:]*: (\S+)/.exec(out)?.[1] ?? ''
+  const entry = JSON.parse(out.slice(out.indexOf('{')))
+  expect(JSON.stringify(entry)).not.toContain(token)
+  const cs = Clients.parse({ clients: [entry] })
+  expect(cs.authenticate(`Bearer ${token}`)).toEqual({ owner: 'team-c', secretPrefixes: ['nomad:nbs/team-c/'] })
+})
