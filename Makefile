@@ -37,7 +37,9 @@ typecheck: deps
 test-go: ## nomadlite's own tests
 	cd tools/nomadlite && go vet ./... && go test ./...
 
-test-bun: deps nomadlite ## unit, integration and end-to-end tests (they start the dev stack)
+test-bun: deps nomadlite ## unit, integration and end-to-end tests on the dev stack
+	@# Up front, so that installing Debian packages on a fresh machine is not charged to one test's time limit.
+	$(NBS) dev up
 	$(BUN) test --timeout 180000
 
 test: typecheck test-go test-bun ## the whole suite
