@@ -48,27 +48,9 @@ func (s *Server) putVar(w http.ResponseWriter, r *http.Request) {
 	st := s.st
 	st.mu.Lock()
 	cur := st.Vars[path]
-	if cs := r.URL.Query().Get("cas"); cs != "" {
-		cas, err := strconv.ParseUint(cs, 10, 64)
-		if err != nil {
-			st.mu.Unlock()
-			httpError(w, 400, "failed to parse cas value")
-			return
-		}
-		var have uint64
-		if cur != nil {
-			have = cur.ModifyIndex
-		}
-		if cas != have {
-			conflict := cur
-			if conflict == nil {
-				conflict = &api.Variable{Namespace: "default", Path: path}
-			}
-			s.setQueryHeaders(w, st.Index)
-			writeJSON(w, http.StatusConflict, conflict)
-			st.mu.Unlock()
-			return
-		}
+	if s.casRefused(w, r, cur, path) {
+		st.mu.Unlock()
+		return
 	}
 	idx := st.bump()
 	t := now()
@@ -88,25 +70,8 @@ func (s *Server) deleteVar(w http.ResponseWriter, r *http.Request) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	cur := st.Vars[path]
-	if cs := r.URL.Query().Get("cas"); cs != "" {
-		cas, err := strconv.ParseUint(cs, 10, 64)
-		if err != nil {
-			httpError(w, 400, "failed to parse cas value")
-			return
-		}
-		var have uint64
-		if cur != nil {
-			have = cur.ModifyIndex
-		}
-		if cas != have {
-			conflict := cur
-			if conflict == nil {
-				conflict = &api.Variable{Namespace: "default", Path: path}
-			}
-			s.setQueryHeaders(w, st.Index)
-			writeJSON(w, http.StatusConflict, conflict)
-			return
-		}
+	if s.casRefused(w, r, cur, path) {
+		return
 	}
 	if cur != nil {
 		delete(st.Vars, path)
@@ -138,4 +103,32 @@ func (s *Server) listVars(w http.ResponseWriter, r *http.Request) {
 		}
 		return idx, 200, out, ""
 	})
+}
+
+// casRefused answers a write whose ?cas= index is not the variable's current one (409 with the
+// variable, as Nomad does; index 0 means "must not exist"). True when it has answered.
+func (s *Server) casRefused(w http.ResponseWriter, r *http.Request, cur *api.Variable, path string) bool {
+	cs := r.URL.Query().Get("cas")
+	if cs == "" {
+		return false
+	}
+	cas, err := strconv.ParseUint(cs, 10, 64)
+	if err != nil {
+		httpError(w, 400, "failed to parse cas value")
+		return true
+	}
+	var have uint64
+	if cur != nil {
+		have = cur.ModifyIndex
+	}
+	if cas == have {
+		return false
+	}
+	conflict := cur
+	if conflict == nil {
+		conflict = &api.Variable{Namespace: "default", Path: path}
+	}
+	s.setQueryHeaders(w, s.st.Index)
+	writeJSON(w, http.StatusConflict, conflict)
+	return true
 }
