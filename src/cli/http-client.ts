@@ -94,7 +94,7 @@ export class HttpBuildApi implements BuildApi {
       })
     } catch (e) {
       if (signal?.aborted) throw e
-      throw new ServiceError('server_unavailable', `cannot reach the server at ${this.base} (${(e as Error).message}); start it with \`nbs serve\` or pass --server URL`)
+      throw new ServiceError('server_unavailable', `cannot reach the server at ${this.base} (${(e as Error).message}); start one (\`nbs dev up\` for the local dev stack, or \`nbs serve\`) or pass --server URL`)
     }
     if (res.ok) return res
     const text = await res.text()
