@@ -1,9 +1,6 @@
 // Benchmark: the service's submit → SUCCEEDED for examples/hello-world beside the bare
 // git clone + buildah bud + buildah run + buildah push script doing the same work, run
 // alternately in one process so the machine's drift hits both alike. Prints the ratio.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { loadConfig } from '../src/config'
 import { devServiceEnv, devStack, devUp, devUrls } from '../src/dev/stack'
 import { createService } from '../src/service/index'

@@ -3,7 +3,6 @@
 export const JOB_PREFIX = 'nbs-'
 
 export const idPattern = '^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$'
-const idRegex = new RegExp(idPattern)
 
 /** Sortable by submission time, unique enough across replicas (24 random bits per second). */
 export function newBuildId(now = new Date()): string {
@@ -12,6 +11,5 @@ export function newBuildId(now = new Date()): string {
   return `${stamp}-${Buffer.from(rand).toString('hex')}`
 }
 
-export const isBuildId = (id: string) => idRegex.test(id)
 export const nomadJobId = (id: string) => JOB_PREFIX + id
 export const buildIdOf = (nomadId: string) => (nomadId.startsWith(JOB_PREFIX) ? nomadId.slice(JOB_PREFIX.length) : undefined)

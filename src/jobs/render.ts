@@ -31,7 +31,7 @@ export interface PlannedTest {
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
 const b64List = (items: string[]) => items.map(b64).join(' ')
 
-export const describeCommand = (c: TestCommand): string => (typeof c === 'string' ? c : JSON.stringify(c))
+const describeCommand = (c: TestCommand): string => (typeof c === 'string' ? c : JSON.stringify(c))
 
 export function planTests(request: JobRequest): PlannedTest[] {
   const commands = request.test?.commands ?? []
@@ -51,7 +51,7 @@ export function registryOf(image: string): string {
   return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
 }
 
-export const tagsOf = (id: string, request: JobRequest): string[] => request.tags ?? [id]
+const tagsOf = (id: string, request: JobRequest): string[] => request.tags ?? [id]
 export const destinations = (id: string, request: JobRequest): string[] =>
   tagsOf(id, request).map((tag) => `${request.image}:${tag}`)
 

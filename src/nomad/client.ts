@@ -1,7 +1,6 @@
 // The Nomad HTTP client: one fetch wrapper shared by the per-resource modules.
 import { NomadError, NomadUnreachableError } from './error'
 import { Allocations } from './allocations'
-import { Evaluations } from './evaluations'
 import { AllocFS } from './fs'
 import { Jobs } from './jobs'
 import { Status } from './status'
@@ -37,7 +36,6 @@ export class NomadClient {
   readonly address: string
   readonly jobs = new Jobs(this)
   readonly allocations = new Allocations(this)
-  readonly evaluations = new Evaluations(this)
   readonly fs = new AllocFS(this)
   readonly variables = new Variables(this)
   readonly status = new Status(this)

@@ -1,5 +1,5 @@
 // Nomad Variables: secret values the job templates read with nomadVar; the service itself writes them only in tests and dev.
-import type { NomadClient, QueryOptions, Read } from './client'
+import type { NomadClient } from './client'
 import type { Variable } from './types'
 
 const varPath = (path: string) => `/v1/var/${path.split('/').map(encodeURIComponent).join('/')}`
@@ -9,10 +9,6 @@ export class Variables {
 
   put(path: string, items: Record<string, string>): Promise<Variable> {
     return this.c.write('PUT', varPath(path), { Path: path, Items: items })
-  }
-
-  read(path: string, q?: QueryOptions): Promise<Read<Variable>> {
-    return this.c.read(varPath(path), q)
   }
 
   delete(path: string): Promise<void> {
