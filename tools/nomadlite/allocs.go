@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -85,19 +84,7 @@ func toStubOut(a *api.Allocation) allocStubOut {
 // sortedAllocs lists allocations newest first, as Nomad's list endpoints do
 // for a job. Call with the lock held.
 func (s *Server) sortedAllocs(keep func(*api.Allocation) bool) []*api.Allocation {
-	var out []*api.Allocation
-	for _, a := range s.st.Allocs {
-		if keep(a) {
-			out = append(out, a)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].CreateIndex != out[j].CreateIndex {
-			return out[i].CreateIndex > out[j].CreateIndex
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+	return newestFirst(s.st.Allocs, keep, func(a *api.Allocation) (uint64, string) { return a.CreateIndex, a.ID })
 }
 
 func (s *Server) listAllocs(w http.ResponseWriter, r *http.Request) {

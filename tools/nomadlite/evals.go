@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/nomad/api"
@@ -58,19 +57,7 @@ func (s *Server) cancelBlocked(jobID string) {
 }
 
 func (s *Server) sortedEvals(keep func(*api.Evaluation) bool) []*api.Evaluation {
-	var out []*api.Evaluation
-	for _, e := range s.st.Evals {
-		if keep(e) {
-			out = append(out, e)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].CreateIndex != out[j].CreateIndex {
-			return out[i].CreateIndex > out[j].CreateIndex
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+	return newestFirst(s.st.Evals, keep, func(e *api.Evaluation) (uint64, string) { return e.CreateIndex, e.ID })
 }
 
 func (s *Server) listEvals(w http.ResponseWriter, r *http.Request) {
