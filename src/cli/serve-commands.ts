@@ -35,7 +35,7 @@ export function registerServeCommands(program: Command): void {
         process.exit(2)
       }
       const clients = clientsFile ? Clients.load(clientsFile) : undefined
-      const app = createApp(inProcess(), { authenticate: clients && ((h) => clients.authenticate(h)) }).listen({ hostname, port })
+      const app = createApp(inProcess(new AbortController().signal), { authenticate: clients && ((h) => clients.authenticate(h)) }).listen({ hostname, port })
       if (!clients)
         console.error(
           '\n  *** nbs: AUTHENTICATION IS OFF (--insecure-no-auth / NBS_AUTH=off) ***\n' +
@@ -79,7 +79,10 @@ export function registerServeCommands(program: Command): void {
     .action(async (_o: { stdio?: boolean }, cmd: Command) => {
       // With the global --server, the tools go to that server; otherwise the service runs here.
       const server = cmd.optsWithGlobals().server as string | undefined
-      const api = server ? connect(server) : inProcess()
+      const life = new AbortController()
+      // The reconciler must not keep the process alive once the client has gone.
+      process.stdin.on('end', () => life.abort())
+      const api = server ? connect(server) : inProcess(life.signal)
       const mcp = createMcpServer(api)
       await mcp.connect(new StdioServerTransport())
       // stdout is the protocol; anything for a person goes to stderr.

@@ -1,7 +1,7 @@
 // Status derivation: everything a caller sees is computed from Nomad's job, allocation and evaluations.
 import type { Allocation, Evaluation, Job, TaskState } from '../nomad/types'
 import { placementCauses } from './placement'
-import { type PlannedTest, planTests } from './render'
+import { destinations, type PlannedTest, planTests } from './render'
 import type { JobRequest } from './request'
 import type { Failure, JobState, JobStatus, Phase, TaskRun } from './status-schema'
 
@@ -21,7 +21,8 @@ export interface StatusInput {
   job: Job
   alloc?: Allocation
   evaluations: Evaluation[]
-  files?: AllocFiles
+  /** undefined: not read (yet); null: the alloc dir can no longer be read (Nomad's client collected it). */
+  files?: AllocFiles | null
 }
 
 // `timeout` exits 124 when the phase's own time limit fires (Nomad has none for batch tasks).
@@ -29,6 +30,15 @@ const TIMEOUT_EXIT = 124
 
 interface Observed extends TaskRun {
   driverError?: string
+  /** The secret reference a template waits for: Nomad blocks such a task for ever (conformance: missing-variable). */
+  missingSecret?: string
+}
+
+/** `Missing: nomad.var.block(<path>@<ns>.<region>)` or `Missing: vault.read(<path>)`, as the request named it. */
+function missingSecretOf(message: string | undefined): string | undefined {
+  const m = /^Missing: (nomad\.var\.block|vault\.read)\(([^)@]+)/.exec(message ?? '')
+  if (!m) return undefined
+  return `${m[1] === 'vault.read' ? 'vault' : 'nomad'}:${m[2]}`
 }
 
 const isSet = (t: string | null | undefined): t is string => !!t && !t.startsWith('0001-')
@@ -39,6 +49,7 @@ function observe(task: string, phase: Phase, ts: TaskState | undefined, allocDon
   const terminated = events.findLast((e) => e.Type === 'Terminated')
   const driverError = events.find((e) => e.Type === 'Driver Failure')?.DriverError
   const started = isSet(ts?.StartedAt)
+  const missingSecret = started ? undefined : events.map((e) => missingSecretOf(e.DisplayMessage)).findLast(Boolean)
   const killed = events.some((e) => e.Type === 'Killed' || e.Type === 'Killing')
   let state: TaskRun['state']
   if (!ts || ts.State === 'pending') state = allocDone ? 'skipped' : 'pending'
@@ -51,10 +62,18 @@ function observe(task: string, phase: Phase, ts: TaskState | undefined, allocDon
   if (command !== undefined) run.command = command
   if (terminated?.ExitCode !== undefined && ts?.State === 'dead') run.exitCode = terminated.ExitCode
   if (driverError) run.driverError = driverError
+  if (missingSecret) run.missingSecret = missingSecret
   return run
 }
 
-function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allocation, files?: AllocFiles): Failure | undefined {
+function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allocation, files?: AllocFiles | null): Failure | undefined {
+  const waiting = runs.find((r) => r.missingSecret)
+  if (waiting)
+    return {
+      reason: 'infrastructure',
+      phase: waiting.phase,
+      message: `task ${waiting.task} cannot start: the secret ${waiting.missingSecret} does not exist (create it, or fix the reference in secrets)`,
+    }
   const broken = runs.find((r) => r.driverError)
   if (broken) return { reason: 'infrastructure', phase: broken.phase, message: `task ${broken.task} could not start: ${broken.driverError}` }
   const build = runs[0]
@@ -142,11 +161,35 @@ export function deriveStatus(input: StatusInput): JobStatus {
     if (files?.commit) result.commit = files.commit.trim()
     return withEnd({ ...base, status: 'SUCCEEDED' as const, tasks, result })
   }
+  if (files === null)
+    return withEnd({
+      ...base,
+      status: 'FAILED' as const,
+      tasks,
+      failure: {
+        reason: 'infrastructure',
+        phase: 'publish',
+        message: `the results in allocation ${alloc.ID}'s directory can no longer be read (Nomad's client removed it); publish exited ${runs.at(-1)?.exitCode ?? 'unknown'}, so whether ${destinations(id, request).join(', ')} was pushed cannot be told from Nomad`,
+      },
+    })
   const why = files?.skipped?.trim() ?? 'publish finished without a digest'
   return withEnd({ ...base, status: 'FAILED' as const, tasks, failure: { reason: 'infrastructure', phase: 'publish', message: why } })
 }
 
+/**
+ * True when Nomad would keep this job waiting for ever: no node can ever place it (Nomad keeps a
+ * blocked evaluation), or a task waits for a secret that does not exist (conformance:
+ * missing-variable). Such a job is FAILED already; stopping it is the reconciler's work, not a read's.
+ */
+export function waitsForever(input: StatusInput): boolean {
+  const { job, alloc, evaluations } = input
+  if (job.Stop || job.Status === 'dead') return false
+  if (!alloc) return placementFailure(job, evaluations) !== undefined
+  const states = alloc.TaskStates ?? {}
+  return Object.entries(states).some(([task, ts]) => observe(task, 'build', ts, false).missingSecret !== undefined)
+}
+
 function strip(r: Observed): TaskRun {
-  const { driverError: _, ...run } = r
+  const { driverError: _, missingSecret: __, ...run } = r
   return run
 }

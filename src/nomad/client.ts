@@ -73,7 +73,19 @@ export class NomadClient {
       query: { ...query, index: q.waitIndex, wait: q.waitIndex === undefined ? undefined : (q.waitTime ?? '30s') },
       signal: q.signal,
     })
-    return { data: (await res.json()) as T, meta: { lastIndex: Number(res.headers.get('X-Nomad-Index') ?? 0) } }
+    return { data: await this.json<T>('GET', path, res), meta: { lastIndex: Number(res.headers.get('X-Nomad-Index') ?? 0) } }
+  }
+
+  /** A JSON answer's body; anything else (another content type, text that is not JSON) is an error carrying Nomad's words. */
+  async json<T>(method: string, path: string, res: Response): Promise<T> {
+    const text = await res.text()
+    if (!(res.headers.get('Content-Type') ?? '').includes('json'))
+      throw new NomadError(method, path, res.status, text, `expected JSON, got ${res.headers.get('Content-Type') ?? 'no content type'}`)
+    try {
+      return JSON.parse(text) as T
+    } catch {
+      throw new NomadError(method, path, res.status, text, 'the body is not JSON')
+    }
   }
 
   async write<T>(method: 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, query: Query = {}): Promise<T> {

@@ -7,8 +7,10 @@ export class NomadError extends Error {
     readonly path: string,
     readonly status: number,
     readonly body: string,
+    /** Set when the status was expected but the answer could not be read. */
+    readonly problem?: string,
   ) {
-    super(`Nomad ${method} ${path} answered ${status}: ${body.trim().slice(0, 500)}`)
+    super(`Nomad ${method} ${path} answered ${status}${problem ? ` (${problem})` : ''}: ${body.trim().slice(0, 500)}`)
   }
 
   get notFound(): boolean {

@@ -1,13 +1,25 @@
 // The client filesystem API: task logs (plain text, tail, follow) and files in the alloc dir.
 import type { NomadClient } from './client'
+import { NomadError } from './error'
 
 export type LogType = 'stdout' | 'stderr'
 
 export interface LogOptions {
   /** Only the last `tailBytes` bytes (origin=end). */
   tailBytes?: number
+  /** Start this many bytes into the log (origin=start); ignored with `tailBytes`. */
+  fromByte?: number
   follow?: boolean
   signal?: AbortSignal
+}
+
+/** One entry of `fs/ls`, as api.AllocFileInfo. */
+export interface AllocFileInfo {
+  Name: string
+  IsDir: boolean
+  Size: number
+  FileMode: string
+  ModTime: string
 }
 
 export class AllocFS {
@@ -21,7 +33,7 @@ export class AllocFS {
         plain: true,
         follow: o.follow || undefined,
         origin: o.tailBytes === undefined ? 'start' : 'end',
-        offset: o.tailBytes ?? 0,
+        offset: o.tailBytes ?? o.fromByte ?? 0,
       },
       signal: o.signal,
     })
@@ -31,25 +43,43 @@ export class AllocFS {
     return (await this.logsResponse(allocId, task, type, o)).text()
   }
 
-  /** Streams a task's log while it runs; the stream ends when the task does. */
-  async *follow(allocId: string, task: string, type: LogType, o: Omit<LogOptions, 'follow'> = {}): AsyncGenerator<string> {
-    const res = await this.logsResponse(allocId, task, type, { ...o, follow: true })
-    if (!res.body) return
-    const decoder = new TextDecoder()
-    for await (const chunk of res.body) yield decoder.decode(chunk, { stream: true })
+  async logBytes(allocId: string, task: string, type: LogType, o: Omit<LogOptions, 'follow'> = {}): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.logsResponse(allocId, task, type, o)).arrayBuffer())
   }
 
-  /** A file under the alloc root, e.g. `alloc/digest`; null when it does not exist. */
-  async cat(allocId: string, path: string): Promise<string | null> {
-    const res = await this.c.raw('GET', `/v1/client/fs/cat/${encodeURIComponent(allocId)}`, {
-      query: { path },
-      expect: [200, 404, 500],
-    })
-    // Nomad answers a missing file with 500 "no such file or directory" (or 404 on some versions).
-    if (res.status !== 200) {
-      await res.body?.cancel()
-      return null
-    }
-    return res.text()
+  /**
+   * Nomad's follow stream as raw bytes. It never ends by itself, not even once the task is dead
+   * (conformance: follow-dead-task): the caller ends it through `signal`.
+   */
+  async *follow(allocId: string, task: string, type: LogType, o: Omit<LogOptions, 'follow' | 'tailBytes'> = {}): AsyncGenerator<Uint8Array> {
+    const res = await this.logsResponse(allocId, task, type, { ...o, follow: true })
+    if (!res.body) return
+    yield* res.body
+  }
+
+  /**
+   * The entries of a directory under the alloc root; null when the directory, or the whole
+   * allocation's directory, is not there (any more: Nomad's client collects finished alloc dirs).
+   */
+  async ls(allocId: string, path: string): Promise<AllocFileInfo[] | null> {
+    const where = `/v1/client/fs/ls/${encodeURIComponent(allocId)}`
+    const res = await this.c.raw('GET', where, { query: { path }, expect: [200, 404, 500] })
+    if (res.status === 200) return this.c.json<AllocFileInfo[]>('GET', where, res)
+    const text = await res.text()
+    if (/no such file or directory|Unknown allocation|alloc not found/i.test(text)) return null
+    throw new NomadError('GET', where, res.status, text)
+  }
+
+  /**
+   * A file under the alloc root that `ls` showed exists. Nomad answers 200 for a missing file and
+   * for an unknown allocation alike, with the error text as the body (conformance: client-fs), so
+   * a 200 alone never proves the file is there: call this only for names `ls` listed.
+   */
+  async cat(allocId: string, path: string): Promise<string> {
+    const res = await this.c.raw('GET', `/v1/client/fs/cat/${encodeURIComponent(allocId)}`, { query: { path } })
+    const text = await res.text()
+    if (/^Unknown allocation "|^stat .*: no such file or directory$/.test(text.trim()))
+      throw new NomadError('GET', `/v1/client/fs/cat/${allocId}?path=${path}`, res.status, text)
+    return text
   }
 }

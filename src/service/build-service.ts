@@ -5,12 +5,13 @@ import { buildIdOf, JOB_PREFIX, newBuildId, nomadJobId } from '../jobs/ids'
 import { sliceLines } from '../jobs/logs'
 import { destinations, META, planTests, renderJob } from '../jobs/render'
 import type { JobRequest } from '../jobs/request'
-import { type AllocFiles, deriveStatus } from '../jobs/status'
+import { type AllocFiles, deriveStatus, type StatusInput, waitsForever } from '../jobs/status'
 import { isFinal, type JobStatus, type Phase } from '../jobs/status-schema'
 import { validateRequest } from '../jobs/validate'
 import type { NomadClient } from '../nomad/client'
 import { isNomadNotFound, NomadError, NomadUnreachableError } from '../nomad/error'
 import type { Allocation, Job } from '../nomad/types'
+import { type LogChunk, LogFollower } from './follow-logs'
 import type {
   CleanupQuery,
   CleanupResult,
@@ -43,10 +44,14 @@ const TAIL_BYTES = 1 << 20
 const FAILURE_TAIL_LINES = 30
 
 export class BuildService {
+  private readonly follower: LogFollower
+
   constructor(
     private readonly nomad: NomadClient,
     private readonly config: Config,
-  ) {}
+  ) {
+    this.follower = new LogFollower(nomad)
+  }
 
   async submitJob(input: unknown, caller: Caller = {}): Promise<SubmitResult> {
     const request = validateRequest(input, {
@@ -84,30 +89,21 @@ export class BuildService {
     return { id: q.id, status: status.status, logs }
   }
 
-  /** Streams the selected tasks' output as it is written, task after task, until the last one ends. */
-  async *followLogs(q: Omit<LogsQuery, 'tail'>, caller: Caller = {}, signal?: AbortSignal): AsyncGenerator<{ task: string; text: string }> {
-    let loaded = await this.load(q.id, caller)
+  /** Streams the selected tasks' output as it is written, until each has ended and its log is read. */
+  async *followLogs(q: Omit<LogsQuery, 'tail'>, caller: Caller = {}, signal?: AbortSignal): AsyncGenerator<LogChunk> {
+    const loaded = await this.load(q.id, caller)
     const tasks = ['build', ...planTests(loaded.request).map((t) => t.task), 'publish'].filter(
       (task) => (!q.task || q.task === task) && (!q.phase || phaseOf(task) === q.phase),
     )
-    let index = 0
-    for (const task of tasks) {
-      // Wait until the task has started, or will never start.
-      for (;;) {
-        const state = loaded.alloc?.TaskStates?.[task]
-        if (state && (state.State !== 'pending' || state.StartedAt)) break
-        const { status } = await this.statusOf(loaded)
-        if (status.tasks.find((t) => t.task === task)?.state === 'skipped' || (isFinal(status.status) && !loaded.alloc)) break
-        const r = await nomadCall(() => this.nomad.jobs.allocations(loaded.job.ID, { waitIndex: index, waitTime: '5s', signal }))
-        index = r.meta.lastIndex
-        loaded = await this.load(q.id, caller)
-      }
-      const state = loaded.alloc?.TaskStates?.[task]
-      if (!loaded.alloc || !state?.StartedAt || state.StartedAt.startsWith('0001-')) continue
-      for await (const text of this.nomad.fs.follow(loaded.alloc.ID, task, 'stdout', { signal })) yield { task, text }
-      const err = await this.nomad.fs.logs(loaded.alloc.ID, task, 'stderr')
-      if (err) yield { task, text: err }
+    const target = {
+      jobId: loaded.job.ID,
+      willNeverStart: async (task: string) => {
+        const now = await this.load(q.id, caller)
+        const { status } = await this.statusOf(now)
+        return status.tasks.find((t) => t.task === task)?.state === 'skipped' || (isFinal(status.status) && !now.alloc)
+      },
     }
+    yield* nomadStream(this.follower.follow(target, tasks, signal))
   }
 
   async killJob(id: string, caller: Caller = {}): Promise<JobStatus> {
@@ -180,6 +176,22 @@ export class BuildService {
     }
   }
 
+  /**
+   * One pass of the reconciler (src/service/reconciler.ts): stops the jobs Nomad would keep waiting
+   * for ever. Idempotent, so every replica may run it: stopping a stopped job changes nothing.
+   */
+  async stopStuckJobs(): Promise<string[]> {
+    const stopped: string[] = []
+    for (const job of await this.ownJobs({})) {
+      if (job.Stop || job.Status === 'dead') continue
+      const loaded = await this.loadJob(job, {})
+      if (!loaded || !waitsForever(await this.statusInput(loaded))) continue
+      await nomadCall(() => this.nomad.jobs.deregister(job.ID))
+      stopped.push(loaded.id)
+    }
+    return stopped
+  }
+
   async ready(): Promise<{ ok: boolean; reason?: string }> {
     try {
       await this.nomad.status.leader()
@@ -221,15 +233,15 @@ export class BuildService {
     return { id, job: full, request: JSON.parse(meta[META.request] as string) as JobRequest, createdAt: meta[META.created] ?? '', alloc }
   }
 
-  private async statusOf(l: Loaded): Promise<{ status: JobStatus }> {
+  private async statusInput(l: Loaded): Promise<StatusInput> {
     const evaluations = l.alloc ? [] : (await nomadCall(() => this.nomad.jobs.evaluations(l.job.ID))).data
     const allDead = !!l.alloc && Object.values(l.alloc.TaskStates ?? {}).every((t) => t.State === 'dead')
     const files = l.alloc && allDead ? await this.readFiles(l.alloc.ID, l.request) : undefined
-    const status = deriveStatus({ id: l.id, request: l.request, createdAt: l.createdAt, job: l.job, alloc: l.alloc, evaluations, files })
-    if (status.failure && !l.alloc && status.failure.reason === 'infrastructure' && !l.job.Stop) {
-      // A blocked evaluation would place the job later, when the caller has long been told it failed.
-      await nomadCall(() => this.nomad.jobs.deregister(l.job.ID))
-    }
+    return { id: l.id, request: l.request, createdAt: l.createdAt, job: l.job, alloc: l.alloc, evaluations, files }
+  }
+
+  private async statusOf(l: Loaded): Promise<{ status: JobStatus }> {
+    const status = deriveStatus(await this.statusInput(l))
     if (status.failure?.phase && l.alloc) {
       const task = status.tasks.find((t) => t.phase === status.failure?.phase && (t.state === 'failed' || t.state === 'killed'))
       if (task?.startedAt) {
@@ -249,8 +261,13 @@ export class BuildService {
     return { text, clipped: tailBytes !== undefined && ((out?.length ?? 0) >= tailBytes || (err?.length ?? 0) >= tailBytes) }
   }
 
-  private async readFiles(allocId: string, request: JobRequest): Promise<AllocFiles> {
-    const cat = (name: string) => this.nomad.fs.cat(allocId, `alloc/nbs/${name}`).then((v) => v ?? undefined)
+  /** One `ls` of the results folder, then only the files it lists (a 200 from `fs/cat` proves nothing). */
+  private async readFiles(allocId: string, request: JobRequest): Promise<AllocFiles | null> {
+    const listed = await nomadCall(() => this.nomad.fs.ls(allocId, 'alloc/nbs'))
+    // Every phase script creates the folder first, and publish always runs: missing means collected.
+    if (!listed) return null
+    const names = new Set(listed.filter((f) => !f.IsDir).map((f) => f.Name))
+    const cat = (name: string) => (names.has(name) ? nomadCall(() => this.nomad.fs.cat(allocId, `alloc/nbs/${name}`)) : undefined)
     const tests = planTests(request)
     const [digest, published, skipped, commit, ...exits] = await Promise.all([
       cat('digest'),
@@ -269,6 +286,14 @@ const settled = (s: JobStatus) => isFinal(s.status) && (s.finishedAt !== undefin
 const phaseOf = (task: string): Phase => (task === 'build' ? 'build' : task === 'publish' ? 'publish' : 'test')
 
 const isServiceNotFound = (e: unknown) => e instanceof ServiceError && e.code === 'not_found'
+
+async function* nomadStream<T>(source: AsyncGenerator<T>): AsyncGenerator<T> {
+  try {
+    yield* source
+  } catch (e) {
+    await nomadCall(() => Promise.reject(e))
+  }
+}
 
 /** Nomad's failures as service errors: unreachable is 503-like, an unexpected answer carries Nomad's words. */
 async function nomadCall<T>(fn: () => Promise<T>): Promise<T> {

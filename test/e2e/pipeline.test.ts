@@ -98,8 +98,15 @@ describe('the pipeline on the dev stack', () => {
     expect(st.status).toBe('FAILED')
     expect(st.failure?.reason).toBe('infrastructure')
     expect(st.failure?.message).toContain('not enough memory: asked 10000000 MB')
-    // The service stops the job, so a blocked evaluation cannot place it later.
-    expect((await nomad.jobs.info(nomadJobId(sub.id))).data.Stop).toBe(true)
+    // The dev server's reconciler stops the job, so a blocked evaluation cannot place it later;
+    // the read above did not.
+    const deadline = Date.now() + 20_000
+    let stopped = false
+    while (!stopped && Date.now() < deadline) {
+      stopped = !!(await nomad.jobs.info(nomadJobId(sub.id))).data.Stop
+      if (!stopped) await Bun.sleep(250)
+    }
+    expect(stopped).toBe(true)
   })
 
   test('bad input is refused before anything reaches Nomad', async () => {

@@ -1,7 +1,7 @@
 // Status derivation from the JSON a real Nomad 2.0.5 agent answered for real build jobs.
 import { describe, expect, test } from 'bun:test'
 import type { JobRequest } from '../../src/jobs/request'
-import { type AllocFiles, deriveStatus, type StatusInput } from '../../src/jobs/status'
+import { type AllocFiles, deriveStatus, type StatusInput, waitsForever } from '../../src/jobs/status'
 import type { Allocation, Evaluation, Job } from '../../src/nomad/types'
 import { fixture } from '../support/fixtures'
 
@@ -118,5 +118,51 @@ describe('status without an allocation', () => {
     expect(st.status).toBe('FAILED')
     expect(st.failure?.reason).toBe('infrastructure')
     expect(st.failure?.message).toContain(words)
+  })
+})
+
+describe('a secret that does not exist (recorded: Nomad blocks the task for ever)', () => {
+  const alloc = fixture<Allocation>('missing-variable', 'alloc-waiting.json')
+  // The recorded job's only task is test-0; as a build's publish task it waits the same way.
+  const waiting = { ...alloc, TaskStates: { publish: alloc.TaskStates!['test-0']! } }
+  const job = { Status: 'running' } as Job
+
+  test('FAILED infrastructure naming the reference, while Nomad still shows the task pending', () => {
+    const st = deriveStatus({ id: 'x', request: { ...request, test: undefined }, createdAt: '', job, alloc: waiting, evaluations: [] })
+    expect(waiting.TaskStates.publish.State).toBe('pending')
+    expect(st.status).toBe('FAILED')
+    expect(st.failure).toMatchObject({ reason: 'infrastructure', phase: 'publish' })
+    expect(st.failure?.message).toContain('the secret nomad:nomad/jobs/conformance-absent does not exist')
+  })
+
+  test('the job waits for ever until stopped, and after the stop it still reads as the missing secret, not a kill', () => {
+    const base = { id: 'x', request: { ...request, test: undefined }, createdAt: '', alloc: waiting, evaluations: [] }
+    expect(waitsForever({ ...base, job })).toBe(true)
+    expect(waitsForever({ ...base, job: { ...job, Stop: true } })).toBe(false)
+    const stopped = deriveStatus({ ...base, job: { ...job, Stop: true } })
+    expect(stopped.failure?.reason).toBe('infrastructure')
+    expect(stopped.failure?.message).toContain('does not exist')
+  })
+
+  test('a running pipeline and a finished one do not wait for ever', () => {
+    const s = 'buildah-pipeline-success'
+    expect(waitsForever(input(s, 'alloc-during-build.json'))).toBe(false)
+    expect(waitsForever(input(s, 'alloc-final.json'))).toBe(false)
+  })
+})
+
+describe("an allocation whose directory Nomad's client has collected", () => {
+  test('a finished pipeline says its results cannot be read, naming the allocation; never SUCCEEDED without a digest', () => {
+    const s = 'buildah-pipeline-success'
+    const st = deriveStatus({ ...input(s, 'alloc-final.json'), files: null })
+    expect(st.status).toBe('FAILED')
+    expect(st.result).toBeUndefined()
+    expect(st.failure?.message).toContain(`allocation ${fixture<Allocation>(s, 'alloc-final.json').ID}`)
+    expect(st.failure?.message).toContain('can no longer be read')
+  })
+
+  test('a failure known from the task states keeps its verdict', () => {
+    const st = deriveStatus({ ...input('buildah-pipeline-test-fails', 'alloc-final.json'), files: null })
+    expect(st.failure?.reason).toBe('test_failed')
   })
 })

@@ -1,0 +1,33 @@
+// The server's one background loop: it stops builds that Nomad would keep waiting for ever (a
+// placement no node can ever satisfy, a secret that does not exist), so that reads never have to
+// change state. Every replica runs it; each pass is idempotent.
+import type { NomadClient } from '../nomad/client'
+import type { BuildService } from './build-service'
+
+// A blocking query wakes the loop on any allocation change; the bound catches evaluations,
+// which move no allocation (a job that can never be placed has none).
+const WAIT = '3s'
+// However fast allocations change, a pass at most this often.
+const MIN_PERIOD_MS = 250
+
+export async function runReconciler(
+  service: Pick<BuildService, 'stopStuckJobs'>,
+  nomad: NomadClient,
+  signal: AbortSignal,
+  log: (line: string) => void = console.error,
+): Promise<void> {
+  let index = 0
+  while (!signal.aborted) {
+    const began = Date.now()
+    try {
+      for (const id of await service.stopStuckJobs()) log(`nbs: reconciler: stopped job ${id}: it would wait for ever (see its status)`)
+      index = (await nomad.allocations.list({ waitIndex: index, waitTime: WAIT, signal })).meta.lastIndex
+      await Bun.sleep(Math.max(0, MIN_PERIOD_MS - (Date.now() - began)))
+    } catch (e) {
+      if (signal.aborted) return
+      log(`nbs: reconciler: ${e instanceof Error ? e.message : String(e)}; retrying`)
+      await Bun.sleep(3000)
+      index = 0
+    }
+  }
+}
