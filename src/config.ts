@@ -25,6 +25,8 @@ export interface Config {
   gpuNodePool?: string
   /** Client tokens (hashed): see src/service/clients.ts. */
   clientsFile?: string
+  /** Builds a client may have in flight when its entry sets no maxInFlight (NBS_MAX_IN_FLIGHT); none: no limit. */
+  maxInFlight?: number
   /** Serve without authentication: an explicit dev-only choice. */
   authOff: boolean
   listen: string
@@ -33,6 +35,13 @@ export interface Config {
 
 const list = (v: string | undefined, fallback: string[]) =>
   v === undefined ? fallback : v.split(',').map((s) => s.trim()).filter(Boolean)
+
+function positive(name: string, v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected a whole number of builds, 1 or more; got "${v}"`)
+  return n
+}
 
 const flag = (v: string | undefined) => v === '1' || v === 'true' || v === 'yes'
 
@@ -54,6 +63,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     vaultRole: env.NBS_VAULT_ROLE ?? 'nbs-build',
     clientsFile: env.NBS_CLIENTS_FILE || undefined,
     authOff: env.NBS_AUTH === 'off',
+    maxInFlight: positive('NBS_MAX_IN_FLIGHT', env.NBS_MAX_IN_FLIGHT),
     listen,
     serverUrl: env.NBS_SERVER ?? `http://${listen}`,
   }

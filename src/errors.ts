@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'too_large'
+  | 'too_many_requests'
   | 'nomad_unavailable'
   | 'nomad_error'
   | 'server_unavailable'
@@ -18,6 +19,7 @@ const httpStatus: Record<ErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   too_large: 413,
+  too_many_requests: 429,
   nomad_unavailable: 503,
   nomad_error: 502,
   server_unavailable: 503,
@@ -30,6 +32,8 @@ export class ServiceError extends Error {
     message: string,
     readonly field?: string,
     readonly details?: readonly { field: string; message: string }[],
+    /** For too_many_requests: when to try again, in seconds (the Retry-After header). */
+    readonly retryAfter?: number,
   ) {
     super(message)
   }

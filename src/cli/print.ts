@@ -7,6 +7,7 @@ export function statusText(s: JobStatus): string {
     const exit = t.exitCode === undefined ? '' : ` (exit ${t.exitCode})`
     lines.push(`  ${t.task.padEnd(9)} ${t.state}${exit}${t.command ? `  ${t.command}` : ''}`)
   }
+  if (s.queue) lines.push(`queued since ${s.queue.since}, waiting for ${s.queue.waitingFor}`)
   if (s.failure) {
     lines.push(`failed: ${s.failure.reason}${s.failure.phase ? ` in ${s.failure.phase}` : ''}: ${s.failure.message}`)
     if (s.failure.logTail) lines.push('--- last lines of the log ---', s.failure.logTail.trimEnd())

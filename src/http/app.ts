@@ -76,7 +76,8 @@ export function createApp(service: ServerApi, options: AppOptions = {}) {
       )
       .get('/docs/scalar.js', () => new Response(Bun.file(scalarBundle as string), { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=86400' } }), { detail: { hide: true } })
       .onError({ as: 'global' }, ({ code, error }) => {
-        if (isServiceError(error)) return problemResponse(problemOf(error))
+        if (isServiceError(error))
+          return problemResponse(problemOf(error), error.retryAfter ? { 'Retry-After': String(error.retryAfter) } : {})
         if (code === 'PARSE') return problemResponse(malformedJson(error instanceof Error ? error.message : String(error)))
         if (code === 'VALIDATION') {
           if (error.type === 'response') return internal(`the server produced an invalid response: ${error.message}`)

@@ -36,6 +36,7 @@ const titles: Record<ErrorCode, string> = {
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
   too_large: 'Request too large',
+  too_many_requests: 'Too many builds in flight',
   nomad_unavailable: 'Nomad unavailable',
   nomad_error: 'Nomad error',
   server_unavailable: 'Server unavailable',
@@ -68,6 +69,7 @@ function codeOfStatus(status: number): ErrorCode {
     403: 'forbidden',
     404: 'not_found',
     409: 'conflict',
+    429: 'too_many_requests',
     422: 'invalid_request',
     503: 'nomad_unavailable',
   }

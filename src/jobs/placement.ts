@@ -1,5 +1,5 @@
 // Nomad's placement metrics (FailedTGAllocs) said in words a caller can act on.
-import type { AllocationMetric, Job } from '../nomad/types'
+import type { AllocationMetric, Job, NodeListStub, Task, TaskGroup } from '../nomad/types'
 
 const tasksOf = (job: Job) => job.TaskGroups.flatMap((g) => g.Tasks)
 
@@ -30,6 +30,58 @@ function dimensionWords(dimension: string, job: Job): string {
     return `not enough CPU: asked ${asked} MHz`
   }
   return `not enough ${dimension} on any node`
+}
+
+export interface Ask {
+  memoryMB: number
+  cpu: number
+}
+
+const sum = (tasks: Task[]): Ask => ({
+  memoryMB: tasks.reduce((n, t) => n + (t.Resources?.MemoryMB ?? 0), 0),
+  cpu: tasks.reduce((n, t) => n + (t.Resources?.CPU ?? 0), 0),
+})
+
+/**
+ * The most a group holds at any one time. Nomad does not add up phases that never run at once
+ * (conformance: busy-node): prestart tasks, then main tasks with sidecars, then poststop tasks.
+ */
+export function peakAsk(group: TaskGroup): Ask {
+  const sidecars = group.Tasks.filter((t) => t.Lifecycle?.Sidecar)
+  const phase = (hook?: string) => group.Tasks.filter((t) => !t.Lifecycle?.Sidecar && t.Lifecycle?.Hook === hook)
+  const phases = [sum([...phase('prestart'), ...sidecars]), sum([...phase(undefined), ...phase('poststart'), ...sidecars]), sum(phase('poststop'))]
+  return { memoryMB: Math.max(...phases.map((p) => p.memoryMB)), cpu: Math.max(...phases.map((p) => p.cpu)) }
+}
+
+const capacity = (n: NodeListStub): Ask => ({
+  memoryMB: (n.NodeResources?.Memory?.MemoryMB ?? 0) - (n.ReservedResources?.Memory?.MemoryMB ?? 0),
+  cpu: (n.NodeResources?.Cpu?.CpuShares ?? 0) - (n.ReservedResources?.Cpu?.CpuShares ?? 0),
+})
+
+/**
+ * Whether a placement that failed for want of memory or CPU only has to wait: some ready node of
+ * the job's pool could hold the group once other allocations end. Nomad words "busy now" and
+ * "never" alike (DimensionExhausted), so only the nodes' capacity tells them apart.
+ */
+export function waitsForCapacity(metric: AllocationMetric, job: Job, nodes: NodeListStub[]): { waitingFor: string; nodePool: string } | undefined {
+  if ((metric.NodesExhausted ?? 0) === 0) return undefined
+  const pool = job.NodePool ?? 'default'
+  const group = job.TaskGroups[0]
+  if (!group) return undefined
+  const ask = peakAsk(group)
+  const fits = nodes.filter(
+    (n) => n.Status === 'ready' && n.SchedulingEligibility === 'eligible' && (n.NodePool ?? 'default') === pool,
+  ).filter((n) => {
+    const c = capacity(n)
+    return c.memoryMB >= ask.memoryMB && c.cpu >= ask.cpu
+  })
+  if (fits.length === 0) return undefined
+  const short = Object.keys(metric.DimensionExhausted ?? {})
+  const words = short.map((d) => (d === 'memory' ? `memory (${ask.memoryMB} MB at once)` : d === 'cpu' ? `CPU (${ask.cpu} MHz at once)` : d))
+  return {
+    waitingFor: `${words.join(' and ') || 'capacity'}: ${fits.length} node(s) of pool "${pool}" can hold the build once running allocations finish`,
+    nodePool: pool,
+  }
 }
 
 /** One sentence per cause found in the metric; empty when the metric names none. */

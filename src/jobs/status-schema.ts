@@ -54,12 +54,22 @@ export const Result = t.Object({
   commit: t.Optional(t.String({ description: 'The Git commit that was built.' })),
 })
 
+export const Queue = t.Object(
+  {
+    waitingFor: t.String({ description: 'What the build waits for, in words: memory or CPU, and which nodes can hold it.' }),
+    nodePool: t.String({ description: 'The Nomad node pool the build waits in.' }),
+    since: t.String({ format: 'date-time', description: 'When the build was submitted.' }),
+  },
+  { description: 'Set while a PENDING build waits for capacity: Nomad places it as soon as running builds free enough.' },
+)
+
 export const JobStatus = t.Object({
   id: t.String(),
   status: JobState,
   createdAt: t.String({ format: 'date-time' }),
   finishedAt: t.Optional(t.String({ format: 'date-time' })),
   tasks: t.Array(TaskRun),
+  queue: t.Optional(Queue),
   failure: t.Optional(Failure),
   result: t.Optional(Result),
   request: JobRequest,
@@ -71,6 +81,7 @@ export type Phase = Static<typeof Phase>
 export type TaskRun = Static<typeof TaskRun>
 export type Failure = Static<typeof Failure>
 export type Result = Static<typeof Result>
+export type Queue = Static<typeof Queue>
 export type JobStatus = Static<typeof JobStatus>
 
 export const isFinal = (s: JobState) => s === 'SUCCEEDED' || s === 'FAILED'

@@ -1,9 +1,9 @@
 // Status derivation: everything a caller sees is computed from Nomad's job, allocation and evaluations.
-import type { Allocation, Evaluation, Job, TaskState } from '../nomad/types'
-import { placementCauses } from './placement'
+import type { Allocation, Evaluation, Job, NodeListStub, TaskState } from '../nomad/types'
+import { placementCauses, waitsForCapacity } from './placement'
 import { destinations, type PlannedTest, planTests } from './render'
 import type { JobRequest } from './request'
-import type { Failure, JobState, JobStatus, Phase, TaskRun } from './status-schema'
+import type { Failure, JobState, JobStatus, Phase, Queue, TaskRun } from './status-schema'
 
 /** Small results the tasks leave in the alloc dir, read back once the allocation is done. */
 export interface AllocFiles {
@@ -23,6 +23,8 @@ export interface StatusInput {
   evaluations: Evaluation[]
   /** undefined: not read (yet); null: the alloc dir can no longer be read (Nomad's client collected it). */
   files?: AllocFiles | null
+  /** The nodes with their resources, read when a placement failed for want of capacity. */
+  nodes?: NodeListStub[]
 }
 
 // `timeout` exits 124 when the phase's own time limit fires (Nomad has none for batch tasks).
@@ -107,15 +109,23 @@ function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allo
   return undefined
 }
 
-function placementFailure(job: Job, evaluations: Evaluation[]): Failure | undefined {
+/** A failed placement either waits for capacity (Nomad keeps a blocked evaluation) or can never happen. */
+function placementOf(input: Pick<StatusInput, 'job' | 'evaluations' | 'nodes' | 'createdAt'>): { failure: Failure } | { queue: Queue } | undefined {
+  const { job, evaluations, nodes } = input
   for (const ev of evaluations) {
     for (const metric of Object.values(ev.FailedTGAllocs ?? {})) {
+      const wait = nodes && waitsForCapacity(metric, job, nodes)
+      if (wait) return { queue: { ...wait, since: input.createdAt } }
       const causes = placementCauses(metric, job)
-      return { reason: 'infrastructure', message: `cannot place the job: ${causes.join('; ') || 'no node fits'}` }
+      return { failure: { reason: 'infrastructure', message: `cannot place the job: ${causes.join('; ') || 'no node fits'}` } }
     }
   }
   return undefined
 }
+
+/** True when a placement failed for want of memory or CPU: only the nodes' capacity can tell wait from never. */
+export const needsNodes = (evaluations: Evaluation[]) =>
+  evaluations.some((ev) => Object.values(ev.FailedTGAllocs ?? {}).some((m) => (m.NodesExhausted ?? 0) > 0))
 
 const runningState = (runs: Observed[]): JobState => {
   const frontier = runs.find((r) => r.state === 'pending' || r.state === 'running')
@@ -136,10 +146,10 @@ export function deriveStatus(input: StatusInput): JobStatus {
 
   if (!alloc) {
     const tasks = plan.map((p) => observe(p.task, p.phase, undefined, !!job.Stop, p.command)).map(strip)
-    const placement = placementFailure(job, evaluations)
-    if (placement) return { ...base, status: 'FAILED', tasks, failure: placement }
+    const placement = placementOf(input)
+    if (placement && 'failure' in placement) return { ...base, status: 'FAILED', tasks, failure: placement.failure }
     if (job.Stop) return { ...base, status: 'FAILED', tasks, failure: { reason: 'killed', message: 'the job was killed before it started' } }
-    return { ...base, status: 'PENDING', tasks }
+    return placement ? { ...base, status: 'PENDING', tasks, queue: placement.queue } : { ...base, status: 'PENDING', tasks }
   }
 
   const states = alloc.TaskStates ?? {}
@@ -182,9 +192,9 @@ export function deriveStatus(input: StatusInput): JobStatus {
  * missing-variable). Such a job is FAILED already; stopping it is the reconciler's work, not a read's.
  */
 export function waitsForever(input: StatusInput): boolean {
-  const { job, alloc, evaluations } = input
+  const { job, alloc } = input
   if (job.Stop || job.Status === 'dead') return false
-  if (!alloc) return placementFailure(job, evaluations) !== undefined
+  if (!alloc) return 'failure' in (placementOf(input) ?? {})
   const states = alloc.TaskStates ?? {}
   return Object.entries(states).some(([task, ts]) => observe(task, 'build', ts, false).missingSecret !== undefined)
 }

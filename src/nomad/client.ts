@@ -3,6 +3,7 @@ import { NomadError, NomadUnreachableError } from './error'
 import { Allocations } from './allocations'
 import { AllocFS } from './fs'
 import { Jobs } from './jobs'
+import { Nodes } from './nodes'
 import { Status } from './status'
 import { Variables } from './variables'
 
@@ -39,6 +40,7 @@ export class NomadClient {
   readonly fs = new AllocFS(this)
   readonly variables = new Variables(this)
   readonly status = new Status(this)
+  readonly nodes = new Nodes(this)
 
   constructor(private readonly options: ClientOptions) {
     this.address = options.address.replace(/\/+$/, '')

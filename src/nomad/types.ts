@@ -139,3 +139,13 @@ export interface Variable {
   Items: Record<string, string>
   ModifyIndex?: number
 }
+
+export interface NodeListStub {
+  ID: string
+  Name: string
+  NodePool?: string
+  Status: string
+  SchedulingEligibility: string
+  NodeResources?: { Cpu?: { CpuShares?: number }; Memory?: { MemoryMB?: number } } | null
+  ReservedResources?: { Cpu?: { CpuShares?: number }; Memory?: { MemoryMB?: number } } | null
+}

@@ -5,7 +5,7 @@ import { buildIdOf, JOB_PREFIX, newBuildId, nomadJobId } from '../jobs/ids'
 import { sliceLines } from '../jobs/logs'
 import { destinations, META, planTests, renderJob } from '../jobs/render'
 import type { JobRequest } from '../jobs/request'
-import { type AllocFiles, deriveStatus, type StatusInput, waitsForever } from '../jobs/status'
+import { type AllocFiles, deriveStatus, needsNodes, type StatusInput, waitsForever } from '../jobs/status'
 import { isFinal, type JobStatus, type Phase } from '../jobs/status-schema'
 import { validateRequest } from '../jobs/validate'
 import type { NomadClient } from '../nomad/client'
@@ -30,6 +30,8 @@ export interface Caller {
   owner?: string
   /** Secret reference prefixes this caller may use (from its client entry); the server default otherwise. */
   secretPrefixes?: readonly string[]
+  /** Builds this caller may have queued or running at once (from its client entry); the server default otherwise. */
+  maxInFlight?: number
 }
 
 interface Loaded {
@@ -42,6 +44,8 @@ interface Loaded {
 
 const TAIL_BYTES = 1 << 20
 const FAILURE_TAIL_LINES = 30
+// A hello-world build takes a few seconds; a retry sooner would only find the same builds running.
+const RETRY_AFTER_SECONDS = 10
 
 export class BuildService {
   private readonly follower: LogFollower
@@ -58,11 +62,30 @@ export class BuildService {
       allowInsecureGit: this.config.allowInsecureGit,
       secretPrefixes: caller.secretPrefixes ?? this.config.secretPrefixes,
     })
+    await this.admit(caller)
     const id = newBuildId()
     const createdAt = new Date()
     const job = renderJob({ id, request, createdAt, owner: caller.owner }, this.config)
     await nomadCall(() => this.nomad.jobs.register(job, { enforceIndex: 0 }))
     return { id, status: 'PENDING', createdAt: createdAt.toISOString(), images: destinations(id, request) }
+  }
+
+  /**
+   * The per-client limit on builds in flight. Two submissions racing can both pass it: it bounds
+   * a burst, it is not a quota.
+   */
+  private async admit(caller: Caller): Promise<void> {
+    const limit = caller.maxInFlight ?? this.config.maxInFlight
+    if (!limit) return
+    const inFlight = (await this.ownJobs(caller)).filter((j) => j.Status !== 'dead' && !j.Stop).length
+    if (inFlight >= limit)
+      throw new ServiceError(
+        'too_many_requests',
+        `${inFlight} of your builds are queued or running, and ${limit} at once is your limit: wait for one to finish (or kill one)`,
+        undefined,
+        undefined,
+        RETRY_AFTER_SECONDS,
+      )
   }
 
   async getStatus(id: string, caller: Caller = {}): Promise<JobStatus> {
@@ -237,7 +260,8 @@ export class BuildService {
     const evaluations = l.alloc ? [] : (await nomadCall(() => this.nomad.jobs.evaluations(l.job.ID))).data
     const allDead = !!l.alloc && Object.values(l.alloc.TaskStates ?? {}).every((t) => t.State === 'dead')
     const files = l.alloc && allDead ? await this.readFiles(l.alloc.ID, l.request) : undefined
-    return { id: l.id, request: l.request, createdAt: l.createdAt, job: l.job, alloc: l.alloc, evaluations, files }
+    const nodes = needsNodes(evaluations) ? (await nomadCall(() => this.nomad.nodes.list())).data : undefined
+    return { id: l.id, request: l.request, createdAt: l.createdAt, job: l.job, alloc: l.alloc, evaluations, files, nodes }
   }
 
   private async statusOf(l: Loaded): Promise<{ status: JobStatus }> {

@@ -11,6 +11,9 @@ export const ClientEntry = t.Object(
     name: t.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Owner name the jobs of this client are tagged with.' }),
     tokenSha256: t.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the bearer token, hex.' }),
     secretPrefixes: t.Array(t.String({ minLength: 1 }), { description: 'Secret reference prefixes this client may use.' }),
+    maxInFlight: t.Optional(
+      t.Integer({ minimum: 1, description: 'Builds this client may have queued or running at once; more answer 429 (default: NBS_MAX_IN_FLIGHT, else no limit).' }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -45,7 +48,7 @@ export class Clients {
     let found: ClientEntry | undefined
     for (const { entry, hash: known } of this.entries) if (timingSafeEqual(hash, known)) found = entry
     if (!found) throw new ServiceError('unauthorized', 'authorization: the bearer token is not valid', 'authorization')
-    return { owner: found.name, secretPrefixes: found.secretPrefixes }
+    return { owner: found.name, secretPrefixes: found.secretPrefixes, maxInFlight: found.maxInFlight }
   }
 }
 

@@ -2,7 +2,8 @@
 import { describe, expect, test } from 'bun:test'
 import type { JobRequest } from '../../src/jobs/request'
 import { type AllocFiles, deriveStatus, type StatusInput, waitsForever } from '../../src/jobs/status'
-import type { Allocation, Evaluation, Job } from '../../src/nomad/types'
+import type { Allocation, Evaluation, Job, NodeListStub } from '../../src/nomad/types'
+import { peakAsk } from '../../src/jobs/placement'
 import { fixture } from '../support/fixtures'
 
 const request: JobRequest = { repo: 'git://127.0.0.1:9418/hello', image: '127.0.0.1:5000/fixtures/hello', test: { commands: ['cat /hello'] } }
@@ -164,5 +165,56 @@ describe("an allocation whose directory Nomad's client has collected", () => {
   test('a failure known from the task states keeps its verdict', () => {
     const st = deriveStatus({ ...input('buildah-pipeline-test-fails', 'alloc-final.json'), files: null })
     expect(st.failure?.reason).toBe('test_failed')
+  })
+})
+
+describe('a busy node queues (recorded: busy-node)', () => {
+  const nodes = fixture<NodeListStub[]>('busy-node', 'nodes-resources.json')
+  const job = (memoryMB: number): Job => ({
+    ...fixture<Job>('lifecycle-success', 'job-final.json'),
+    // A job without an allocation is pending in Nomad (conformance: placement-failure).
+    Status: 'pending',
+    TaskGroups: [
+      {
+        Name: 'build',
+        Count: 1,
+        Tasks: [
+          { Name: 'build', Driver: 'raw_exec', Config: {}, Resources: { CPU: 200, MemoryMB: memoryMB }, Lifecycle: { Hook: 'prestart', Sidecar: false } },
+          { Name: 'test-0', Driver: 'raw_exec', Config: {}, Resources: { CPU: 200, MemoryMB: memoryMB } },
+          { Name: 'publish', Driver: 'raw_exec', Config: {}, Resources: { CPU: 200, MemoryMB: memoryMB }, Lifecycle: { Hook: 'poststop', Sidecar: false } },
+        ],
+      },
+    ],
+  })
+  const createdAt = '2026-12-01T21:00:00.000Z'
+
+  test('a build the node could hold once others finish: PENDING with what it waits for, where, and since when', () => {
+    const evaluations = fixture<Evaluation[]>('busy-node', 'evaluations-waiting.json')
+    const st = deriveStatus({ id: 'x', request, createdAt, job: job(14463), evaluations, nodes })
+    expect(st.status).toBe('PENDING')
+    expect(st.failure).toBeUndefined()
+    expect(st.queue).toMatchObject({ nodePool: 'default', since: createdAt })
+    expect(st.queue?.waitingFor).toContain('memory (14463 MB at once)')
+    expect(waitsForever({ id: 'x', request, createdAt, job: job(14463), evaluations, nodes })).toBe(false)
+  })
+
+  test('more than any node of the pool has: FAILED infrastructure, and the job waits for ever until stopped', () => {
+    const evaluations = fixture<Evaluation[]>('placement-failure', 'evaluations-memory.json')
+    const input = { id: 'x', request, createdAt, job: job(10_000_000), evaluations, nodes }
+    expect(deriveStatus(input).failure?.message).toContain('not enough memory: asked 10000000 MB')
+    expect(waitsForever(input)).toBe(true)
+  })
+
+  test("phases that never run at once are not added up: the node's 24105 MB holds three phases of 14463 MB", () => {
+    expect(peakAsk(job(14463).TaskGroups[0]!)).toEqual({ memoryMB: 14463, cpu: 200 })
+    const twoTests = job(1000).TaskGroups[0]!
+    twoTests.Tasks.push({ ...twoTests.Tasks[1]!, Name: 'test-1' })
+    expect(peakAsk(twoTests)).toEqual({ memoryMB: 2000, cpu: 400 })
+  })
+
+  test('a node of another pool does not count', () => {
+    const evaluations = fixture<Evaluation[]>('busy-node', 'evaluations-waiting.json')
+    const elsewhere = nodes.map((n) => ({ ...n, NodePool: 'gpu' }))
+    expect(deriveStatus({ id: 'x', request, createdAt, job: job(14463), evaluations, nodes: elsewhere }).status).toBe('FAILED')
   })
 })
