@@ -1,17 +1,32 @@
-// jobspecs/server.nomad.hcl checked with Nomad's own HCL2 job parser and ACL policy parser
-// (test/infra/nomadcheck, Nomad v1.10.5 packages), plus a Terraform round trip of the
-// escaped jobspec when a terraform binary is on PATH. nomadcheck is built through the Go module proxy.
-import { describe, expect, test } from "bun:test";
+// jobspecs/server.nomad.hcl and the server's ACL policy read as Nomad reads them, by
+// test/infra/nomadcheck (Go, MPL code only: hcl/v2 and Nomad's api package), the job then
+// validated by the dev stack's Nomad agent; plus a Terraform round trip of the escaped jobspec
+// when a terraform binary is on PATH. nomadcheck is built through the Go module proxy.
+import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SERVER_JOBSPEC_PATH, terraformEscape } from "../../infra/stack.ts";
+import { ensureStack, nomad, urls } from "../support/dev-stack.ts";
 import { nomadCheck, nomadCheckBin, synth, terraformUnescape, tmpFile } from "./helpers.ts";
 
 const jobspec = readFileSync(SERVER_JOBSPEC_PATH, "utf8");
-const parse = (vars: Record<string, string> = {}) =>
-  nomadCheck(["jobspec", SERVER_JOBSPEC_PATH, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)]);
+const parse = (vars: Record<string, string> = {}, file = SERVER_JOBSPEC_PATH) =>
+  nomadCheck(["jobspec", file, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)]);
+
+/** The jobspec with one piece of text replaced, which must be there. */
+const variant = (from: string, to: string) => {
+  expect(jobspec).toContain(from);
+  return tmpFile("variant.nomad.hcl", jobspec.replace(from, to));
+};
+
+// nomadcheck only decodes; Nomad's semantic checks are the agent's.
+async function expectNomadAccepts(job: unknown) {
+  const answer = await nomad.jobs.validate(job as never);
+  expect(answer.ValidationErrors ?? []).toEqual([]);
+  expect(answer.Error ?? "").toBe("");
+}
 
 describe("server jobspec text", () => {
   test("declares the operator-facing variables", () => {
@@ -23,8 +38,14 @@ describe("server jobspec text", () => {
   });
 });
 
-describe.skipIf(!nomadCheckBin)("server jobspec parsed by Nomad's jobspec2", () => {
-  test("defaults", () => {
+describe.skipIf(!nomadCheckBin)("server jobspec read as Nomad reads it, validated by the dev agent", () => {
+  // The agent the dev stack uses (NBS_DEV_NOMAD_PORT); `make test` has it up already.
+  beforeAll(async () => {
+    const up = await fetch(`${urls.nomad}/v1/status/leader`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    if (!up) await ensureStack();
+  }, 180_000);
+
+  test("defaults", async () => {
     const r = parse();
     expect(r.stderr).toBe("");
     const job = r.json;
@@ -62,9 +83,10 @@ describe.skipIf(!nomadCheckBin)("server jobspec parsed by Nomad's jobspec2", () 
       NBS_GPU_NODE_POOL: "gpu",
       NBS_CLIENTS_FILE: "${NOMAD_SECRETS_DIR}/clients.json",
     });
+    await expectNomadAccepts(job);
   });
 
-  test("the vars cdktf passes, after Terraform's unescaping, parse and apply", () => {
+  test("the vars cdktf passes, after Terraform's unescaping, parse and apply", async () => {
     const out = synth({
       replicas: 3,
       datacenters: ["dc1", "dc2"],
@@ -89,6 +111,7 @@ describe.skipIf(!nomadCheckBin)("server jobspec parsed by Nomad's jobspec2", () 
     const token = t.Templates.find((x: any) => x.DestPath === "secrets/nomad-token.env");
     expect(token).toMatchObject({ Envvars: true });
     expect(token.EmbeddedTmpl).toContain('nomadVar "nomad/jobs/nomad-build-service"');
+    await expectNomadAccepts(r.json);
   });
 
   test.each([
@@ -99,9 +122,37 @@ describe.skipIf(!nomadCheckBin)("server jobspec parsed by Nomad's jobspec2", () 
     expect(r.ok).toBe(false);
     expect(r.stderr).toContain(`The ${k} must be`);
   });
+
+  test.each([
+    ["a misspelt argument", "count = var.replicas", "cuont = var.replicas", 'An argument named "cuont" is not expected here'],
+    ["a task argument in the group", 'shutdown_delay = "5s"', 'kill_timeout = "5s"', 'An argument named "kill_timeout" is not expected here'],
+    ["a misspelt block", "resources {", "resource {", 'Blocks of type "resource" are not expected here'],
+    ["a block in the wrong place", "    restart {", "    check_restart {", 'Blocks of type "check_restart" are not expected here'],
+    ["a wrongly typed value", "cpu    = 200", 'cpu    = "lots"', 'Inappropriate value for "cpu"'],
+    ["a duration that is not one", 'kill_timeout = "30s"', 'kill_timeout = "30 seconds"', 'Inappropriate value for "kill_timeout"'],
+  ])("refuses %s", (_, from, to, message) => {
+    const r = parse({}, variant(from, to));
+    expect(r.ok).toBe(false);
+    expect(r.stderr).toContain(message);
+  });
+
+  test("refuses a value for a variable the jobspec does not declare", () => {
+    const r = parse({ replica: "3" });
+    expect(r.ok).toBe(false);
+    expect(r.stderr).toContain('"replica=3" does not set a variable the jobspec declares');
+  });
+
+  test("the agent's validation is not a rubber stamp: a task without a driver is refused", async () => {
+    const r = parse({}, variant('driver       = "docker"', 'driver       = ""'));
+    expect(r.stderr).toBe("");
+    const answer = await nomad.jobs.validate(r.json).catch((e: Error) => ({ ValidationErrors: [e.message], Error: e.message }));
+    expect(JSON.stringify(answer)).toMatch(/driver/i);
+  });
 });
 
-describe.skipIf(!nomadCheckBin)("server ACL policy parsed by Nomad's acl package", () => {
+// nomadcheck reports a capability together with every one Nomad's ACL policy specification
+// says it "implicitly grants", so these lists are everything the token can do.
+describe.skipIf(!nomadCheckBin)("server ACL policy as Nomad's ACL policy specification defines it", () => {
   test("effective permissions are exactly the intended ones", () => {
     const out = synth();
     const rules = Object.values(out.resource.nomad_acl_policy!)[0]!.rules_hcl as string;
@@ -109,12 +160,14 @@ describe.skipIf(!nomadCheckBin)("server ACL policy parsed by Nomad's acl package
     expect(r.stderr).toBe("");
     expect(r.json).toEqual({
       namespaces: {
-        nbs: ["list-jobs", "read-job", "submit-job", "read-logs", "read-fs"],
+        // read-job and list-jobs imply reading and listing CSI volumes; nothing more.
+        nbs: ["list-jobs", "read-job", "submit-job", "read-logs", "read-fs", "csi-read-volume", "csi-list-volume"],
         default: [],
         other: [],
       },
       variables: { nbs: [], default: [], other: [] },
-      hostVolumes: { "buildah-cache": ["mount-readwrite"], other: [] },
+      // mount-readwrite also allows a read-only mount.
+      hostVolumes: { "buildah-cache": ["mount-readonly", "mount-readwrite"], other: [] },
       nodeRead: false,
       nodeWrite: false,
       agentRead: false,
@@ -125,6 +178,69 @@ describe.skipIf(!nomadCheckBin)("server ACL policy parsed by Nomad's acl package
       pluginRead: false,
       nodePoolRead: false,
     });
+  });
+
+  // The reading above is only as good as nomadcheck's: its shorthands, globs and deny, on a
+  // policy that uses them all, in HCL this time.
+  test("policy shorthands, glob labels, deny and variables paths as documented", () => {
+    const policy = `
+      namespace "*" { policy = "read" }
+      namespace "prod-*" {
+        policy = "write"
+        variables {
+          path "*" { capabilities = ["write"] }
+          path "nbs/*" { capabilities = ["read"] }
+        }
+      }
+      namespace "prod-secret" { capabilities = ["deny", "read-job"] }
+      host_volume "*" { policy = "write" }
+      host_volume "prod-*" { policy = "read" }
+      node_pool "g*" { policy = "read" }
+      node { policy = "read" }
+      operator { policy = "write" }
+      plugin { policy = "list" }
+    `;
+    const r = nomadCheck(["policy", tmpFile("policy.hcl", policy), "default,prod-web,prod-secret", "cache,prod-db"]);
+    expect(r.stderr).toBe("");
+    const read = ["parse-job", "list-jobs", "read-job", "csi-read-volume", "csi-list-volume", "list-scaling-policies", "read-scaling-policy", "read-job-scaling", "host-volume-read"];
+    expect(r.json).toEqual({
+      namespaces: {
+        default: read,
+        "prod-web": [
+          "parse-job", "list-jobs", "read-job", "submit-job", "dispatch-job", "read-logs", "read-fs", "alloc-lifecycle", "alloc-exec",
+          "csi-read-volume", "csi-write-volume", "csi-list-volume", "csi-mount-volume", "list-scaling-policies", "read-scaling-policy",
+          "read-job-scaling", "scale-job", "host-volume-create", "host-volume-register", "host-volume-write", "host-volume-read",
+          "host-volume-delete", "submit-recommendation",
+        ],
+        "prod-secret": ["deny"],
+      },
+      variables: {
+        default: [],
+        "prod-web": ["list:nbs/x", "list:nomad/jobs/x", "list:x", "read:nbs/x", "write:nomad/jobs/x", "write:x"],
+        "prod-secret": [],
+      },
+      hostVolumes: { cache: ["mount-readonly", "mount-readwrite"], "prod-db": ["mount-readonly"] },
+      nodeRead: true,
+      nodeWrite: false,
+      agentRead: false,
+      agentWrite: false,
+      operatorRead: true,
+      operatorWrite: true,
+      quotaRead: false,
+      pluginRead: false,
+      nodePoolRead: true,
+    });
+  });
+
+  test.each([
+    ['namespace "nbs" { capabilities = ["read-jobs"] }', '"read-jobs" is not a capability this rule takes'],
+    ['namespace "nbs" { policy = "admin" }', '"admin" is not a policy this rule takes'],
+    ['host_volumes "x" { policy = "read" }', 'Blocks of type "host_volumes" are not expected here'],
+    ['{"namespace": {"nbs": {"capabilites": ["read-job"]}}}', 'No argument or block type is named "capabilites"'],
+  ])("refuses %s", (policy, message) => {
+    const r = nomadCheck(["policy", tmpFile("bad-policy", policy), "nbs", "x"]);
+    expect(r.ok).toBe(false);
+    expect(r.stderr).toContain(message);
   });
 });
 
