@@ -10,7 +10,8 @@ import { ensureStack, service } from '../support/surfaces'
 
 const alice = newClient('alice', [])
 const bob = newClient('bob', [])
-const clients = new Clients([alice.entry, bob.entry])
+const carol = newClient('carol', [])
+const clients = new Clients([alice.entry, bob.entry, { ...carol.entry, maxInFlight: 1 }])
 const app = createApp(service, { authenticate: (h) => clients.authenticate(h) }).listen({ hostname: '127.0.0.1', port: 0 })
 const url = `http://127.0.0.1:${app.server?.port}`
 
@@ -82,4 +83,33 @@ describe('client tokens', () => {
     expect((await api.waitForJob({ id, until: 'final', timeoutSeconds: 60 })).status).toBe('SUCCEEDED')
     expect((await api.cleanup({ id })).removed).toEqual([id])
   }, 120_000)
+})
+
+describe('a per-client limit on builds in flight', () => {
+  test('over the limit: 429 with Retry-After and a problem saying why; no job created; other clients unaffected', async () => {
+    const c = new HttpBuildApi(url, carol.token)
+    const slow = { repo: 'git://127.0.0.1:9418/hello-world', image: '127.0.0.1:5000/test/limit', test: { commands: ['sleep 20'] } }
+    const first = await c.submitJob(slow)
+    try {
+      const res = await fetch(`${url}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${carol.token}` },
+        body: JSON.stringify(slow),
+      })
+      expect(res.status).toBe(429)
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect(res.headers.get('content-type')).toStartWith('application/problem+json')
+      const problem = (await res.json()) as { type: string; detail: string }
+      expect(problem.type).toEndWith('/too_many_requests')
+      expect(problem.detail).toContain('1 at once is your limit')
+      expect((await c.listJobs({ limit: 500 })).jobs.map((j) => j.id)).toEqual([first.id])
+      // The CLI's client turns the problem back into the typed error.
+      expect(((await c.submitJob(slow).catch((e: unknown) => e)) as ServiceError).code).toBe('too_many_requests')
+      const a = new HttpBuildApi(url, alice.token)
+      const other = await a.submitJob({ ...slow, test: { commands: ['true'] } })
+      await a.killJob(other.id)
+    } finally {
+      await c.killJob(first.id)
+    }
+  }, 60_000)
 })
