@@ -8,10 +8,15 @@ import type { InfraConfig } from "./config.ts";
  *  - submit-job: register a build job (`PUT /v1/jobs`), kill it and purge it on cleanup
  *    (`DELETE /v1/job/:id`, `?purge=true`).
  *  - read-job: job, its allocations and evaluations (status is derived from these,
- *    including placement failures in `FailedTGAllocs`), and `PUT /v1/validate/job`.
+ *    including placement failures in `FailedTGAllocs`), `PUT /v1/validate/job`, and the
+ *    allocation list (`GET /v1/allocations`) the reconciler's blocking query watches.
+ *  - node read: `GET /v1/nodes?resources=true`. Nomad words "busy now" and "never fits"
+ *    alike (DimensionExhausted); only the nodes' capacity tells a build that must wait in
+ *    the queue from one that can never be placed.
  *  - list-jobs: `GET /v1/jobs?prefix=nbs-` for listing builds.
  *  - read-logs: phase logs through `/v1/client/fs/logs`.
- *  - read-fs: the small result files (digest, exit codes) through `/v1/client/fs/cat`.
+ *  - read-fs: the small result files (digest, exit codes) through `/v1/client/fs/ls` and
+ *    `/v1/client/fs/cat`.
  *  - host_volume "<cache volume>" mount-readwrite: Nomad's Job.Register refuses a job
  *    mounting a host volume unless the submitter may mount it (nomad/job_endpoint.go), and
  *    every build job mounts the Buildah cache. Only that volume, by exact name.
@@ -20,8 +25,8 @@ import type { InfraConfig } from "./config.ts";
  *    against the client's allow list, tasks render them. No read, no list.
  *  - alloc-lifecycle / dispatch-job / parse-job: kill is a job deregister, builds are
  *    not parameterized jobs, and the server renders job JSON itself.
- *  - node, agent, operator, quota, plugin: nothing; readiness uses `/v1/status/leader`,
- *    which needs no ACL.
+ *  - node write, agent, operator, quota, plugin: nothing; readiness uses
+ *    `/v1/status/leader`, which needs no ACL.
  */
 export function serverAclPolicy(cfg: InfraConfig) {
   return {
@@ -33,6 +38,7 @@ export function serverAclPolicy(cfg: InfraConfig) {
     host_volume: {
       [cfg.cacheVolume.name]: { capabilities: ["mount-readwrite"] },
     },
+    node: { policy: "read" },
   };
 }
 

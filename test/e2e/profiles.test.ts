@@ -48,7 +48,7 @@ describe('placement failures said in words', () => {
 })
 
 describe.skipIf(!nomadCheckBin)('the service job from jobspecs/server.nomad.hcl', () => {
-  test("parsed by Nomad's jobspec2, it passes the agent's job validation", async () => {
+  test("parsed into api.Job by test/infra/nomadcheck (hcl/v2), it passes the agent's job validation", async () => {
     const r = nomadCheck(['jobspec', resolve(import.meta.dir, '../../jobspecs/server.nomad.hcl')])
     expect(r.stderr).toBe('')
     const answer = await nomad.jobs.validate(r.json)

@@ -168,7 +168,8 @@ describe.skipIf(!nomadCheckBin)("server ACL policy as Nomad's ACL policy specifi
       variables: { nbs: [], default: [], other: [] },
       // mount-readwrite also allows a read-only mount.
       hostVolumes: { "buildah-cache": ["mount-readonly", "mount-readwrite"], other: [] },
-      nodeRead: false,
+      // The nodes' capacity tells a build that waits in the queue from one that never fits.
+      nodeRead: true,
       nodeWrite: false,
       agentRead: false,
       agentWrite: false,

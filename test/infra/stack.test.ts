@@ -64,6 +64,7 @@ describe("synthesized stack (defaults)", () => {
       host_volume: {
         "buildah-cache": { capabilities: ["mount-readwrite"] },
       },
+      node: { policy: "read" },
     });
   });
 
@@ -171,6 +172,7 @@ describe("synthesized stack (overrides)", () => {
     expect(JSON.parse(p.rules_hcl)).toEqual({
       namespace: { "ci-builds": { capabilities: ["submit-job", "read-job", "list-jobs", "read-logs", "read-fs"] } },
       host_volume: { bcache: { capabilities: ["mount-readwrite"] } },
+      node: { policy: "read" },
     });
   });
 
