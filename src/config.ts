@@ -1,6 +1,11 @@
 // Server and client settings, read once from the environment; every default points at 127.0.0.1.
+import { builderRef, DEFAULT_BUILDER_REGISTRY } from './builder/definition'
 
 export type Profile = 'raw_exec' | 'docker'
+
+/** The Buildah store driver of the phase scripts; auto: native overlay, else fuse-overlayfs, else vfs (decided on the node). */
+export const storageDrivers = ['auto', 'overlay', 'fuse-overlayfs', 'vfs'] as const
+export type StorageDriver = (typeof storageDrivers)[number]
 
 export interface Config {
   nomadAddr: string
@@ -12,7 +17,11 @@ export interface Config {
   cacheVolume: string
   /** The same volume's path on the host: raw_exec tasks do not mount volumes, so they need the path itself. */
   cachePath: string
+  /** Image of the docker profile's tasks: the project's builder image (images/builder/). */
   buildahImage: string
+  /** Docker network mode of the docker profile's tasks (`host` reaches Git and registries on the node's loopback); unset: Docker's default. */
+  dockerNetwork?: string
+  storageDriver: StorageDriver
   /** Registries reached over plain HTTP (or unverified TLS): dev registries only. */
   insecureRegistries: string[]
   /** Allow git:// and http:// repository URLs (the dev stack's git daemon). */
@@ -43,6 +52,12 @@ function positive(name: string, v: string | undefined): number | undefined {
   return n
 }
 
+function storageDriver(v: string | undefined): StorageDriver {
+  if (v === undefined || v === '') return 'auto'
+  if ((storageDrivers as readonly string[]).includes(v)) return v as StorageDriver
+  throw new Error(`NBS_STORAGE_DRIVER: expected one of ${storageDrivers.join(', ')}; got "${v}"`)
+}
+
 const flag = (v: string | undefined) => v === '1' || v === 'true' || v === 'yes'
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -55,7 +70,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     profile: env.NBS_PROFILE === 'raw_exec' ? 'raw_exec' : 'docker',
     cacheVolume: env.NBS_CACHE_VOLUME ?? 'buildah-cache',
     cachePath: env.NBS_CACHE_PATH ?? '/opt/nomad/data/buildah-cache',
-    buildahImage: env.NBS_BUILDAH_IMAGE ?? 'quay.io/buildah/stable',
+    buildahImage: env.NBS_BUILDAH_IMAGE || builderRef(DEFAULT_BUILDER_REGISTRY),
+    dockerNetwork: env.NBS_DOCKER_NETWORK || undefined,
+    storageDriver: storageDriver(env.NBS_STORAGE_DRIVER),
     insecureRegistries: list(env.NBS_INSECURE_REGISTRIES, []),
     allowInsecureGit: flag(env.NBS_ALLOW_INSECURE_GIT),
     gpuNodePool: env.NBS_GPU_NODE_POOL || undefined,

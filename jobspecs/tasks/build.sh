@@ -1,5 +1,6 @@
 # Build phase: fetch the repository at the ref, then buildah bud into the node's shared store.
 set -e
+prepare_store
 repo=$(d "$NBS_B64_REPO")
 ref=$(d "$NBS_B64_REF")
 src="$NOMAD_ALLOC_DIR/src"

@@ -4,11 +4,29 @@
 # interpolation, a shell parser or a template. These scripts never use the brace form of variables.
 set -u
 d() { printf %s "$1" | base64 -d; }
-bah() { buildah --root "$NBS_STORAGE_ROOT" --runroot "$NBS_RUNROOT" --storage-driver "$NBS_STORAGE_DRIVER" "$@"; }
 say() { printf '==> nbs: %s\n' "$*"; }
 state="$NOMAD_ALLOC_DIR/nbs"
 mkdir -p "$state"
 secrets="$NOMAD_SECRETS_DIR/nbs"
+
+# Templates render each secret as secrets/nbs.<name>: a folder Nomad made for them would be
+# root-owned, and the build user could not remove a used secret from it. They move into a
+# folder of the task's own.
+mkdir -p -m 700 "$secrets"
+for f in $(cd "$NOMAD_SECRETS_DIR" && ls); do
+  case $f in nbs.*) mv -f "$NOMAD_SECRETS_DIR/$f" "$secrets/$(printf %s "$f" | cut -c5-)" ;; esac
+done
+
+# The store driver: the build decides it for the allocation (prepare_store, below), and
+# the tests and publish, which share the build's store, use the same.
+store_flags() {
+  case $(cat "$state/storage-driver" 2>/dev/null) in
+    overlay) echo --storage-driver overlay ;;
+    fuse-overlayfs) echo --storage-driver overlay --storage-opt overlay.mount_program=/usr/bin/fuse-overlayfs ;;
+    *) echo --storage-driver vfs ;;
+  esac
+}
+bah() { buildah --root "$NBS_STORAGE_ROOT" --runroot "$NBS_RUNROOT" $(store_flags) "$@"; }
 
 # Secrets rendered for this task are masked in everything it prints, even when a build step
 # echoes one: a filter reads the values from the files before any output passes through it.
@@ -40,3 +58,40 @@ fi
 # A secret file is removed once used: raw_exec does not isolate tasks, so a sibling could read it.
 forget() { for f in "$@"; do rm -f "$secrets/$f"; done; }
 set -f
+
+# A failure of the node, not of the request: the status reads the marker and says infrastructure.
+infra() {
+  say "$1"
+  printf '%s\n' "$1" >"$state/infrastructure"
+  exit 78
+}
+
+# The build's first step: the cache volume must be writable by this task's user, and the store
+# driver is decided once for the allocation, said in the log. Native overlay where this kernel
+# lets this user mount it (rootless overlay needs Linux 5.13 or later), fuse-overlayfs where the
+# task has /dev/fuse, vfs otherwise (it copies the whole root filesystem for every layer).
+prepare_store() {
+  uid=$(id -u)
+  { mkdir -p "$NBS_STORAGE_ROOT" "$NBS_RUNROOT" && [ -w "$NBS_STORAGE_ROOT" ] && [ -w "$NBS_RUNROOT" ]; } 2>/dev/null ||
+    infra "the cache volume $NBS_CACHE_VOLUME (at $(dirname "$NBS_STORAGE_ROOT")) is not writable by uid $uid: on each node, make the host volume's directory writable by uid $uid (chown -R $uid DIR), or set NBS_CACHE_VOLUME to a volume that is"
+  case $NBS_STORAGE_DRIVER in
+    auto)
+      if echo overlay >"$state/storage-driver" && bah images >/dev/null 2>&1; then
+        why="native overlay works here"
+      elif [ -c /dev/fuse ] && echo fuse-overlayfs >"$state/storage-driver" && bah images >/dev/null 2>&1; then
+        why="native overlay does not work here; /dev/fuse does"
+      else
+        echo vfs >"$state/storage-driver"
+        why="neither native overlay nor /dev/fuse works here"
+      fi
+      ;;
+    overlay | fuse-overlayfs | vfs)
+      [ "$NBS_STORAGE_DRIVER" != fuse-overlayfs ] || [ -c /dev/fuse ] ||
+        infra "fuse-overlayfs needs /dev/fuse, which this task does not have: give the nodes /dev/fuse (modprobe fuse), or set NBS_STORAGE_DRIVER to overlay or vfs"
+      echo "$NBS_STORAGE_DRIVER" >"$state/storage-driver"
+      why="NBS_STORAGE_DRIVER"
+      err=$(bah images 2>&1 >/dev/null) || infra "storage driver $NBS_STORAGE_DRIVER does not work here ($(printf %s "$err" | tail -n 1)): set NBS_STORAGE_DRIVER to auto or vfs"
+      ;;
+  esac
+  say "storage driver $(cat "$state/storage-driver") ($why), store $NBS_STORAGE_ROOT"
+}

@@ -1,7 +1,12 @@
-// The Debian packages the dev stack runs: installed on first use when running as root.
+// The Debian packages the dev stack and the builder image need: installed on first use when running as root.
 import { existsSync } from 'node:fs'
 
-const needs: { bin: string; pkg: string }[] = [
+export interface Need {
+  bin: string
+  pkg: string
+}
+
+export const devNeeds: Need[] = [
   { bin: '/usr/bin/buildah', pkg: 'buildah' },
   { bin: '/usr/bin/skopeo', pkg: 'skopeo' },
   { bin: '/usr/bin/git', pkg: 'git' },
@@ -9,7 +14,9 @@ const needs: { bin: string; pkg: string }[] = [
   { bin: '/usr/bin/docker-registry', pkg: 'docker-registry' },
 ]
 
-export async function ensurePackages(log: (s: string) => void): Promise<void> {
+export const dockerNeeds: Need[] = [{ bin: '/usr/sbin/dockerd', pkg: 'docker.io' }]
+
+export async function ensurePackages(log: (s: string) => void, needs: Need[] = devNeeds): Promise<void> {
   const missing = needs.filter((n) => !existsSync(n.bin)).map((n) => n.pkg)
   if (missing.length === 0) return
   if (process.getuid?.() !== 0)

@@ -11,7 +11,17 @@ export const GROUP = 'build'
 
 export type RenderConfig = Pick<
   Config,
-  'profile' | 'datacenters' | 'namespace' | 'cacheVolume' | 'cachePath' | 'buildahImage' | 'insecureRegistries' | 'gpuNodePool' | 'vaultRole'
+  | 'profile'
+  | 'datacenters'
+  | 'namespace'
+  | 'cacheVolume'
+  | 'cachePath'
+  | 'buildahImage'
+  | 'dockerNetwork'
+  | 'storageDriver'
+  | 'insecureRegistries'
+  | 'gpuNodePool'
+  | 'vaultRole'
 >
 
 export interface RenderInput {
@@ -57,6 +67,8 @@ export const destinations = (id: string, request: JobRequest): string[] =>
 
 // Where the cache volume appears to the task: raw_exec sees host paths, docker its mount point.
 const DOCKER_CACHE_MOUNT = '/var/lib/nbs-cache'
+// The builder image's task user (images/builder/customize.sh): it owns the secrets it reads.
+const BUILD_USER = { name: 'build', uid: 1000 }
 const SECONDS = 1_000_000_000
 
 /** Templates render the task's secrets into its own secrets dir; Vault ones log in with the task's workload identity. */
@@ -74,7 +86,8 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const common: Record<string, string> = {
     NBS_STORAGE_ROOT: `${storeDir}/storage`,
     NBS_RUNROOT: `${storeDir}/run`,
-    NBS_STORAGE_DRIVER: 'vfs',
+    NBS_CACHE_VOLUME: config.cacheVolume,
+    NBS_STORAGE_DRIVER: config.storageDriver,
     NBS_ISOLATION: 'chroot',
     NBS_LOCAL_IMAGE: `localhost/nbs/${id}:build`,
     NBS_TLS_VERIFY: tlsVerify,
@@ -98,21 +111,25 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
       base.Config = { command: '/usr/bin/timeout', args }
       base.Env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '${NOMAD_TASK_DIR}', ...base.Env }
     } else {
-      // Rootless Buildah in the container: no privileged mode, /dev/fuse for fuse-overlayfs, chroot isolation.
+      // Rootless Buildah in the container: no privileged mode, chroot isolation; unconfined so that
+      // it can make its user namespace and mounts. /dev/fuse only where fuse-overlayfs may be used:
+      // Docker refuses to start a task asking for a device the node lacks.
       base.Config = {
         image: config.buildahImage,
         command: '/usr/bin/timeout',
         args,
-        devices: [{ host_path: '/dev/fuse', container_path: '/dev/fuse' }],
         security_opt: ['seccomp=unconfined', 'apparmor=unconfined'],
       }
-      base.User = 'build'
+      if (config.storageDriver === 'auto' || config.storageDriver === 'fuse-overlayfs')
+        base.Config.devices = [{ host_path: '/dev/fuse', container_path: '/dev/fuse' }]
+      if (config.dockerNetwork) base.Config.network_mode = config.dockerNetwork
+      base.User = BUILD_USER.name
       base.VolumeMounts = [{ Volume: 'cache', Destination: DOCKER_CACHE_MOUNT, ReadOnly: false }]
     }
     return base
   }
 
-  const secrets = secretTemplates(request.secrets)
+  const secrets = secretTemplates(request.secrets, config.profile === 'docker' ? BUILD_USER.uid : undefined)
   const build = task('build', 'build', request.timeouts?.build ?? defaults.buildTimeout, {
     NBS_B64_REPO: b64(request.repo),
     NBS_B64_REF: b64(request.ref ?? ''),

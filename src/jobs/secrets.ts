@@ -63,27 +63,37 @@ export function refsOf(s: SecretRefs | undefined): { field: string; ref: string 
   return out
 }
 
-/** One template that renders one item of a secret into `secrets/nbs/<file>`, readable by the task alone. */
-export function secretFile(ref: string, defaultItem: string, file: string): Template {
+/** Nomad's template owner fields (Nomad 1.4 and later). */
+export type OwnedTemplate = Template & { Uid?: number; Gid?: number }
+
+/**
+ * One template that renders one item of a secret into `secrets/nbs.<file>`, readable by the task
+ * alone: by the task's user when `owner` is given (a non-root task cannot read a root-owned 0600
+ * file). Not in a folder: Nomad would create it root-owned, and the task could not remove the
+ * file once used; the phase scripts move it into a folder of their own.
+ */
+export function secretFile(ref: string, defaultItem: string, file: string, owner?: number): OwnedTemplate {
   const { backend, path, item = defaultItem } = parseRef(ref)
   // KV version 2 keeps the item under .Data.data; version 1 directly under .Data.
   const body =
     backend === 'nomad'
       ? `{{ with nomadVar "${path}" }}{{ .${item} }}{{ end }}`
       : `{{ with secret "${path}" }}{{ .Data${path.includes('/data/') ? '.data' : ''}.${item} }}{{ end }}`
-  return { EmbeddedTmpl: body, DestPath: `secrets/nbs/${file}`, Perms: '0600', ChangeMode: 'noop' }
+  const template: OwnedTemplate = { EmbeddedTmpl: body, DestPath: `secrets/nbs.${file}`, Perms: '0600', ChangeMode: 'noop' }
+  return owner === undefined ? template : { ...template, Uid: owner, Gid: owner }
 }
 
 export const usesVault = (templates: Template[]) => templates.some((tp) => tp.EmbeddedTmpl.includes('{{ with secret '))
 
-/** The templates of each task that needs secrets; the test tasks get none. */
-export function secretTemplates(s: SecretRefs | undefined): { build: Template[]; publish: Template[]; buildIds: string[] } {
-  const build: Template[] = []
-  const publish: Template[] = []
-  if (s?.git) build.push(secretFile(s.git, 'username', 'git_username'), secretFile(s.git, 'password', 'git_password'))
-  if (s?.gitSsh) build.push(secretFile(s.gitSsh, 'ssh_key', 'git_ssh_key'))
+/** The templates of each task that needs secrets, owned by uid `owner` when given; the test tasks get none. */
+export function secretTemplates(s: SecretRefs | undefined, owner?: number): { build: OwnedTemplate[]; publish: OwnedTemplate[]; buildIds: string[] } {
+  const file = (ref: string, item: string, name: string) => secretFile(ref, item, name, owner)
+  const build: OwnedTemplate[] = []
+  const publish: OwnedTemplate[] = []
+  if (s?.git) build.push(file(s.git, 'username', 'git_username'), file(s.git, 'password', 'git_password'))
+  if (s?.gitSsh) build.push(file(s.gitSsh, 'ssh_key', 'git_ssh_key'))
   const buildIds = Object.keys(s?.build ?? {})
-  for (const id of buildIds) build.push(secretFile(s!.build![id]!, 'value', `build_${id}`))
-  if (s?.registry) publish.push(secretFile(s.registry, 'username', 'registry_username'), secretFile(s.registry, 'password', 'registry_password'))
+  for (const id of buildIds) build.push(file(s!.build![id]!, 'value', `build_${id}`))
+  if (s?.registry) publish.push(file(s.registry, 'username', 'registry_username'), file(s.registry, 'password', 'registry_password'))
   return { build, publish, buildIds }
 }

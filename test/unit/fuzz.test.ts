@@ -82,7 +82,7 @@ describe('fuzzing validation and rendering', () => {
           }
           for (const tpl of t.Templates ?? []) {
             expect(tpl.EmbeddedTmpl).toMatch(/^\{\{ with (nomadVar|secret) "[A-Za-z0-9_~./-]+" \}\}\{\{ \.[A-Za-z0-9_.]+ \}\}\{\{ end \}\}$/)
-            expect(tpl.DestPath).toMatch(/^secrets\/nbs\/[a-z_]+$/)
+            expect(tpl.DestPath).toMatch(/^secrets\/nbs\.[a-z_]+$/)
           }
         }
         expect(tasks.filter((t) => t.Name.startsWith('test-')).every((t) => !t.Templates && !t.Vault)).toBe(true)

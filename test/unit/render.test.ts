@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import { builderTag } from '../../src/builder/definition'
 import { loadConfig } from '../../src/config'
 import { nomadJobId } from '../../src/jobs/ids'
 import { META, planTests, type RenderConfig, registryOf, renderJob } from '../../src/jobs/render'
@@ -109,7 +110,7 @@ describe('job rendering', () => {
   test('the docker profile runs rootless Buildah from the image, the cache volume mounted, nothing privileged', () => {
     const build = render(request, { ...config, profile: 'docker' }).TaskGroups[0]!.Tasks[0]!
     expect(build.Driver).toBe('docker')
-    expect(build.Config.image).toBe('quay.io/buildah/stable')
+    expect(build.Config.image).toBe(`localhost:5000/nbs/builder:${builderTag()}`)
     expect(build.Config.privileged).toBeUndefined()
     expect(build.User).toBe('build')
     expect(build.VolumeMounts?.[0]?.Volume).toBe('cache')
@@ -170,9 +171,9 @@ describe('secrets by reference', () => {
 
   test('build renders git and build secrets; Vault items by KV version', () => {
     expect(byName('build').Templates?.map((t) => [t.DestPath, t.EmbeddedTmpl, t.Perms])).toEqual([
-      ['secrets/nbs/git_username', '{{ with secret "kv/data/nbs/a/git" }}{{ .Data.data.username }}{{ end }}', '0600'],
-      ['secrets/nbs/git_password', '{{ with secret "kv/data/nbs/a/git" }}{{ .Data.data.password }}{{ end }}', '0600'],
-      ['secrets/nbs/build_npm', '{{ with secret "kv/nbs/a/npm" }}{{ .Data.token }}{{ end }}', '0600'],
+      ['secrets/nbs.git_username', '{{ with secret "kv/data/nbs/a/git" }}{{ .Data.data.username }}{{ end }}', '0600'],
+      ['secrets/nbs.git_password', '{{ with secret "kv/data/nbs/a/git" }}{{ .Data.data.password }}{{ end }}', '0600'],
+      ['secrets/nbs.build_npm', '{{ with secret "kv/nbs/a/npm" }}{{ .Data.token }}{{ end }}', '0600'],
     ])
     expect(byName('build').Vault).toEqual({ Role: 'nbs-build', ChangeMode: 'noop' })
     expect(byName('build').Env?.NBS_BUILD_SECRET_IDS).toBe('npm')
@@ -191,6 +192,47 @@ describe('secrets by reference', () => {
       expect(t.Templates).toBeUndefined()
       expect(t.Vault).toBeUndefined()
       expect(JSON.stringify(t.Env)).not.toContain('nbs/a/')
+    }
+  })
+})
+
+describe('the docker profile', () => {
+  const docker: RenderConfig = { ...config, profile: 'docker' }
+  const tasksOf = (c: Partial<RenderConfig>, r: JobRequest = request) => render(r, { ...docker, ...c }).TaskGroups[0]!.Tasks
+
+  test('NBS_DOCKER_NETWORK becomes every task\'s network_mode; unset leaves Docker\'s default', () => {
+    expect(tasksOf({ dockerNetwork: 'host' }).map((t) => t.Config.network_mode)).toEqual(['host', 'host', 'host', 'host', 'host'])
+    expect(tasksOf({}).every((t) => !('network_mode' in t.Config))).toBe(true)
+    expect(tasksOf({ dockerNetwork: 'host' }, request)[0]!.Config.network_mode).toBe(loadConfig({ NBS_DOCKER_NETWORK: 'host' }).dockerNetwork)
+  })
+
+  test('secret templates are owned by the build user, readable by it alone; raw_exec leaves them to the agent user', () => {
+    const r: JobRequest = { ...request, secrets: { git: 'nomad:nbs/a/git', registry: 'nomad:nbs/a/registry' } }
+    const templates = (c: Partial<RenderConfig>) => tasksOf(c, r).flatMap((t) => t.Templates ?? []) as { Uid?: number; Gid?: number; Perms?: string }[]
+    expect(templates({}).map((t) => [t.Uid, t.Gid, t.Perms])).toEqual(Array(4).fill([1000, 1000, '0600']))
+    expect(templates({ profile: 'raw_exec' }).every((t) => t.Uid === undefined && t.Gid === undefined)).toBe(true)
+  })
+
+  test('/dev/fuse is asked for only where fuse-overlayfs may be used', () => {
+    const fuse = [{ host_path: '/dev/fuse', container_path: '/dev/fuse' }]
+    expect(tasksOf({ storageDriver: 'auto' })[0]!.Config.devices).toEqual(fuse)
+    expect(tasksOf({ storageDriver: 'fuse-overlayfs' })[0]!.Config.devices).toEqual(fuse)
+    expect(tasksOf({ storageDriver: 'overlay' })[0]!.Config.devices).toBeUndefined()
+    expect(tasksOf({ storageDriver: 'vfs' })[0]!.Config.devices).toBeUndefined()
+  })
+
+  test('the store driver setting and the cache volume name reach the scripts', () => {
+    const [build] = tasksOf({ storageDriver: 'vfs', cacheVolume: 'fast-cache' })
+    expect(build!.Env?.NBS_STORAGE_DRIVER).toBe('vfs')
+    expect(build!.Env?.NBS_CACHE_VOLUME).toBe('fast-cache')
+    expect(loadConfig({}).storageDriver).toBe('auto')
+    expect(() => loadConfig({ NBS_STORAGE_DRIVER: 'btrfs' })).toThrow('NBS_STORAGE_DRIVER')
+  })
+
+  test('nothing is mounted but the cache volume: no Docker volume of the task outlives it', () => {
+    for (const t of tasksOf({ dockerNetwork: 'host' })) {
+      expect(Object.keys(t.Config).sort()).toEqual(['args', 'command', 'devices', 'image', 'network_mode', 'security_opt'])
+      expect(t.VolumeMounts).toEqual([{ Volume: 'cache', Destination: '/var/lib/nbs-cache', ReadOnly: false }])
     }
   })
 })

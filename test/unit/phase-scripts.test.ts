@@ -1,0 +1,77 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import common from '../../jobspecs/tasks/common.sh' with { type: 'text' }
+import { phaseScript } from '../../src/jobs/scripts'
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+/** Runs `script` the way the task does (sh -c), with an alloc dir and a secrets dir of its own. */
+async function runTask(script: string, env: Record<string, string> = {}, secrets: Record<string, string> = {}) {
+  const alloc = mkdtempSync(join(tmpdir(), 'nbs-alloc-'))
+  const secretsDir = mkdtempSync(join(tmpdir(), 'nbs-secrets-'))
+  dirs.push(alloc, secretsDir)
+  for (const [name, value] of Object.entries(secrets)) writeFileSync(join(secretsDir, name), value)
+  const p = Bun.spawn(['sh', '-c', script, 'nbs-test'], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOMAD_ALLOC_DIR: alloc, NOMAD_SECRETS_DIR: secretsDir, ...env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited])
+  return { out, code, alloc, secretsDir }
+}
+
+describe('phase scripts', () => {
+  test('a cache volume the task user cannot write fails the build with exit 78 and an infrastructure marker naming path, uid and setting', async () => {
+    const { out, code, alloc } = await runTask(phaseScript('build'), {
+      NBS_STORAGE_ROOT: '/dev/null/storage',
+      NBS_RUNROOT: '/dev/null/run',
+      NBS_CACHE_VOLUME: 'buildah-cache',
+      NBS_STORAGE_DRIVER: 'auto',
+      NBS_B64_REPO: '',
+      NBS_B64_REF: '',
+    })
+    expect(code).toBe(78)
+    const marker = readFileSync(join(alloc, 'nbs/infrastructure'), 'utf8')
+    expect(marker).toContain('the cache volume buildah-cache (at /dev/null) is not writable by uid')
+    expect(marker).toContain(`uid ${process.getuid!()}`)
+    expect(marker).toContain('NBS_CACHE_VOLUME')
+    expect(out).toContain(marker.trim())
+  })
+
+  test('secrets rendered as secrets/nbs.<name> move into the task\'s own folder (one it may remove them from), are masked, and other files stay', async () => {
+    const { out, code, secretsDir } = await runTask(`${common}\necho "token is hunter22"; ls "$secrets"`, {}, {
+      'nbs.git_password': 'hunter22',
+      'nbs.git_username': 'bob-the-builder',
+      'api.sock': '',
+    })
+    expect(code).toBe(0)
+    expect(out).toContain('token is ****')
+    expect(out).not.toContain('hunter22')
+    expect(out.trim().split('\n').slice(-2)).toEqual(['git_password', 'git_username'])
+    expect(existsSync(join(secretsDir, 'nbs.git_password'))).toBe(false)
+    expect(statSync(join(secretsDir, 'nbs')).mode & 0o777).toBe(0o700)
+    expect(existsSync(join(secretsDir, 'api.sock'))).toBe(true)
+  })
+
+  test('the tests and publish use the store driver the build recorded for the allocation', async () => {
+    const driverOf = async (recorded?: string) => {
+      const alloc = mkdtempSync(join(tmpdir(), 'nbs-alloc-'))
+      dirs.push(alloc)
+      if (recorded) {
+        mkdirSync(join(alloc, 'nbs'))
+        writeFileSync(join(alloc, 'nbs/storage-driver'), `${recorded}\n`)
+      }
+      const { out } = await runTask(`${common}\nstore_flags`, { NOMAD_ALLOC_DIR: alloc })
+      return out.trim()
+    }
+    expect(await driverOf('overlay')).toBe('--storage-driver overlay')
+    expect(await driverOf('fuse-overlayfs')).toBe('--storage-driver overlay --storage-opt overlay.mount_program=/usr/bin/fuse-overlayfs')
+    expect(await driverOf('vfs')).toBe('--storage-driver vfs')
+    expect(await driverOf()).toBe('--storage-driver vfs')
+  })
+})
