@@ -34,6 +34,8 @@ export interface Config {
   gpuNodePool?: string
   /** Client tokens (hashed): see src/service/clients.ts. */
   clientsFile?: string
+  /** Where the build records live: Nomad Variables under this path (NBS_RECORDS_PREFIX). */
+  recordsPrefix: string
   /** Builds a client may have in flight when its entry sets no maxInFlight (NBS_MAX_IN_FLIGHT); none: no limit. */
   maxInFlight?: number
   /** Serve without authentication: an explicit dev-only choice. */
@@ -80,6 +82,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     vaultRole: env.NBS_VAULT_ROLE ?? 'nbs-build',
     clientsFile: env.NBS_CLIENTS_FILE || undefined,
     authOff: env.NBS_AUTH === 'off',
+    recordsPrefix: env.NBS_RECORDS_PREFIX ?? 'nbs-records',
     maxInFlight: positive('NBS_MAX_IN_FLIGHT', env.NBS_MAX_IN_FLIGHT),
     listen,
     serverUrl: env.NBS_SERVER ?? `http://${listen}`,

@@ -149,3 +149,9 @@ export interface NodeListStub {
   NodeResources?: { Cpu?: { CpuShares?: number }; Memory?: { MemoryMB?: number } } | null
   ReservedResources?: { Cpu?: { CpuShares?: number }; Memory?: { MemoryMB?: number } } | null
 }
+
+export interface VariableMetadata {
+  Path: string
+  Namespace?: string
+  ModifyIndex?: number
+}

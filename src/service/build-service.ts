@@ -12,6 +12,7 @@ import type { NomadClient } from '../nomad/client'
 import { isNomadNotFound, NomadError, NomadUnreachableError } from '../nomad/error'
 import type { Allocation, Job } from '../nomad/types'
 import { type LogChunk, LogFollower } from './follow-logs'
+import { type BuildRecord, BuildRecords } from './records'
 import type {
   CleanupQuery,
   CleanupResult,
@@ -49,12 +50,14 @@ const RETRY_AFTER_SECONDS = 10
 
 export class BuildService {
   private readonly follower: LogFollower
+  private readonly records: BuildRecords
 
   constructor(
     private readonly nomad: NomadClient,
     private readonly config: Config,
   ) {
     this.follower = new LogFollower(nomad)
+    this.records = new BuildRecords(nomad, config.recordsPrefix)
   }
 
   async submitJob(input: unknown, caller: Caller = {}): Promise<SubmitResult> {
@@ -89,13 +92,24 @@ export class BuildService {
   }
 
   async getStatus(id: string, caller: Caller = {}): Promise<JobStatus> {
-    return (await this.statusOf(await this.load(id, caller))).status
+    const found = await this.find(id, caller)
+    return 'record' in found ? found.record.status : (await this.statusOf(found)).status
   }
 
   async getLogs(q: LogsQuery, caller: Caller = {}): Promise<Logs> {
-    const loaded = await this.load(q.id, caller)
-    const { status } = await this.statusOf(loaded)
+    const found = await this.find(q.id, caller)
     const tail = q.tail ?? 200
+    if ('record' in found) {
+      const kept = found.record.logs.filter((l) => (!q.phase || l.phase === q.phase) && (!q.task || l.task === q.task))
+      if (q.task && kept.length === 0) throw new ServiceError('not_found', `task: job ${q.id} has no task ${q.task}`, 'task')
+      const logs = kept.map((l) => {
+        const { text, truncated } = sliceLines(l.text, tail, l.truncated)
+        return { ...l, text, truncated }
+      })
+      return { id: q.id, status: found.record.status.status, logs }
+    }
+    const loaded = found
+    const { status } = await this.statusOf(loaded)
     const selected = status.tasks.filter((t) => (!q.phase || t.phase === q.phase) && (!q.task || t.task === q.task))
     if (q.task && selected.length === 0)
       throw new ServiceError('not_found', `task: job ${q.id} has no task ${q.task}`, 'task')
@@ -114,7 +128,12 @@ export class BuildService {
 
   /** Streams the selected tasks' output as it is written, until each has ended and its log is read. */
   async *followLogs(q: Omit<LogsQuery, 'tail'>, caller: Caller = {}, signal?: AbortSignal): AsyncGenerator<LogChunk> {
-    const loaded = await this.load(q.id, caller)
+    const found = await this.find(q.id, caller)
+    if ('record' in found) {
+      for (const l of (await this.getLogs({ ...q, tail: 0 }, caller)).logs) if (l.text) yield { task: l.task, text: l.text }
+      return
+    }
+    const loaded = found
     const tasks = ['build', ...planTests(loaded.request).map((t) => t.task), 'publish'].filter(
       (task) => (!q.task || q.task === task) && (!q.phase || phaseOf(task) === q.phase),
     )
@@ -130,7 +149,10 @@ export class BuildService {
   }
 
   async killJob(id: string, caller: Caller = {}): Promise<JobStatus> {
-    const loaded = await this.load(id, caller)
+    const found = await this.find(id, caller)
+    if ('record' in found)
+      throw new ServiceError('conflict', `id: job ${id} has already finished (${found.record.status.status}); nothing to kill`, 'id')
+    const loaded = found
     const { status } = await this.statusOf(loaded)
     if (isFinal(status.status) && (status.failure?.reason !== 'infrastructure' || loaded.job.Stop))
       throw new ServiceError('conflict', `id: job ${id} has already finished (${status.status}); nothing to kill`, 'id')
@@ -140,7 +162,9 @@ export class BuildService {
 
   async cleanup(q: CleanupQuery, caller: Caller = {}): Promise<CleanupResult> {
     const result: CleanupResult = { removed: [], kept: [] }
-    const candidates = q.id ? [(await this.load(q.id, caller)).job] : await this.ownJobs(caller)
+    const found = q.id ? await this.find(q.id, caller) : undefined
+    const candidates = found ? ('record' in found ? [] : [found.job]) : await this.ownJobs(caller)
+    const recorded = await nomadCall(() => this.records.ids())
     const cutoff = Date.now() - (q.olderThanSeconds ?? 0) * 1000
     for (const job of candidates) {
       const id = buildIdOf(job.ID) ?? job.ID
@@ -151,7 +175,15 @@ export class BuildService {
         continue
       }
       await nomadCall(() => this.nomad.jobs.deregister(job.ID, { purge: true }))
+      if (recorded.has(id)) await nomadCall(() => this.records.remove(id))
       result.removed.push(id)
+    }
+    // Records whose job Nomad has collected already: removed by the same rule.
+    const live = new Set(candidates.map((j) => buildIdOf(j.ID)))
+    for (const record of found && 'record' in found ? [found.record] : await this.orphanRecords(recorded, live, caller)) {
+      if (!q.id && Date.parse(record.status.createdAt) > cutoff) continue
+      await nomadCall(() => this.records.remove(record.status.id))
+      result.removed.push(record.status.id)
     }
     if (q.id && result.kept.length > 0)
       throw new ServiceError('conflict', `id: job ${q.id} is ${result.kept[0]?.reason}`, 'id')
@@ -178,6 +210,20 @@ export class BuildService {
       if (status.finishedAt) summary.finishedAt = status.finishedAt
       if (status.failure) summary.reason = status.failure.reason
       out.push(summary)
+    }
+    const live = new Set(jobs.map((j) => buildIdOf(j.ID)))
+    for (const { status } of await this.orphanRecords(await nomadCall(() => this.records.ids()), live, caller)) {
+      if (out.length >= limit) break
+      if (q.status && status.status !== q.status) continue
+      out.push({
+        id: status.id,
+        status: status.status,
+        createdAt: status.createdAt,
+        repo: status.request.repo,
+        image: status.request.image,
+        ...(status.finishedAt ? { finishedAt: status.finishedAt } : {}),
+        ...(status.failure ? { reason: status.failure.reason } : {}),
+      })
     }
     return { jobs: out }
   }
@@ -215,6 +261,27 @@ export class BuildService {
     return stopped
   }
 
+  /**
+   * The reconciler's other duty: a record for every finished build that has none, read while
+   * Nomad still has the allocation. Written once (check-and-set), so replicas cannot clash.
+   */
+  async recordFinishedJobs(): Promise<string[]> {
+    const recorded = await nomadCall(() => this.records.ids())
+    const written: string[] = []
+    for (const job of await this.ownJobs({})) {
+      const id = buildIdOf(job.ID)
+      if (!id || job.Status !== 'dead' || recorded.has(id)) continue
+      const loaded = await this.loadJob(job, {})
+      if (!loaded) continue
+      const { status } = await this.statusOf(loaded)
+      if (!isFinal(status.status) || !settled(status)) continue
+      const { logs } = await this.getLogs({ id, tail: 200 })
+      const owner = loaded.job.Meta?.[META.owner]
+      if (await nomadCall(() => this.records.write(id, { status, logs, ...(owner ? { owner } : {}) }))) written.push(id)
+    }
+    return written
+  }
+
   async ready(): Promise<{ ok: boolean; reason?: string }> {
     try {
       await this.nomad.status.leader()
@@ -229,6 +296,25 @@ export class BuildService {
     return data
       .filter((j) => buildIdOf(j.ID) && (!caller.owner || j.Meta?.[META.owner] === caller.owner))
       .map((j) => ({ ID: j.ID, Name: j.Name, Status: j.Status, Stop: j.Stop, Meta: j.Meta }) as Job)
+  }
+
+  /** The live job, or the record of one Nomad no longer has. */
+  private async find(id: string, caller: Caller): Promise<Loaded | { record: BuildRecord }> {
+    try {
+      return await this.load(id, caller)
+    } catch (e) {
+      if (!isServiceNotFound(e)) throw e
+      const record = await nomadCall(() => this.records.read(id))
+      if (!record || (caller.owner && record.owner !== caller.owner)) throw e
+      return { record }
+    }
+  }
+
+  /** The records of this caller whose Nomad job is gone, newest first. */
+  private async orphanRecords(recorded: Set<string>, live: Set<string | undefined>, caller: Caller): Promise<BuildRecord[]> {
+    const ids = [...recorded].filter((id) => !live.has(id)).sort().reverse()
+    const records = await Promise.all(ids.map((id) => nomadCall(() => this.records.read(id))))
+    return records.filter((r): r is BuildRecord => !!r && (!caller.owner || r.owner === caller.owner))
   }
 
   private async load(id: string, caller: Caller): Promise<Loaded> {
@@ -265,7 +351,11 @@ export class BuildService {
   }
 
   private async statusOf(l: Loaded): Promise<{ status: JobStatus }> {
-    const status = deriveStatus(await this.statusInput(l))
+    const input = await this.statusInput(l)
+    // Nomad's client collected the alloc dir: the record, written when the build ended, knows.
+    const record = input.files === null ? await nomadCall(() => this.records.read(l.id)) : null
+    if (record) return { status: record.status }
+    const status = deriveStatus(input)
     if (status.failure?.phase && l.alloc) {
       const task = status.tasks.find((t) => t.phase === status.failure?.phase && (t.state === 'failed' || t.state === 'killed'))
       if (task?.startedAt) {

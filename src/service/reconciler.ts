@@ -1,6 +1,7 @@
-// The server's one background loop: it stops builds that Nomad would keep waiting for ever (a
+// The server's one background loop. It stops builds that Nomad would keep waiting for ever (a
 // placement no node can ever satisfy, a secret that does not exist), so that reads never have to
-// change state. Every replica runs it; each pass is idempotent.
+// change state, and it keeps a record of each finished build (src/service/records.ts). Every
+// replica runs it; each pass is idempotent.
 import type { NomadClient } from '../nomad/client'
 import type { BuildService } from './build-service'
 
@@ -11,7 +12,7 @@ const WAIT = '3s'
 const MIN_PERIOD_MS = 250
 
 export async function runReconciler(
-  service: Pick<BuildService, 'stopStuckJobs'>,
+  service: Pick<BuildService, 'stopStuckJobs' | 'recordFinishedJobs'>,
   nomad: NomadClient,
   signal: AbortSignal,
   log: (line: string) => void = console.error,
@@ -21,6 +22,7 @@ export async function runReconciler(
     const began = Date.now()
     try {
       for (const id of await service.stopStuckJobs()) log(`nbs: reconciler: stopped job ${id}: it would wait for ever (see its status)`)
+      await service.recordFinishedJobs()
       index = (await nomad.allocations.list({ waitIndex: index, waitTime: WAIT, signal })).meta.lastIndex
       await Bun.sleep(Math.max(0, MIN_PERIOD_MS - (Date.now() - began)))
     } catch (e) {

@@ -1,0 +1,44 @@
+// Build records on the dev stack: once a build has ended, the dev server's reconciler records it,
+// and the status and log tails outlive the job itself.
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { ServiceError } from '../../src/errors'
+import { nomadJobId } from '../../src/jobs/ids'
+import { ensureStack, nomad, registryDigest, service, urls } from '../support/dev-stack'
+
+beforeAll(ensureStack, 180_000)
+
+const image = `${urls.registry}/e2e/records`
+
+async function recorded(id: string): Promise<boolean> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if ((await nomad.variables.list(`nbs-records/${id}`)).data.length > 0) return true
+    await Bun.sleep(250)
+  }
+  return false
+}
+
+describe('build records', () => {
+  test('after Nomad has purged the job, status, logs and the list still answer from the record; cleanup removes it', async () => {
+    const tag = `rec-${Date.now()}`
+    const sub = await service.submitJob({ repo: `${urls.git}/hello-world`, image, tags: [tag], test: { commands: ['echo checked-by-$((1+1))'] } })
+    const live = await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 120 })
+    expect(live.status).toBe('SUCCEEDED')
+    expect(await recorded(sub.id)).toBe(true)
+
+    // What Nomad's job GC does to a finished job.
+    await nomad.jobs.deregister(nomadJobId(sub.id), { purge: true })
+    expect(((await nomad.jobs.info(nomadJobId(sub.id)).catch((e: unknown) => e)) as Error).message).toContain('404')
+
+    const after = await service.getStatus(sub.id)
+    expect(after).toEqual(live)
+    expect(after.result?.digest).toBe((await registryDigest(image, tag))!)
+    const logs = await service.getLogs({ id: sub.id, task: 'test-0' })
+    expect(logs.logs[0]?.text).toContain('checked-by-2')
+    expect((await service.listJobs({ limit: 500 })).jobs.find((j) => j.id === sub.id)?.status).toBe('SUCCEEDED')
+    expect(((await service.killJob(sub.id).catch((e: unknown) => e)) as ServiceError).code).toBe('conflict')
+
+    expect((await service.cleanup({ id: sub.id })).removed).toEqual([sub.id])
+    expect(((await service.getStatus(sub.id).catch((e: unknown) => e)) as ServiceError).code).toBe('not_found')
+  }, 180_000)
+})
