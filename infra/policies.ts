@@ -20,8 +20,11 @@ import type { InfraConfig } from "./config.ts";
  *  - host_volume "<cache volume>" mount-readwrite: Nomad's Job.Register refuses a job
  *    mounting a host volume unless the submitter may mount it (nomad/job_endpoint.go), and
  *    every build job mounts the Buildah cache. Only that volume, by exact name.
+ *  - variables below `nbs-records/` only: the build records (src/service/records.ts), the
+ *    final status and log tails the reconciler keeps once a build has ended, so they
+ *    outlive Nomad's GC; cleanup destroys them.
  * Not granted, on purpose:
- *  - variables: secrets never pass through the server; it only checks references
+ *  - any other variables: secrets never pass through the server; it only checks references
  *    against the client's allow list, tasks render them. No read, no list.
  *  - alloc-lifecycle / dispatch-job / parse-job: kill is a job deregister, builds are
  *    not parameterized jobs, and the server renders job JSON itself.
@@ -33,6 +36,7 @@ export function serverAclPolicy(cfg: InfraConfig) {
     namespace: {
       [cfg.namespace]: {
         capabilities: ["submit-job", "read-job", "list-jobs", "read-logs", "read-fs"],
+        variables: { path: { "nbs-records/*": { capabilities: ["list", "read", "write", "destroy"] } } },
       },
     },
     host_volume: {

@@ -165,7 +165,12 @@ describe.skipIf(!nomadCheckBin)("server ACL policy as Nomad's ACL policy specifi
         default: [],
         other: [],
       },
-      variables: { nbs: [], default: [], other: [] },
+      // The build records only: secrets (nbs/...) stay out of the server's reach.
+      variables: {
+        nbs: ["list:nbs-records/x", "read:nbs-records/x", "write:nbs-records/x", "destroy:nbs-records/x"],
+        default: [],
+        other: [],
+      },
       // mount-readwrite also allows a read-only mount.
       hostVolumes: { "buildah-cache": ["mount-readonly", "mount-readwrite"], other: [] },
       // The nodes' capacity tells a build that waits in the queue from one that never fits.
@@ -217,7 +222,11 @@ describe.skipIf(!nomadCheckBin)("server ACL policy as Nomad's ACL policy specifi
       },
       variables: {
         default: [],
-        "prod-web": ["list:nbs/x", "list:nomad/jobs/x", "list:x", "read:nbs/x", "write:nomad/jobs/x", "write:x"],
+        "prod-web": [
+          "list:nbs/x", "list:nbs-records/x", "list:nomad/jobs/x", "list:x",
+          "read:nbs/x",
+          "write:nbs-records/x", "write:nomad/jobs/x", "write:x",
+        ],
         "prod-secret": [],
       },
       hostVolumes: { cache: ["mount-readonly", "mount-readwrite"], "prod-db": ["mount-readonly"] },

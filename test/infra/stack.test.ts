@@ -59,7 +59,10 @@ describe("synthesized stack (defaults)", () => {
     // path, host volume or top-level rule (node, agent, operator...) fails here.
     expect(JSON.parse(p.rules_hcl)).toEqual({
       namespace: {
-        nbs: { capabilities: ["submit-job", "read-job", "list-jobs", "read-logs", "read-fs"] },
+        nbs: {
+          capabilities: ["submit-job", "read-job", "list-jobs", "read-logs", "read-fs"],
+          variables: { path: { "nbs-records/*": { capabilities: ["list", "read", "write", "destroy"] } } },
+        },
       },
       host_volume: {
         "buildah-cache": { capabilities: ["mount-readwrite"] },
@@ -170,7 +173,12 @@ describe("synthesized stack (overrides)", () => {
     expect(p.name).toBe("builds-api");
     expect(p.job_acl).toEqual({ namespace: "platform", job_id: "nomad-build-service" });
     expect(JSON.parse(p.rules_hcl)).toEqual({
-      namespace: { "ci-builds": { capabilities: ["submit-job", "read-job", "list-jobs", "read-logs", "read-fs"] } },
+      namespace: {
+        "ci-builds": {
+          capabilities: ["submit-job", "read-job", "list-jobs", "read-logs", "read-fs"],
+          variables: { path: { "nbs-records/*": { capabilities: ["list", "read", "write", "destroy"] } } },
+        },
+      },
       host_volume: { bcache: { capabilities: ["mount-readwrite"] } },
       node: { policy: "read" },
     });
