@@ -39,13 +39,20 @@ func toTaskStatesOut(m map[string]*api.TaskState) map[string]taskStateOut {
 
 // allocOut adds what Nomad's server sends and api.Allocation lacks
 // (SharedResources: the group's ephemeral disk; SigningKeyID of the
-// workload identity, empty here: nomadlite signs no identities).
+// workload identity, empty here: nomadlite signs no identities; each task's
+// lifecycle, which decides how its resources count: see groupNeed).
 type allocOut struct {
 	*api.Allocation
-	Job             *jobOut
-	TaskStates      map[string]taskStateOut
-	SharedResources *api.Resources
-	SigningKeyID    string
+	Job                *jobOut
+	TaskStates         map[string]taskStateOut
+	SharedResources    *api.Resources
+	SigningKeyID       string
+	AllocatedResources *allocatedResourcesOut
+}
+
+type allocatedResourcesOut struct {
+	*api.AllocatedResources
+	TaskLifecycles map[string]*api.TaskLifecycle
 }
 
 func toAllocOut(a *api.Allocation) allocOut {
@@ -54,7 +61,16 @@ func toAllocOut(a *api.Allocation) allocOut {
 		disk = int(a.AllocatedResources.Shared.DiskMB)
 	}
 	shared := &api.Resources{CPU: new(0), Cores: new(0), MemoryMB: new(0), MemoryMaxMB: new(0), DiskMB: new(disk), IOPS: new(0), SecretsMB: new(0)}
-	return allocOut{a, toJobOut(a.Job), toTaskStatesOut(a.TaskStates), shared, ""}
+	var allocated *allocatedResourcesOut
+	if a.AllocatedResources != nil {
+		allocated = &allocatedResourcesOut{a.AllocatedResources, map[string]*api.TaskLifecycle{}}
+		if tg := allocGroup(a); tg != nil {
+			for _, t := range tg.Tasks {
+				allocated.TaskLifecycles[t.Name] = t.Lifecycle
+			}
+		}
+	}
+	return allocOut{a, toJobOut(a.Job), toTaskStatesOut(a.TaskStates), shared, "", allocated}
 }
 
 type allocStubOut struct {
@@ -161,7 +177,7 @@ func (s *Server) stopAlloc(w http.ResponseWriter, r *http.Request) {
 	}{evalID, st.Index}
 	st.mu.Unlock()
 	if ar != nil {
-		ar.requestStop()
+		s.stopRunners([]*allocRunner{ar})
 	}
 	writeJSON(w, 200, resp)
 }

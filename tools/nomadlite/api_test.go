@@ -5,10 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,13 +46,35 @@ REG_USER={{ .user }}{{ end }}
 	if strings.Contains(string(jb), "s3cret") {
 		t.Errorf("job spec holds the secret")
 	}
-	// A variable that does not exist fails the task with a Template event.
-	miss := task("test-0", "true", "")
-	miss["Templates"] = []M{{"EmbeddedTmpl": `{{ with nomadVar "nomad/jobs/none" }}X={{ .x }}{{ end }}`, "DestPath": "secrets/x.env", "Envvars": true}}
+	// A variable that does not exist blocks the task: pending with a Template
+	// event naming it, until the variable appears...
+	miss := task("test-0", `echo "x=$X"`, "")
+	miss["Templates"] = []M{{"EmbeddedTmpl": `{{ with nomadVar "nomad/jobs/later" }}X={{ .x }}{{ end }}`, "DestPath": "secrets/x.env", "Envvars": true}}
 	a.register(batchJob("tmpl-missing", miss))
-	al = a.waitAlloc("tmpl-missing", 10*time.Second, done)
-	if ev := lastEvent(al, "test-0", "Template"); al["ClientStatus"] != "failed" || ev == nil || !strings.Contains(ev["DisplayMessage"].(string), "nomad.var.block(nomad/jobs/none") {
+	waiting := func(al M) bool { return lastEvent(al, "test-0", "Template") != nil }
+	a.waitAlloc("tmpl-missing", 5*time.Second, waiting)
+	time.Sleep(300 * time.Millisecond)
+	al = a.waitAlloc("tmpl-missing", time.Second, waiting)
+	ts := taskStates(al)["test-0"]
+	if ev := lastEvent(al, "test-0", "Template"); al["ClientStatus"] != "pending" || ts["State"] != "pending" || ts["Failed"] != false ||
+		ev["DisplayMessage"] != "Missing: nomad.var.block(nomad/jobs/later@default.global)" || ev["FailsTask"] != false {
 		t.Errorf("missing var: %s", summarize(al))
+	}
+	a.do("PUT", "/v1/var/nomad/jobs/later", M{"Items": M{"x": "now"}})
+	al = a.waitAlloc("tmpl-missing", 5*time.Second, done)
+	if out := a.logs(al["ID"].(string), "test-0", "stdout", ""); al["ClientStatus"] != "complete" || out != "x=now\n" {
+		t.Errorf("after the variable appeared: %s %q", summarize(al), out)
+	}
+	// ...or a stop kills it: Killing, dead, never started, not failed.
+	never := task("test-0", "true", "")
+	never["Templates"] = []M{{"EmbeddedTmpl": `{{ with nomadVar "nomad/jobs/never" }}X={{ .x }}{{ end }}`, "DestPath": "secrets/x.env"}}
+	a.register(batchJob("tmpl-never", never))
+	a.waitAlloc("tmpl-never", 5*time.Second, waiting)
+	a.do("DELETE", "/v1/job/tmpl-never", nil)
+	al = a.waitAlloc("tmpl-never", 5*time.Second, done)
+	if got := eventTypes(al, "test-0"); al["ClientStatus"] != "complete" || started(al, "test-0") || taskStates(al)["test-0"]["Failed"] != false ||
+		!slices.Equal(got, []string{"Received", "Task Setup", "Template", "Killing"}) {
+		t.Errorf("stopped while waiting for a variable: %s", summarize(al))
 	}
 	// A malformed template is refused at register and creates nothing.
 	broken := task("test-0", "true", "")
@@ -252,11 +274,15 @@ func TestLogsFollow(t *testing.T) {
 	if first != "tick-1\n" || time.Since(t0) > time.Second {
 		t.Errorf("first line %q after %v", first, time.Since(t0))
 	}
-	rest, _ := io.ReadAll(rd) // ends when the task ends
-	resp.Body.Close()
-	if !strings.HasSuffix(string(rest), "tick-5\n") {
-		t.Errorf("stream did not carry the last line: %q", rest)
+	var rest string
+	for !strings.HasSuffix(rest, "tick-5\n") {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream ended before the last line: %q: %v", rest, err)
+		}
+		rest += line
 	}
+	resp.Body.Close()
 	// JSON frames: base64 Data, File, Offset.
 	code, _, b := a.do("GET", "/v1/client/fs/logs/"+id+"?task=test-0&type=stdout", nil)
 	dec := json.NewDecoder(strings.NewReader(string(b)))

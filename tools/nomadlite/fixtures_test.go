@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -128,6 +129,29 @@ func (a *testAgent) getAny(path string) any {
 	return v
 }
 
+func loadText(t *testing.T, scenario, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtureDir, scenario, file))
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	return string(b)
+}
+
+// recorded is how the conformance suite records a non-JSON answer.
+type recorded struct {
+	Status      int    `json:"status"`
+	ContentType string `json:"content_type"`
+	Body        string `json:"body"`
+}
+
+// clientPaths writes nomadlite's alloc paths the way the recordings hide
+// the real client's: <client-data-dir>/<alloc-id>/…
+func (a *testAgent) clientPaths(s, allocID string) string {
+	s = strings.ReplaceAll(s, filepath.Join(a.dir, "alloc"), "<client-data-dir>")
+	return strings.ReplaceAll(s, allocID, "<alloc-id>")
+}
+
 func (a *testAgent) finalAlloc(jobID string) any {
 	al := a.waitAlloc(jobID, 20*time.Second, done)
 	return a.getAny("/v1/allocation/" + al["ID"].(string))
@@ -242,4 +266,173 @@ func TestMatchesRecordedNomad(t *testing.T) {
 		sameKeys(t, "list-meta", rec[0], list[0])
 		sameKeys(t, "list-meta.JobSummary", obj(rec[0], "JobSummary"), obj(list[0], "JobSummary"))
 	})
+	t.Run("client-fs", func(t *testing.T) {
+		mustPut("/v1/jobs", M{"Job": batchJob("fx-fs", task("test-0", `mkdir -p "$NOMAD_ALLOC_DIR/out"; printf one > "$NOMAD_ALLOC_DIR/out/a"; printf two > "$NOMAD_ALLOC_DIR/out/b"`, ""))})
+		id := obj(a.finalAlloc("fx-fs"), "ID").(string)
+		get := func(path string) recorded {
+			code, h, b := a.do("GET", path, nil)
+			return recorded{code, strings.Split(h.Get("Content-Type"), ";")[0], a.clientPaths(string(b), id)}
+		}
+		exact := map[string]string{
+			"cat-alloc_out_missing.json":  "/v1/client/fs/cat/" + id + "?path=alloc/out/missing",
+			"cat-alloc_out_a.json":        "/v1/client/fs/cat/00000000-0000-0000-0000-000000000000?path=alloc/out/a",
+			"ls-alloc_nope.json":          "/v1/client/fs/ls/" + id + "?path=alloc/nope",
+			"stat-alloc_out_missing.json": "/v1/client/fs/stat/" + id + "?path=alloc/out/missing",
+			"logs-nope-stdout-true.json":  "/v1/client/fs/logs/" + id + "?task=nope&type=stdout&plain=true",
+		}
+		for file, path := range exact {
+			var rec recorded
+			b, _ := json.Marshal(loadFixture(t, "client-fs", file))
+			_ = json.Unmarshal(b, &rec)
+			if got := get(path); got != rec {
+				t.Errorf("%s: nomadlite %+v, recorded %+v", file, got, rec)
+			}
+		}
+		// Listings and stats carry times and sizes of their own: same status,
+		// type, keys and values but ModTime.
+		for file, path := range map[string]string{
+			"ls-alloc_out.json":     "/v1/client/fs/ls/" + id + "?path=alloc/out",
+			"stat-alloc_out_a.json": "/v1/client/fs/stat/" + id + "?path=alloc/out/a",
+		} {
+			var rec recorded
+			b, _ := json.Marshal(loadFixture(t, "client-fs", file))
+			_ = json.Unmarshal(b, &rec)
+			got := get(path)
+			if got.Status != rec.Status || got.ContentType != rec.ContentType {
+				t.Errorf("%s: nomadlite %d %s, recorded %d %s", file, got.Status, got.ContentType, rec.Status, rec.ContentType)
+			}
+			var rv, ov any
+			_ = json.Unmarshal([]byte(rec.Body), &rv)
+			if err := json.Unmarshal([]byte(got.Body), &ov); err != nil {
+				t.Fatalf("%s: %v: %s", file, err, got.Body)
+			}
+			rl, ol := asList(rv), asList(ov)
+			if len(rl) != len(ol) {
+				t.Fatalf("%s: nomadlite %s, recorded %s", file, got.Body, rec.Body)
+			}
+			for i := range rl {
+				sameKeys(t, file, rl[i], ol[i])
+				for _, k := range []string{"Name", "IsDir", "Size", "FileMode", "ContentType"} {
+					if obj(rl[i], k) != obj(ol[i], k) {
+						t.Errorf("%s[%d].%s: nomadlite %v, recorded %v", file, i, k, obj(ol[i], k), obj(rl[i], k))
+					}
+				}
+			}
+		}
+	})
+	t.Run("missing-variable", func(t *testing.T) {
+		tk := task("test-0", "echo ran", "")
+		tk["Templates"] = []M{{"EmbeddedTmpl": `{{ with nomadVar "nomad/jobs/conformance-absent" }}K={{ .k }}{{ end }}`, "DestPath": "secrets/x.env", "ChangeMode": "noop"}}
+		mustPut("/v1/jobs", M{"Job": batchJob("fx-missvar", tk)})
+		a.waitAlloc("fx-missvar", 5*time.Second, func(al M) bool { return lastEvent(al, "test-0", "Template") != nil })
+		ours := a.getAny("/v1/allocation/" + a.allocs("fx-missvar")[0]["ID"].(string))
+		rec := loadFixture(t, "missing-variable", "alloc-waiting.json")
+		compareAlloc(t, "alloc", rec, ours)
+		for _, k := range []string{"ClientStatus", "ClientDescription"} {
+			if obj(ours, k) != obj(rec, k) {
+				t.Errorf("%s: nomadlite %v, recorded %v", k, obj(ours, k), obj(rec, k))
+			}
+		}
+		rts, ots := obj(obj(rec, "TaskStates"), "test-0"), obj(obj(ours, "TaskStates"), "test-0")
+		if obj(ots, "State") != obj(rts, "State") || obj(ots, "Failed") != obj(rts, "Failed") || obj(ots, "StartedAt") != nil {
+			t.Errorf("task: nomadlite %v", ots)
+		}
+		ev := func(ts any) any { evs := obj(ts, "Events").([]any); return evs[len(evs)-1] }
+		for _, k := range []string{"Type", "DisplayMessage", "Message", "FailsTask"} {
+			if obj(ev(ots), k) != obj(ev(rts), k) {
+				t.Errorf("last event %s: nomadlite %v, recorded %v", k, obj(ev(ots), k), obj(ev(rts), k))
+			}
+		}
+	})
+	t.Run("busy-node", func(t *testing.T) {
+		var nodes []any
+		a.getJSON("/v1/nodes?resources=true", &nodes)
+		rec := loadFixture(t, "busy-node", "nodes-resources.json").([]any)[0]
+		sameKeys(t, "node", rec, nodes[0])
+		for _, p := range [][]string{{"NodeResources"}, {"NodeResources", "Cpu"}, {"NodeResources", "Memory"}, {"NodeResources", "Disk"},
+			{"NodeResources", "Processors", "Topology"}, {"ReservedResources"}, {"ReservedResources", "Cpu"}, {"ReservedResources", "Memory"},
+			{"HostVolumes", "buildah-cache"}} {
+			r, o := rec, nodes[0]
+			for _, k := range p {
+				r, o = obj(r, k), obj(o, k)
+			}
+			sameKeys(t, "node."+strings.Join(p, "."), r, o)
+		}
+		capMem := int(obj(obj(obj(nodes[0], "NodeResources"), "Memory"), "MemoryMB").(float64))
+		if capMem != deref(a.srv.node.Resources.MemoryMB) || capMem <= 0 {
+			t.Errorf("NodeResources.Memory.MemoryMB %d, host %d", capMem, deref(a.srv.node.Resources.MemoryMB))
+		}
+		a.getJSON("/v1/nodes", &nodes)
+		if obj(nodes[0], "NodeResources") != nil {
+			t.Errorf("NodeResources listed without resources=true")
+		}
+
+		big := func(script string, mem int) M {
+			tk := task("test-0", script, "")
+			tk["Resources"].(M)["MemoryMB"] = mem
+			return tk
+		}
+		mustPut("/v1/jobs", M{"Job": batchJob("fx-busy-a", big("sleep 1.5", capMem*6/10))})
+		a.waitAlloc("fx-busy-a", 5*time.Second, func(al M) bool { return taskStates(al)["test-0"]["State"] == "running" })
+		mustPut("/v1/jobs", M{"Job": batchJob("fx-busy-b", big("echo second-ran", capMem*6/10))})
+		if n := len(a.allocs("fx-busy-b")); n != 0 {
+			t.Fatalf("second job placed (%d allocs) while the first holds the memory", n)
+		}
+		var evs []any
+		a.getJSON("/v1/job/fx-busy-b/evaluations", &evs)
+		byStatus := map[string]any{}
+		for _, e := range evs {
+			byStatus[obj(e, "Status").(string)] = e
+		}
+		for _, e := range loadFixture(t, "busy-node", "evaluations-waiting.json").([]any) {
+			st := obj(e, "Status").(string)
+			sameKeys(t, "eval["+st+"]", e, byStatus[st])
+			rm, om := obj(obj(e, "FailedTGAllocs"), "build"), obj(obj(byStatus[st], "FailedTGAllocs"), "build")
+			sameKeys(t, "eval["+st+"].FailedTGAllocs.build", rm, om)
+			for _, k := range []string{"NodesEvaluated", "NodesExhausted", "NodesFiltered", "CoalescedFailures"} {
+				if obj(rm, k) != obj(om, k) {
+					t.Errorf("eval[%s] metric %s: nomadlite %v, recorded %v", st, k, obj(om, k), obj(rm, k))
+				}
+			}
+			if fmt.Sprint(obj(om, "DimensionExhausted")) != fmt.Sprint(obj(rm, "DimensionExhausted")) {
+				t.Errorf("eval[%s] DimensionExhausted: nomadlite %v, recorded %v", st, obj(om, "DimensionExhausted"), obj(rm, "DimensionExhausted"))
+			}
+		}
+		sum := a.getAny("/v1/job/fx-busy-b/summary")
+		recSum := loadFixture(t, "busy-node", "summary-waiting.json")
+		sameKeys(t, "summary", recSum, sum)
+		sameKeys(t, "summary.Summary.build", obj(obj(recSum, "Summary"), "build"), obj(obj(sum, "Summary"), "build"))
+		if q := obj(obj(obj(sum, "Summary"), "build"), "Queued"); q != float64(1) {
+			t.Errorf("summary Queued %v, want 1", q)
+		}
+		after := a.finalAlloc("fx-busy-b")
+		compareAlloc(t, "alloc-after", loadFixture(t, "busy-node", "alloc-after.json"), after)
+		if obj(after, "ClientStatus") != "complete" {
+			t.Errorf("second job: %v", obj(after, "ClientStatus"))
+		}
+
+		part := capMem * 4 / 10
+		phases := batchJob("fx-busy-phases", big("true", part), big("true", part), big("true", part))
+		tasks := phases["TaskGroups"].([]M)[0]["Tasks"].([]M)
+		tasks[0]["Name"], tasks[0]["Lifecycle"] = "build", M{"Hook": "prestart", "Sidecar": false}
+		tasks[2]["Name"], tasks[2]["Lifecycle"] = "publish", M{"Hook": "poststop", "Sidecar": false}
+		mustPut("/v1/jobs", M{"Job": phases})
+		al := a.finalAlloc("fx-busy-phases")
+		recPhases := loadFixture(t, "busy-node", "alloc-phases.json")
+		compareAlloc(t, "alloc-phases", recPhases, al)
+		sameKeys(t, "alloc-phases.AllocatedResources", obj(recPhases, "AllocatedResources"), obj(al, "AllocatedResources"))
+		if got, want := fmt.Sprint(obj(obj(al, "AllocatedResources"), "TaskLifecycles")), fmt.Sprint(obj(obj(recPhases, "AllocatedResources"), "TaskLifecycles")); got != want {
+			t.Errorf("TaskLifecycles: nomadlite %s, recorded %s", got, want)
+		}
+		if obj(al, "ClientStatus") != "complete" {
+			t.Errorf("three phases of 40%%: %v", obj(al, "ClientStatus"))
+		}
+	})
+}
+
+func asList(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,8 +17,7 @@ import (
 )
 
 // fsLogs serves /v1/client/fs/logs/:alloc — a task's stdout or stderr,
-// plain or as Nomad's JSON stream frames, optionally following the file
-// while the task runs.
+// plain or as Nomad's JSON stream frames, optionally following the file.
 func (s *Server) fsLogs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	q := r.URL.Query()
@@ -70,7 +71,7 @@ func (s *Server) fsLogs(w http.ResponseWriter, r *http.Request) {
 		pos = offset
 	}
 	if plain {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Type", "text/plain")
 	} else {
 		w.Header().Set("Content-Type", "application/json")
 	}
@@ -127,19 +128,19 @@ func (s *Server) fsLogs(w http.ResponseWriter, r *http.Request) {
 	if _, err := readMore(); err != nil || !follow {
 		return
 	}
+	// Nomad never ends a follow stream, not even for a dead task (scenario
+	// follow-dead-task): it lasts until the caller goes away.
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.stop:
+			return
 		case <-tick.C:
 		}
-		dead := s.taskDead(id, task)
 		if _, err := readMore(); err != nil {
-			return
-		}
-		if dead {
 			return
 		}
 	}
@@ -147,69 +148,179 @@ func (s *Server) fsLogs(w http.ResponseWriter, r *http.Request) {
 
 func allocTasks(a *api.Allocation) []string {
 	var out []string
-	if a.Job == nil {
-		return out
-	}
-	for _, tg := range a.Job.TaskGroups {
-		if deref(tg.Name) == a.TaskGroup {
-			for _, t := range tg.Tasks {
-				out = append(out, t.Name)
-			}
+	if tg := allocGroup(a); tg != nil {
+		for _, t := range tg.Tasks {
+			out = append(out, t.Name)
 		}
 	}
 	return out
 }
 
-// taskDead: the task has ended, or its allocation is gone or finished.
-func (s *Server) taskDead(allocID, task string) bool {
+// allocFile resolves a path given to the fs endpoints inside the allocation
+// directory, refusing one that climbs out of it (Nomad's PathEscapesAllocDir).
+func (s *Server) allocFile(id, p string) (string, error) {
+	root := s.allocDir(id)
+	full := filepath.Join(root, p)
+	if rel, err := filepath.Rel(root, full); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", fmt.Errorf("Path escapes the alloc directory")
+	}
+	return full, nil
+}
+
+func (s *Server) allocExists(id string) (*api.Allocation, bool) {
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
-	a := s.st.Allocs[allocID]
-	if a == nil || clientTerminal(a) {
-		return true
-	}
-	ts := a.TaskStates[task]
-	return ts != nil && ts.State == "dead"
+	a := s.st.Allocs[id]
+	return a, a != nil
 }
 
 // fsCat serves /v1/client/fs/cat/:alloc?path=… from the allocation
 // directory, also after the allocation finished (until it is collected).
+// Nomad streams cat, so every failure after the request was accepted arrives
+// as a 200 text/plain body holding the error (scenario client-fs).
 func (s *Server) fsCat(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	p := r.URL.Query().Get("path")
-	s.st.mu.Lock()
-	a := s.st.Allocs[id]
-	s.st.mu.Unlock()
-	if a == nil {
-		httpError(w, 404, "alloc not found")
-		return
-	}
 	if p == "" {
-		httpError(w, 400, "must provide a file path")
+		httpError(w, 400, "must provide a file name")
 		return
 	}
-	clean := filepath.Clean("/" + p)
-	if strings.Contains(p, "..") {
-		httpError(w, 400, "Path is escaping the alloc directory")
+	a, ok := s.allocExists(id)
+	if !ok {
+		httpError(w, 200, fmt.Sprintf("Unknown allocation %q", id))
 		return
 	}
-	full := filepath.Join(s.allocDir(id), clean)
-	st, err := os.Stat(full)
+	full, err := s.allocFile(id, p)
+	if err == nil {
+		err = refuseSecrets(a, s.allocDir(id), full, p)
+	}
+	var st os.FileInfo
+	if err == nil {
+		st, err = os.Stat(full)
+	}
+	if err == nil && st.IsDir() {
+		err = fmt.Errorf("file %q is a directory", p)
+	}
+	var f *os.File
+	if err == nil {
+		f, err = os.Open(full)
+	}
 	if err != nil {
-		httpError(w, 500, fmt.Sprintf("stat %s: no such file or directory", full))
-		return
-	}
-	if st.IsDir() {
-		httpError(w, 400, fmt.Sprintf("file %q is a directory", p))
-		return
-	}
-	f, err := os.Open(full)
-	if err != nil {
-		httpError(w, 500, err.Error())
+		httpError(w, 200, err.Error())
 		return
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(200)
 	_, _ = io.Copy(w, f)
+}
+
+// refuseSecrets keeps fs reads out of every task's secrets/, as Nomad's
+// AllocDir.ReadAt does (case-insensitive prefix, like Nomad's).
+func refuseSecrets(a *api.Allocation, root, full, p string) error {
+	for _, t := range allocTasks(a) {
+		if strings.HasPrefix(strings.ToLower(full), strings.ToLower(filepath.Join(root, t, "secrets"))) {
+			return fmt.Errorf("Reading secret file prohibited: %s", p)
+		}
+	}
+	return nil
+}
+
+// fsList serves /v1/client/fs/ls/:alloc?path= (default the alloc root): the
+// directory's entries as api.AllocFileInfo, without ContentType, as Nomad's
+// AllocDir.List leaves it.
+func (s *Server) fsList(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p := r.URL.Query().Get("path")
+	if p == "" {
+		p = "/"
+	}
+	full, ok := s.fsTarget(w, id, p)
+	if !ok {
+		return
+	}
+	ents, err := os.ReadDir(full)
+	if err != nil {
+		fsError(w, err)
+		return
+	}
+	out := make([]api.AllocFileInfo, 0, len(ents))
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil {
+			fsError(w, err)
+			return
+		}
+		out = append(out, fileInfo(info, ""))
+	}
+	writeJSON(w, 200, out)
+}
+
+// fsStat serves /v1/client/fs/stat/:alloc?path=.
+func (s *Server) fsStat(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p := r.URL.Query().Get("path")
+	if p == "" {
+		httpError(w, 400, "must provide a file name")
+		return
+	}
+	full, ok := s.fsTarget(w, id, p)
+	if !ok {
+		return
+	}
+	info, err := os.Stat(full)
+	if err != nil {
+		fsError(w, err)
+		return
+	}
+	writeJSON(w, 200, fileInfo(info, detectContentType(info, full)))
+}
+
+// fsTarget answers the errors ls and stat share: an unknown allocation is
+// 404 with Nomad's client wording, an escaping path 500.
+func (s *Server) fsTarget(w http.ResponseWriter, id, p string) (string, bool) {
+	if _, ok := s.allocExists(id); !ok {
+		httpError(w, 404, fmt.Sprintf("Unknown allocation %q", id))
+		return "", false
+	}
+	full, err := s.allocFile(id, p)
+	if err != nil {
+		httpError(w, 500, err.Error())
+		return "", false
+	}
+	return full, true
+}
+
+// fsError: a missing path is 404 with the os error's own text (Nomad maps
+// "no such file or directory" to 404); anything else 500.
+func fsError(w http.ResponseWriter, err error) {
+	code := 500
+	if errors.Is(err, fs.ErrNotExist) {
+		code = 404
+	}
+	httpError(w, code, err.Error())
+}
+
+func fileInfo(info os.FileInfo, contentType string) api.AllocFileInfo {
+	return api.AllocFileInfo{Name: info.Name(), IsDir: info.IsDir(), Size: info.Size(),
+		FileMode: info.Mode().String(), ModTime: info.ModTime().UTC(), ContentType: contentType}
+}
+
+// detectContentType is Nomad's: sniff the first 512 bytes of a non-empty
+// file, application/octet-stream otherwise, application/json for *.json.
+func detectContentType(info os.FileInfo, path string) string {
+	ct := "application/octet-stream"
+	if !info.IsDir() {
+		if f, err := os.Open(path); err == nil {
+			b := make([]byte, 512)
+			if n, err := f.Read(b); err == nil {
+				ct = http.DetectContentType(b[:n])
+			}
+			f.Close()
+		}
+	}
+	if strings.HasSuffix(path, ".json") {
+		ct = "application/json"
+	}
+	return ct
 }

@@ -83,6 +83,7 @@ func (s *Server) removeAllocDir(id string) {
 	if id == "" || strings.ContainsAny(id, "/.") {
 		return
 	}
+	releaseSecrets(s.allocDir(id))
 	if err := os.RemoveAll(s.allocDir(id)); err != nil {
 		logf("gc: remove alloc dir %s: %v", id, err)
 	}

@@ -24,8 +24,8 @@ type testAgent struct {
 }
 
 // startAgent runs a nomadlite server in-process with its own data dir and a
-// buildah-cache host volume.
-func startAgent(t *testing.T, dataDir string) *testAgent {
+// buildah-cache host volume; setup adjusts the server before it serves.
+func startAgent(t *testing.T, dataDir string, setup ...func(*Server)) *testAgent {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -35,16 +35,26 @@ func startAgent(t *testing.T, dataDir string) *testAgent {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, f := range setup {
+		f(srv)
+	}
 	ta := &testAgent{t: t, srv: srv, http: httptest.NewServer(srv.Handler()), dir: dataDir}
 	t.Cleanup(ta.close)
 	return ta
 }
 
+// close stops the agent (first, so that follow streams end) and releases the
+// secrets mounts of allocations it leaves behind, which a Nomad client keeps
+// until GC but a test's temp dir cannot outlive.
 func (a *testAgent) close() {
 	if a.http != nil {
-		a.http.Close()
 		a.srv.Close()
+		a.http.Close()
 		a.http = nil
+		ents, _ := os.ReadDir(filepath.Join(a.dir, "alloc"))
+		for _, e := range ents {
+			releaseSecrets(filepath.Join(a.dir, "alloc", e.Name()))
+		}
 	}
 }
 

@@ -180,13 +180,14 @@ func (s *Server) registerJob(w http.ResponseWriter, r *http.Request) {
 
 	eval := s.newEval(job, "job-register", idx)
 	var toStart []*api.Allocation
+	var stopping []*allocRunner
 	if changed && !deref(job.Stop) {
 		// A new version replaces whatever of the old one is still running.
-		s.stopJobAllocs(id, "alloc not needed due to job update")
+		stopping = s.stopJobAllocs(id, "alloc not needed due to job update")
 		s.cancelBlocked(id)
 		toStart = s.schedule(job, eval, false)
 	} else if deref(job.Stop) {
-		s.stopJobAllocs(id, "alloc not needed due to job update")
+		stopping = s.stopJobAllocs(id, "alloc not needed due to job update")
 		s.cancelBlocked(id)
 		s.finishEval(eval, nil)
 	} else {
@@ -196,6 +197,7 @@ func (s *Server) registerJob(w http.ResponseWriter, r *http.Request) {
 	resp := writeResponse{EvalID: eval.ID, EvalCreateIndex: eval.CreateIndex, JobModifyIndex: idx, Warnings: new(""), Index: st.Index}
 	st.mu.Unlock()
 	logf("job %s registered (version %d, %d alloc(s) placed, eval %s)", id, deref(job.Version), len(toStart), eval.ID[:8])
+	s.stopRunners(stopping)
 	s.startRunners(toStart)
 	writeJSON(w, 200, resp)
 }
@@ -498,11 +500,21 @@ func (s *Server) deregisterJob(w http.ResponseWriter, r *http.Request) {
 	resp := writeResponse{EvalID: eval.ID, EvalCreateIndex: eval.CreateIndex, JobModifyIndex: idx,
 		VolumeEvalID: new(""), VolumeEvalIndex: new(uint64(0)), Index: st.Index}
 	st.mu.Unlock()
-	for _, ar := range stopping {
-		ar.requestStop()
-	}
+	s.stopRunners(stopping)
 	logf("job %s stopped%s (%d running alloc(s) told to stop)", id, map[bool]string{true: " and purged"}[purge], len(stopping))
 	writeJSON(w, 200, resp)
+}
+
+// stopRunners tells runners their allocations are to stop. A desired-stop
+// allocation no longer counts against the node, so blocked evaluations get
+// their chance at once, as Nomad's scheduler sees it.
+func (s *Server) stopRunners(rs []*allocRunner) {
+	for _, ar := range rs {
+		ar.requestStop()
+	}
+	if len(rs) > 0 {
+		go s.retryBlocked()
+	}
 }
 
 // stopJobAllocs marks the job's live allocations desired-stop and returns

@@ -57,8 +57,8 @@ func TestLifecycleSuccessOrdering(t *testing.T) {
 	if code != 200 || string(b) != "sha256:abc" {
 		t.Errorf("cat: %d %q", code, b)
 	}
-	if code, _, _ := a.do("GET", "/v1/client/fs/cat/"+id+"?path=alloc/nope", nil); code != 500 {
-		t.Errorf("cat missing file: %d", code)
+	if code, _, b := a.do("GET", "/v1/client/fs/cat/"+id+"?path=alloc/nope", nil); code != 200 || !strings.HasSuffix(string(b), "/alloc/nope: no such file or directory") {
+		t.Errorf("cat missing file: %d %s", code, b)
 	}
 	var j M
 	a.getJSON("/v1/job/ok", &j)

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -49,9 +50,14 @@ func buildNode(cfg Config, id string) *api.Node {
 		HTTPAddr:   "127.0.0.1:4646",
 		Attributes: attrs,
 		NodeResources: &api.NodeResources{
-			Cpu:    api.NodeCpuResources{CpuShares: int64(cpuMHz), TotalCpuCores: uint16(cores)},
-			Memory: api.NodeMemoryResources{MemoryMB: int64(memMB)},
+			Cpu:            api.NodeCpuResources{CpuShares: int64(cpuMHz), TotalCpuCores: uint16(cores), ReservableCpuCores: coreIDs(cores)},
+			Memory:         api.NodeMemoryResources{MemoryMB: int64(memMB)},
+			Disk:           api.NodeDiskResources{DiskMB: freeDiskMB(cfg.DataDir)},
+			Networks:       []*api.NetworkResource{{Mode: "host", Device: "lo", CIDR: "127.0.0.1/32", IP: "127.0.0.1", MBits: new(1000)}},
+			MinDynamicPort: 20000, MaxDynamicPort: 32000,
 		},
+		// Like a Nomad dev agent: nothing reserved for the host itself.
+		ReservedResources:     &api.NodeReservedResources{},
 		Resources:             &api.Resources{CPU: new(cpuMHz), MemoryMB: new(memMB)},
 		Meta:                  meta,
 		NodeClass:             cfg.NodeClass,
@@ -88,6 +94,23 @@ func cpuCapacity() (mhz, cores int) {
 		}
 	}
 	return cores * per, cores
+}
+
+func coreIDs(n int) []uint16 {
+	ids := make([]uint16, n)
+	for i := range ids {
+		ids[i] = uint16(i)
+	}
+	return ids
+}
+
+// freeDiskMB is Nomad's disk fingerprint: the space free where allocations live.
+func freeDiskMB(dir string) int64 {
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) != nil {
+		return 0
+	}
+	return int64(st.Bavail) * int64(st.Bsize) >> 20
 }
 
 func memCapacityMB() int {
@@ -128,22 +151,113 @@ func osName() string {
 	return ""
 }
 
-func (s *Server) nodeStub() *api.NodeListStub {
+// nodeStubOut is a node list entry as Nomad's server writes it: api.NodeListStub
+// drops a nil Attributes and lacks HostVolumes; NodeResources and
+// ReservedResources are only there for ?resources=true (scenario busy-node).
+type nodeStubOut struct {
+	*api.NodeListStub
+	Attributes        map[string]string
+	HostVolumes       map[string]*hostVolumeOut
+	NodeResources     *nodeResourcesOut     `json:",omitempty"`
+	ReservedResources *reservedResourcesOut `json:",omitempty"`
+}
+
+type hostVolumeOut struct {
+	*api.HostVolumeInfo
+	Name string
+}
+
+// nodeResourcesOut adds what Nomad 2.0 fingerprints and api.NodeResources
+// lacks: the network interfaces and the CPU topology.
+type nodeResourcesOut struct {
+	*api.NodeResources
+	NodeNetworks []nodeNetworkOut
+	Processors   processorsOut
+}
+
+type nodeNetworkOut struct {
+	Addresses  []nodeNetworkAddressOut
+	Device     string
+	MacAddress string
+	Mode       string
+	Speed      int
+}
+
+type nodeNetworkAddressOut struct {
+	Address, Alias, Family, Gateway, ReservedPorts string
+}
+
+type processorsOut struct {
+	Topology topologyOut
+}
+
+type topologyOut struct {
+	Cores                  []coreOut
+	Distances              [][]int
+	Nodes                  []int
+	OverrideTotalCompute   int
+	OverrideWitholdCompute int
+}
+
+type coreOut struct {
+	BaseSpeed, GuessSpeed, ID, MaxSpeed, NodeID, SocketID int
+	Disable, Grade                                        bool
+}
+
+type reservedResourcesOut struct {
+	*api.NodeReservedResources
+	Cpu reservedCpuOut
+}
+
+type reservedCpuOut struct {
+	api.NodeReservedCpuResources
+	ReservedCpuCores []uint16
+}
+
+func (s *Server) nodeResourcesOut() *nodeResourcesOut {
+	n := s.node.NodeResources
+	per := int(n.Cpu.CpuShares) / max(int(n.Cpu.TotalCpuCores), 1)
+	out := &nodeResourcesOut{NodeResources: n, NodeNetworks: []nodeNetworkOut{{
+		Device: "lo", Mode: "host", Speed: 1000,
+		Addresses: []nodeNetworkAddressOut{{Address: "127.0.0.1", Alias: "default", Family: "ipv4"}},
+	}}, Processors: processorsOut{Topology: topologyOut{Nodes: []int{0}}}}
+	for i := range int(n.Cpu.TotalCpuCores) {
+		out.Processors.Topology.Cores = append(out.Processors.Topology.Cores, coreOut{ID: i, BaseSpeed: per, Grade: true})
+	}
+	return out
+}
+
+func (s *Server) nodeStub(resources bool) nodeStubOut {
 	n := s.node
-	return &api.NodeListStub{
+	vols := map[string]*hostVolumeOut{}
+	for name, v := range n.HostVolumes {
+		vols[name] = &hostVolumeOut{v, name}
+	}
+	out := nodeStubOut{NodeListStub: &api.NodeListStub{
 		Address: "127.0.0.1", ID: n.ID, Datacenter: n.Datacenter, Name: n.Name, NodeClass: n.NodeClass,
 		NodePool: n.NodePool, Version: nomadVersion, SchedulingEligibility: n.SchedulingEligibility,
 		Status: n.Status, Drivers: n.Drivers, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex,
+	}, HostVolumes: vols}
+	if resources {
+		out.NodeResources = s.nodeResourcesOut()
+		out.ReservedResources = &reservedResourcesOut{NodeReservedResources: n.ReservedResources, Cpu: reservedCpuOut{n.ReservedResources.Cpu, nil}}
 	}
+	return out
 }
 
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 	s.setQueryHeaders(w, 1)
 	if p := r.URL.Query().Get("prefix"); p != "" && !strings.HasPrefix(s.node.ID, p) {
-		writeJSON(w, 200, []*api.NodeListStub{})
+		writeJSON(w, 200, []nodeStubOut{})
 		return
 	}
-	writeJSON(w, 200, []*api.NodeListStub{s.nodeStub()})
+	writeJSON(w, 200, []nodeStubOut{s.nodeStub(r.URL.Query().Get("resources") == "true")})
+}
+
+// nodeOut writes the node with the same resources shape as the list.
+type nodeOut struct {
+	*api.Node
+	NodeResources *nodeResourcesOut
 }
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +266,7 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 		httpError(w, 404, "node not found")
 		return
 	}
-	writeJSON(w, 200, s.node)
+	writeJSON(w, 200, nodeOut{s.node, s.nodeResourcesOut()})
 }
 
 func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) {

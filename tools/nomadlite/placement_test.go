@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/nomad/api"
 )
 
 func TestPlacementFailures(t *testing.T) {
@@ -155,5 +157,62 @@ func TestConstraintOperands(t *testing.T) {
 		if s.checkConstraint(constraintOf(c)) {
 			t.Errorf("should fail: %v", c)
 		}
+	}
+}
+
+// A group's need is its largest phase, as Nomad's Comparable counts it:
+// prestart sidecars throughout, and the most of prestart, main and poststop.
+func TestGroupNeedFollowsLifecycle(t *testing.T) {
+	res := func(name, hook string, sidecar bool, cpu, mem int) *api.Task {
+		tk := &api.Task{Name: name, Resources: &api.Resources{CPU: new(cpu), MemoryMB: new(mem)}}
+		if hook != "" {
+			tk.Lifecycle = &api.TaskLifecycle{Hook: hook, Sidecar: sidecar}
+		}
+		return tk
+	}
+	cases := []struct {
+		name     string
+		tasks    []*api.Task
+		cpu, mem int
+	}{
+		{"phases apart", []*api.Task{res("b", "prestart", false, 100, 400), res("t", "", false, 300, 100), res("p", "poststop", false, 50, 200)}, 300, 400},
+		{"mains add up", []*api.Task{res("t0", "", false, 100, 100), res("t1", "", false, 100, 100), res("b", "prestart", false, 100, 150)}, 200, 200},
+		{"sidecar throughout", []*api.Task{res("s", "prestart", true, 10, 50), res("b", "prestart", false, 100, 400), res("t", "", false, 100, 100)}, 110, 450},
+		{"poststart not counted, as in Nomad 2.0", []*api.Task{res("t", "", false, 100, 100), res("ps", "poststart", false, 500, 500)}, 100, 100},
+	}
+	for _, c := range cases {
+		if cpu, mem := groupNeed(&api.TaskGroup{Tasks: c.tasks}); cpu != c.cpu || mem != c.mem {
+			t.Errorf("%s: %d MHz %d MB, want %d %d", c.name, cpu, mem, c.cpu, c.mem)
+		}
+	}
+}
+
+// The busy node serves its queue oldest first: of two waiting jobs that each
+// need what the running one holds, the first registered runs first.
+func TestBlockedEvalsQueueInOrder(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, "")
+	capMem := deref(a.srv.node.Resources.MemoryMB)
+	big := func(script string) M {
+		tk := task("test-0", script, "")
+		tk["Resources"].(M)["MemoryMB"] = capMem * 6 / 10
+		return tk
+	}
+	a.register(batchJob("q-running", big("sleep 0.5")))
+	a.waitAlloc("q-running", 5*time.Second, func(al M) bool { return al["ClientStatus"] == "running" })
+	a.register(batchJob("q-first", big("sleep 0.5")))
+	a.register(batchJob("q-second", big("true")))
+	var sum M
+	a.getJSON("/v1/job/q-first/summary", &sum)
+	if q := sum["Summary"].(map[string]any)["build"].(map[string]any)["Queued"]; q != float64(1) {
+		t.Errorf("queued job summary: %v", sum)
+	}
+	first := a.waitAlloc("q-first", 5*time.Second, func(al M) bool { return al["ClientStatus"] == "running" })
+	if n := len(a.allocs("q-second")); n != 0 {
+		t.Errorf("the later job was placed beside the earlier one")
+	}
+	second := a.waitAlloc("q-second", 5*time.Second, done)
+	if second["CreateIndex"].(float64) < first["CreateIndex"].(float64) || second["ClientStatus"] != "complete" {
+		t.Errorf("queue order: first %v, second %v", first["CreateIndex"], second["CreateIndex"])
 	}
 }

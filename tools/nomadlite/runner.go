@@ -58,13 +58,7 @@ func (s *Server) runner(id string) *allocRunner {
 func (s *Server) startRunners(allocs []*api.Allocation) {
 	for _, a := range allocs {
 		s.st.mu.Lock()
-		job := a.Job
-		var tg *api.TaskGroup
-		for _, g := range job.TaskGroups {
-			if deref(g.Name) == a.TaskGroup {
-				tg = g
-			}
-		}
+		job, tg := a.Job, allocGroup(a)
 		s.st.mu.Unlock()
 		ar := &allocRunner{s: s, id: a.ID, job: job, tg: tg, dir: s.allocDir(a.ID), live: map[string]*taskRunner{}}
 		s.runMu.Lock()
@@ -305,12 +299,22 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 		ts.Events = append(ts.Events, e)
 	})
 	taskDir := filepath.Join(ar.dir, t.Name)
-	for _, d := range []string{"local", "secrets", "tmp"} {
+	for _, d := range []string{"local", "tmp"} {
 		_ = os.MkdirAll(filepath.Join(taskDir, d), 0o777)
 	}
-	_ = os.Chmod(filepath.Join(taskDir, "secrets"), 0o700)
+	if err := ar.s.secrets.build(filepath.Join(taskDir, "secrets"), ar.id+"-"+t.Name, secretsMB(t)); err != nil {
+		msg := fmt.Sprintf("failed to build task directory for %q: %v", t.Name, err)
+		e := event("Setup Failure", msg)
+		e.SetupError, e.FailsTask = msg, true
+		e.Details["setup_error"], e.Details["fails_task"] = msg, "true"
+		return ar.failTask(t.Name, e)
+	}
 	env := ar.taskEnv(t, taskDir)
-	tmplEnv, err := ar.renderTemplates(t, taskDir, env)
+	tmplEnv, killed, err := ar.awaitTemplates(tr, taskDir, env)
+	if killed != nil {
+		ar.killedBeforeStart(t, *killed)
+		return false
+	}
 	if err != nil {
 		e := event("Template", "Template failed: "+err.Error())
 		e.FailsTask, e.Details["fails_task"] = true, "true"
@@ -329,19 +333,17 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 		}
 	}
 	bin, err := lookBinary(command, taskDir, env["PATH"])
+	if err == nil && !ar.s.secrets.enforced() && inSecrets(ar.dir, bin) {
+		// What a noexec mount would answer, where nomadlite could not make one.
+		err = fmt.Errorf("failed to launch command with executor: rpc error: code = Unknown desc = fork/exec %s: permission denied", bin)
+	}
 	if err != nil {
 		return ar.failTask(t.Name, driverFailure(err.Error()))
 	}
 	select {
 	case k := <-tr.kill:
-		// Killed before it could start (a sibling failed during setup).
-		ar.updateTask(t.Name, func(ts *api.TaskState) {
-			if k.sibling != "" {
-				ts.Events = append(ts.Events, siblingEvent(k.sibling))
-			}
-			ts.Events = append(ts.Events, killingEvent(killTimeout(t)))
-			ts.State, ts.FinishedAt = "dead", time.Now().UTC()
-		})
+		// A sibling failed while this task was being set up.
+		ar.killedBeforeStart(t, k)
 		return false
 	default:
 	}
@@ -424,6 +426,50 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 			return false
 		}
 	}
+}
+
+// killedBeforeStart records a task killed before it ever ran: Nomad's
+// Killing event without Killed, dead, not failed.
+func (ar *allocRunner) killedBeforeStart(t *api.Task, k killReq) {
+	ar.updateTask(t.Name, func(ts *api.TaskState) {
+		if k.sibling != "" {
+			ts.Events = append(ts.Events, siblingEvent(k.sibling))
+		}
+		ts.Events = append(ts.Events, killingEvent(killTimeout(t)))
+		ts.State, ts.FinishedAt = "dead", time.Now().UTC()
+	})
+}
+
+// awaitTemplates renders the task's templates. While a variable they read
+// does not exist the task stays pending with a Template event naming it, as
+// consul-template blocks in Nomad (scenario missing-variable); every change
+// of the state retries, until the variable appears or the task is killed.
+func (ar *allocRunner) awaitTemplates(tr *taskRunner, taskDir string, env map[string]string) (map[string]string, *killReq, error) {
+	reported := ""
+	for {
+		changed := ar.s.st.watch()
+		out, err := ar.renderTemplates(tr.task, taskDir, env)
+		var missing *missingVarError
+		if !errors.As(err, &missing) {
+			return out, nil, err
+		}
+		if msg := missing.Error(); msg != reported {
+			reported = msg
+			ar.updateTask(tr.task.Name, func(ts *api.TaskState) { ts.Events = append(ts.Events, event("Template", msg)) })
+		}
+		select {
+		case <-changed:
+		case k := <-tr.kill:
+			return nil, &k, nil
+		}
+	}
+}
+
+func secretsMB(t *api.Task) int {
+	if t.Resources == nil {
+		return 0
+	}
+	return deref(t.Resources.SecretsMB)
 }
 
 // restartPolicy: the task's (else the group's) policy. Mode "delay" is

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,8 +70,8 @@ func (s *Server) placeGroup(j *api.Job, tg *api.TaskGroup, n int, evalID string)
 		m.AllocationTime = time.Since(start)
 		return nil, m
 	}
-	needCPU, needMem := groupResources(tg)
-	capCPU, capMem := deref(s.node.Resources.CPU), deref(s.node.Resources.MemoryMB)
+	needCPU, needMem := groupNeed(tg)
+	capCPU, capMem := s.capacity()
 	var placed []*api.Allocation
 	var m *api.AllocationMetric
 	for i := 0; i < n; i++ {
@@ -126,27 +127,63 @@ func taskResources(t *api.Task) (cpu, mem int) {
 	return deref(t.Resources.CPU), deref(t.Resources.MemoryMB)
 }
 
-// groupResources sums the tasks of a group (Nomad reserves all of them for
-// the allocation's lifetime, prestart and poststop included).
-func groupResources(tg *api.TaskGroup) (cpu, mem int) {
+// groupNeed is what one allocation of the group holds on the node, computed
+// as Nomad's AllocatedResources.Comparable does: prestart sidecars run
+// throughout, while the other prestart tasks, the main tasks and the poststop
+// tasks never run at once, so only the largest of those phases counts, per
+// dimension (scenario busy-node). Poststart tasks are left out, as Nomad 2.0
+// leaves them out.
+func groupNeed(tg *api.TaskGroup) (cpu, mem int) {
+	var sideCPU, sideMem, preCPU, preMem, mainCPU, mainMem, postCPU, postMem int
 	for _, t := range tg.Tasks {
 		c, m := taskResources(t)
-		cpu += c
-		mem += m
+		switch hook(t) {
+		case "sidecar":
+			sideCPU, sideMem = sideCPU+c, sideMem+m
+		case "prestart":
+			preCPU, preMem = preCPU+c, preMem+m
+		case "poststop":
+			postCPU, postMem = postCPU+c, postMem+m
+		case "":
+			mainCPU, mainMem = mainCPU+c, mainMem+m
+		}
 	}
-	return
+	return sideCPU + max(preCPU, mainCPU, postCPU), sideMem + max(preMem, mainMem, postMem)
+}
+
+// capacity is what the node offers allocations: its resources less what it
+// reserves for itself.
+func (s *Server) capacity() (cpu, mem int) {
+	n := s.node
+	return int(n.NodeResources.Cpu.CpuShares - int64(n.ReservedResources.Cpu.CpuShares)),
+		int(n.NodeResources.Memory.MemoryMB - int64(n.ReservedResources.Memory.MemoryMB))
 }
 
 // usedResources: what live allocations hold. Call with the lock held.
 func (s *Server) usedResources() (cpu, mem int) {
 	for _, a := range s.st.Allocs {
-		if allocTerminal(a) || a.Resources == nil {
+		if allocTerminal(a) {
 			continue
 		}
-		cpu += deref(a.Resources.CPU)
-		mem += deref(a.Resources.MemoryMB)
+		if tg := allocGroup(a); tg != nil {
+			c, m := groupNeed(tg)
+			cpu, mem = cpu+c, mem+m
+		}
 	}
 	return
+}
+
+// allocGroup is the allocation's group in the job version it was placed for.
+func allocGroup(a *api.Allocation) *api.TaskGroup {
+	if a.Job == nil {
+		return nil
+	}
+	for _, tg := range a.Job.TaskGroups {
+		if deref(tg.Name) == a.TaskGroup {
+			return tg
+		}
+	}
+	return nil
 }
 
 func (s *Server) datacenterMatches(dcs []string) bool {
@@ -485,12 +522,17 @@ func (s *Server) newAlloc(j *api.Job, tg *api.TaskGroup, evalID string, took tim
 }
 
 // retryBlocked re-runs blocked evaluations that failed for lack of CPU or
-// memory once capacity frees up, as Nomad's blocked-evals tracker does.
-// Constraint failures stay blocked: nothing here changes the node.
+// memory once capacity frees up, as Nomad's blocked-evals tracker does: a
+// queue served by priority, then oldest first, where a smaller group further
+// back still takes capacity a larger one ahead cannot use. Constraint
+// failures stay blocked: nothing here changes the node.
 func (s *Server) retryBlocked() {
 	s.st.mu.Lock()
 	var started []*api.Allocation
-	for _, e := range s.sortedEvals(func(e *api.Evaluation) bool { return e.Status == "blocked" }) {
+	blocked := s.sortedEvals(func(e *api.Evaluation) bool { return e.Status == "blocked" })
+	slices.Reverse(blocked)
+	sort.SliceStable(blocked, func(i, j int) bool { return blocked[i].Priority > blocked[j].Priority })
+	for _, e := range blocked {
 		j := s.st.Jobs[e.JobID]
 		if j == nil || deref(j.Stop) {
 			continue

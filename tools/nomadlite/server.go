@@ -26,9 +26,10 @@ type Config struct {
 
 // Server holds the state, the node description and the running allocations.
 type Server struct {
-	cfg  Config
-	st   *State
-	node *api.Node
+	cfg     Config
+	st      *State
+	node    *api.Node
+	secrets secretsMode
 
 	runMu   sync.Mutex
 	runners map[string]*allocRunner
@@ -64,6 +65,8 @@ func NewServer(cfg Config) (*Server, error) {
 		s.st.markDirty()
 	}
 	s.node = buildNode(cfg, s.st.NodeID)
+	s.secrets = detectSecretsMode()
+	logf("task secrets/ directories: %s", s.secrets)
 	s.recoverLost()
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.st.saver(s.stop) }()
@@ -104,6 +107,8 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /v1/evaluation/{id}/allocations", s.evalAllocs)
 	m.HandleFunc("GET /v1/client/fs/logs/{id}", s.fsLogs)
 	m.HandleFunc("GET /v1/client/fs/cat/{id}", s.fsCat)
+	m.HandleFunc("GET /v1/client/fs/ls/{id}", s.fsList)
+	m.HandleFunc("GET /v1/client/fs/stat/{id}", s.fsStat)
 	m.HandleFunc("GET /v1/var/{path...}", s.getVar)
 	m.HandleFunc("PUT /v1/var/{path...}", s.putVar)
 	m.HandleFunc("POST /v1/var/{path...}", s.putVar)

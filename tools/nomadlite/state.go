@@ -96,6 +96,13 @@ func (s *State) bump() uint64 {
 	return s.Index
 }
 
+// watch is closed at the next change of the state.
+func (s *State) watch() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
 // markDirty asks for a save without moving the index (e.g. GC).
 func (s *State) markDirty() { s.dirty = true }
 

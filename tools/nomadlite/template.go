@@ -15,6 +15,14 @@ import (
 	"github.com/hashicorp/nomad/api"
 )
 
+// missingVarError is consul-template's report of a variable that does not
+// exist (yet): the task waits for it rather than failing.
+type missingVarError struct{ path string }
+
+func (e *missingVarError) Error() string {
+	return fmt.Sprintf("Missing: nomad.var.block(%s@default.global)", e.path)
+}
+
 // templateFuncs is the subset of consul-template's functions nomadlite
 // offers: nomadVar (the variable's Items as a map), nomadVarExists, env,
 // toJSON, base64Encode/Decode and a few string helpers.
@@ -25,7 +33,7 @@ func (s *Server) templateFuncs(env map[string]string) template.FuncMap {
 			defer s.st.mu.Unlock()
 			v := s.st.Vars[strings.TrimPrefix(path, "/")]
 			if v == nil {
-				return nil, fmt.Errorf("Missing: nomad.var.block(%s@default.global)", path)
+				return nil, &missingVarError{path}
 			}
 			out := make(map[string]string, len(v.Items))
 			for k, x := range v.Items {
@@ -102,8 +110,8 @@ func validateTemplate(t *api.Template) error {
 }
 
 // renderTemplates writes each template under the task dir and returns the
-// variables of those marked Envvars. A variable that does not exist fails
-// the task (Nomad would block until it appears; see README).
+// variables of those marked Envvars; a variable that does not exist is a
+// *missingVarError.
 func (ar *allocRunner) renderTemplates(t *api.Task, taskDir string, env map[string]string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, tm := range t.Templates {
@@ -122,6 +130,9 @@ func (ar *allocRunner) renderTemplates(t *api.Task, taskDir string, env map[stri
 		perms := os.FileMode(0o644)
 		if p, err := strconv.ParseUint(deref(tm.Perms), 8, 32); err == nil && deref(tm.Perms) != "" {
 			perms = os.FileMode(p)
+		}
+		if !ar.s.secrets.enforced() && inSecrets(ar.dir, dest) {
+			perms &^= 0o111
 		}
 		if err := os.MkdirAll(filepath.Dir(dest), 0o777); err != nil {
 			return nil, err
