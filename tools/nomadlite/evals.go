@@ -46,16 +46,6 @@ func (s *Server) finishEval(e *api.Evaluation, failed map[string]*api.Allocation
 	e.QueuedAllocations = queued
 }
 
-// cancelBlocked cancels a job's blocked evaluations (job stopped or replaced).
-func (s *Server) cancelBlocked(jobID string) {
-	for _, e := range s.st.Evals {
-		if e.JobID == jobID && e.Status == "blocked" {
-			e.Status, e.StatusDescription = "canceled", "evaluation canceled: job was updated or stopped"
-			e.ModifyIndex, e.ModifyTime = s.st.bump(), now()
-		}
-	}
-}
-
 func (s *Server) sortedEvals(keep func(*api.Evaluation) bool) []*api.Evaluation {
 	return newestFirst(s.st.Evals, keep, func(e *api.Evaluation) (uint64, string) { return e.CreateIndex, e.ID })
 }

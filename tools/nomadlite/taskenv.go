@@ -140,6 +140,33 @@ func (ar *allocRunner) interpolate(s string, env map[string]string, t *api.Task)
 	})
 }
 
+// interpolateConfig is the task's driver config with ${…} interpolated in
+// every string, as Nomad's task runner hands it to the driver.
+func (ar *allocRunner) interpolateConfig(v any, env map[string]string, t *api.Task) map[string]any {
+	out, _ := ar.interpolateValue(v, env, t).(map[string]any)
+	return out
+}
+
+func (ar *allocRunner) interpolateValue(v any, env map[string]string, t *api.Task) any {
+	switch x := v.(type) {
+	case string:
+		return ar.interpolate(x, env, t)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = ar.interpolateValue(e, env, t)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = ar.interpolateValue(e, env, t)
+		}
+		return out
+	}
+	return v
+}
+
 func envList(env map[string]string) []string {
 	out := make([]string, 0, len(env))
 	for k, v := range env {
