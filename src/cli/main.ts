@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander'
 import pkg from '../../package.json'
 import { isServiceError } from '../errors'
+import { registerBuilderCommands } from './builder-commands'
 import { registerClientCommands } from './client-commands'
 import { connect } from './connect'
 import { registerDevCommands } from './dev-commands'
@@ -19,6 +20,7 @@ registerJobCommands(program, () => connect(program.opts().server))
 registerServeCommands(program)
 registerDevCommands(program)
 registerClientCommands(program)
+registerBuilderCommands(program)
 
 try {
   await program.parseAsync()

@@ -23,8 +23,21 @@ export async function nomadliteBinary(paths: DevPaths, log: (s: string) => void,
   return bin
 }
 
+/**
+ * The docker plugin's block for the docker profile: the dev stack's engine, and volumes enabled
+ * as the conformance recordings had it. No allow_caps: the tasks add no capability (newuidmap's
+ * file capabilities draw on Docker's default bounding set, which has setuid and setgid).
+ */
+const dockerPlugin = (endpoint: string) => `plugin "docker" {
+  config {
+    endpoint = "${endpoint}"
+    volumes { enabled = true }
+  }
+}
+`
+
 /** The dev config the conformance recordings were made with: raw_exec, the cache volume, nothing reaching out. */
-function realNomadConfig(paths: DevPaths, ports: DevPorts): string {
+function realNomadConfig(paths: DevPaths, ports: DevPorts, dockerEndpoint?: string): string {
   return `disable_update_check = true
 ports { http = ${ports.nomad} }
 client {
@@ -38,22 +51,32 @@ client {
 plugin "raw_exec" {
   config { enabled = true }
 }
-`
+${dockerEndpoint ? dockerPlugin(dockerEndpoint) : ''}`
 }
 
-export async function nomadDaemon(paths: DevPaths, ports: DevPorts, log: (s: string) => void): Promise<Daemon & { kind: string }> {
+/** The dev agent; with `dockerEndpoint` (unix://… or tcp://…) its docker driver uses that engine. */
+export async function nomadDaemon(
+  paths: DevPaths,
+  ports: DevPorts,
+  log: (s: string) => void,
+  dockerEndpoint?: string,
+  env = process.env,
+): Promise<Daemon & { kind: string }> {
   mkdirSync(paths.cache, { recursive: true })
-  const real = realNomad()
+  const real = realNomad(env)
   if (real) {
     const config = join(paths.state, 'nomad-dev.hcl')
-    writeFileSync(config, realNomadConfig(paths, ports))
+    writeFileSync(config, realNomadConfig(paths, ports, dockerEndpoint))
     return { kind: 'nomad', name: 'nomad', command: real, args: ['agent', '-dev', '-bind', '127.0.0.1', '-config', config] }
   }
-  const bin = await nomadliteBinary(paths, log)
+  const bin = await nomadliteBinary(paths, log, env)
   return {
     kind: 'nomadlite',
     name: 'nomad',
     command: bin,
-    args: ['agent', '-bind', '127.0.0.1', '-port', String(ports.nomad), '-data-dir', join(paths.state, 'nomadlite'), '-host-volume', `buildah-cache=${paths.cache}`],
+    args: [
+      ...['agent', '-bind', '127.0.0.1', '-port', String(ports.nomad), '-data-dir', join(paths.state, 'nomadlite'), '-host-volume', `buildah-cache=${paths.cache}`],
+      ...(dockerEndpoint ? ['-docker-endpoint', dockerEndpoint] : []),
+    ],
   }
 }

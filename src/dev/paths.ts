@@ -10,6 +10,15 @@ export interface DevPorts {
   server: number
 }
 
+/** Where the dev stack's builds run: raw_exec (host Buildah as root, no Docker needed) or docker (the production profile). */
+export type DevProfile = 'raw_exec' | 'docker'
+
+export function devProfile(env = process.env): DevProfile {
+  const v = env.NBS_DEV_PROFILE || 'raw_exec'
+  if (v !== 'raw_exec' && v !== 'docker') throw new Error(`NBS_DEV_PROFILE: expected raw_exec or docker; got "${v}"`)
+  return v
+}
+
 export interface DevPaths {
   state: string
   project: string
@@ -40,7 +49,9 @@ export function devPaths(env = process.env): DevPaths {
   return {
     state,
     project: projectDir(env),
-    cache: join(state, 'buildah-cache'),
+    // The docker profile's store is rootless (files of uid 1000 and its subordinate ids): kept
+    // apart from raw_exec's root-owned one, so switching profiles never mixes the two.
+    cache: join(state, devProfile(env) === 'docker' ? 'buildah-cache-rootless' : 'buildah-cache'),
     logs: join(state, 'logs'),
     git: join(state, 'git'),
   }

@@ -1,0 +1,45 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { builderTag } from '../../src/builder/definition'
+import { nomadDaemon } from '../../src/dev/nomad-agent'
+import { devStack, devServiceEnv } from '../../src/dev/stack'
+
+const state = mkdtempSync(join(tmpdir(), 'nbs-dev-profile-'))
+afterAll(() => rmSync(state, { recursive: true, force: true }))
+const env = { NBS_STATE_DIR: state, NBS_DEV_REGISTRY_PORT: '15999' }
+
+describe('the dev stack profiles', () => {
+  test('raw_exec stays the default and needs no Docker', () => {
+    const s = devStack(env)
+    expect(s.profile).toBe('raw_exec')
+    const e = devServiceEnv(s)
+    expect(e.NBS_PROFILE).toBe('raw_exec')
+    expect(e.DOCKER_HOST).toBeUndefined()
+    expect(() => devStack({ ...env, NBS_DEV_PROFILE: 'podman' })).toThrow('NBS_DEV_PROFILE')
+  })
+
+  test('docker: the builder image from the dev registry, host networking, the stack\'s engine, a store of its own', () => {
+    const s = devStack({ ...env, NBS_DEV_PROFILE: 'docker' })
+    const e = devServiceEnv(s)
+    expect(e.NBS_PROFILE).toBe('docker')
+    expect(e.NBS_BUILDAH_IMAGE).toBe(`127.0.0.1:15999/nbs/builder:${builderTag()}`)
+    expect(e.NBS_DOCKER_NETWORK).toBe('host')
+    expect(e.DOCKER_HOST).toBe(`unix://${state}/docker.sock`)
+    expect(s.paths.cache).not.toBe(devStack(env).paths.cache)
+    expect(devServiceEnv(devStack({ ...env, NBS_DEV_PROFILE: 'docker', DOCKER_HOST: 'unix:///run/other.sock' })).DOCKER_HOST).toBe('unix:///run/other.sock')
+  })
+
+  test("the agent's docker driver is pointed at the engine: nomadlite's flag, or real Nomad's plugin block", async () => {
+    const s = devStack({ ...env, NBS_DEV_PROFILE: 'docker' })
+    const endpoint = `unix://${state}/docker.sock`
+    const lite = await nomadDaemon(s.paths, s.ports, () => {}, endpoint, { NBS_NOMADLITE_BIN: '/bin/true' })
+    expect(lite.args.slice(-2)).toEqual(['-docker-endpoint', endpoint])
+    const real = await nomadDaemon(s.paths, s.ports, () => {}, endpoint, { NBS_NOMAD_BIN: '/bin/true' })
+    const hcl = readFileSync(real.args.at(-1)!, 'utf8')
+    expect(hcl).toContain(`plugin "docker" {\n  config {\n    endpoint = "${endpoint}"\n    volumes { enabled = true }`)
+    const plain = await nomadDaemon(s.paths, s.ports, () => {}, undefined, { NBS_NOMAD_BIN: '/bin/true' })
+    expect(readFileSync(plain.args.at(-1)!, 'utf8')).not.toContain('plugin "docker"')
+  })
+})
