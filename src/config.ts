@@ -34,6 +34,10 @@ export interface Config {
   gpuNodePool?: string
   /** Client tokens (hashed): see src/service/clients.ts. */
   clientsFile?: string
+  /** The node's layer cache is pruned to this size (NBS_CACHE_MAX_MB) … */
+  cacheMaxMB: number
+  /** … and entries unused for this long go (NBS_CACHE_MAX_AGE_HOURS). */
+  cacheMaxAgeHours: number
   /** Where the build records live: Nomad Variables under this path (NBS_RECORDS_PREFIX). */
   recordsPrefix: string
   /** Builds a client may have in flight when its entry sets no maxInFlight (NBS_MAX_IN_FLIGHT); none: no limit. */
@@ -83,6 +87,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     clientsFile: env.NBS_CLIENTS_FILE || undefined,
     authOff: env.NBS_AUTH === 'off',
     recordsPrefix: env.NBS_RECORDS_PREFIX ?? 'nbs-records',
+    cacheMaxMB: positive('NBS_CACHE_MAX_MB', env.NBS_CACHE_MAX_MB) ?? 10240,
+    cacheMaxAgeHours: positive('NBS_CACHE_MAX_AGE_HOURS', env.NBS_CACHE_MAX_AGE_HOURS) ?? 168,
     maxInFlight: positive('NBS_MAX_IN_FLIGHT', env.NBS_MAX_IN_FLIGHT),
     listen,
     serverUrl: env.NBS_SERVER ?? `http://${listen}`,

@@ -1,6 +1,7 @@
 # Build phase: fetch the repository at the ref, then buildah bud into the node's shared store.
 set -e
 prepare_store
+hold_store
 repo=$(d "$NBS_B64_REPO")
 ref=$(d "$NBS_B64_REF")
 src="$NOMAD_ALLOC_DIR/src"
@@ -55,7 +56,14 @@ if [ -z "$df" ]; then
 fi
 [ -f "$ctx/$df" ] || { say "$df does not exist in $ctx"; exit 2; }
 
-set -- bud --isolation "$NBS_ISOLATION" --layers --tls-verify="$NBS_TLS_VERIFY" -f "$ctx/$df" -t "$NBS_LOCAL_IMAGE"
+# Two names: publish removes the build's own, and the cache name keeps the newest image of this
+# repo and Dockerfile, so its layers stay in the store for the next build to reuse. --force-rm:
+# a failed step leaves no working container behind.
+set -- bud --isolation "$NBS_ISOLATION" --layers --force-rm --tls-verify="$NBS_TLS_VERIFY" -f "$ctx/$df" -t "$NBS_LOCAL_IMAGE" -t "$NBS_CACHE_IMAGE"
+if [ "$NBS_NO_CACHE" = 1 ]; then
+  say "noCache: every step runs again"
+  set -- "$@" --no-cache
+fi
 target=$(d "$NBS_B64_TARGET")
 [ -z "$target" ] || set -- "$@" --target "$target"
 for a in $NBS_B64_BUILD_ARGS; do set -- "$@" --build-arg "$(d "$a")"; done
@@ -65,4 +73,7 @@ say "buildah $*"
 bah "$@" || { rc=$?; forget $(cd "$secrets" 2>/dev/null && ls); exit "$rc"; }
 forget $(cd "$secrets" 2>/dev/null && ls)
 touch "$state/build.ok"
+# When the cache entry was last used: the prune forgets the least recently used first.
+mkdir -p "$store_dir/nbs-cache-keys"
+touch "$store_dir/nbs-cache-keys/$NBS_CACHE_KEY"
 say "built $NBS_LOCAL_IMAGE"

@@ -26,7 +26,15 @@ store_flags() {
     *) echo --storage-driver vfs ;;
   esac
 }
-bah() { buildah --root "$NBS_STORAGE_ROOT" --runroot "$NBS_RUNROOT" $(store_flags) "$@"; }
+# Buildah never gets the store lock's descriptor (9): a step's process that outlived its phase
+# would otherwise hold the lock, and the store would never be pruned again.
+bah() { buildah --root "$NBS_STORAGE_ROOT" --runroot "$NBS_RUNROOT" $(store_flags) "$@" 9>&-; }
+
+# The node's store is the layer cache, shared by every build on the node. Each phase holds a
+# shared lock on it for its whole run; the prune (publish.sh) takes it alone or not at all, so
+# it never removes a layer or a container that a build in flight uses.
+store_dir=$(dirname "$NBS_STORAGE_ROOT")
+hold_store() { exec 9>>"$store_dir/nbs-store.lock" && flock -s 9; }
 
 # Secrets rendered for this task are masked in everything it prints, even when a build step
 # echoes one: a filter reads the values from the files before any output passes through it.

@@ -1,6 +1,43 @@
 # Publish phase, a poststop task: Nomad runs it after success, failure and stop alike
 # (observed on Nomad 2.0.5), so it pushes only when the build and every test left their marks.
-cleanup() { bah rmi "$NBS_LOCAL_IMAGE" >/dev/null 2>&1; }
+hold_store
+# Only the build's own name goes: the cache name keeps the layers (build.sh).
+cleanup() {
+  bah rmi "$NBS_LOCAL_IMAGE" >/dev/null 2>&1
+  prune
+}
+
+# Keeps the layer cache within NBS_CACHE_MAX_MB and NBS_CACHE_MAX_AGE_HOURS. Only the last phase
+# using the node's store prunes it (an exclusive lock, never waited for): with no build in
+# flight, every container left in the store is a leftover of a killed or timed-out build.
+prune() {
+  flock -u 9
+  flock -n -x 9 || {
+    say "cache: other builds are using the store; the last of them prunes it"
+    return 0
+  }
+  keys="$store_dir/nbs-cache-keys"
+  entries=0
+  forget_entry() {
+    bah rmi "localhost/nbs-cache/$1:latest" >/dev/null 2>&1
+    rm -f "$keys/$1"
+    entries=$((entries + 1))
+  }
+  for f in $(find "$keys" -type f -mmin +"$((NBS_CACHE_MAX_AGE_HOURS * 60))" 2>/dev/null); do forget_entry "$(basename "$f")"; done
+  containers=$(bah rm --all 2>/dev/null | wc -l)
+  images=0
+  drop_dangling() {
+    while n=$(bah rmi --prune 2>/dev/null | wc -l) && [ "$n" -gt 0 ]; do images=$((images + n)); done
+  }
+  drop_dangling
+  while [ "$(du -sm "$NBS_STORAGE_ROOT" | cut -f1)" -gt "$NBS_CACHE_MAX_MB" ]; do
+    oldest=$(ls -tr "$keys" 2>/dev/null | head -n 1)
+    [ -n "$oldest" ] || break
+    forget_entry "$oldest"
+    drop_dangling
+  done
+  say "cache: pruned $containers leftover container(s), $entries cache entr(ies), $images image(s); store $(du -sm "$NBS_STORAGE_ROOT" | cut -f1) MB (limit $NBS_CACHE_MAX_MB MB)"
+}
 skip() {
   say "not publishing: $1"
   printf '%s\n' "$1" >"$state/publish.skipped"

@@ -19,6 +19,8 @@ export type RenderConfig = Pick<
   | 'buildahImage'
   | 'dockerNetwork'
   | 'storageDriver'
+  | 'cacheMaxMB'
+  | 'cacheMaxAgeHours'
   | 'insecureRegistries'
   | 'gpuNodePool'
   | 'vaultRole'
@@ -71,6 +73,13 @@ const DOCKER_CACHE_MOUNT = '/var/lib/nbs-cache'
 const BUILD_USER = { name: 'build', uid: 1000 }
 const SECONDS = 1_000_000_000
 
+/**
+ * One cache entry per repository, context, Dockerfile and target: the store keeps the newest
+ * image of each under this name, and with it the layers the next build of the same one reuses.
+ */
+export const cacheKeyOf = (r: JobRequest): string =>
+  new Bun.CryptoHasher('sha256').update(JSON.stringify([r.repo, r.context ?? '', r.dockerfile ?? '', r.target ?? ''])).digest('hex').slice(0, 24)
+
 /** Templates render the task's secrets into its own secrets dir; Vault ones log in with the task's workload identity. */
 function withSecrets(task: Task, templates: Template[], vaultRole: string): void {
   if (templates.length === 0) return
@@ -82,6 +91,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const { id, request } = input
   const tests = planTests(request)
   const storeDir = config.profile === 'raw_exec' ? config.cachePath : DOCKER_CACHE_MOUNT
+  const cacheKey = cacheKeyOf(request)
   const tlsVerify = config.insecureRegistries.includes(registryOf(request.image)) ? 'false' : 'true'
   const common: Record<string, string> = {
     NBS_STORAGE_ROOT: `${storeDir}/storage`,
@@ -90,6 +100,10 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_STORAGE_DRIVER: config.storageDriver,
     NBS_ISOLATION: 'chroot',
     NBS_LOCAL_IMAGE: `localhost/nbs/${id}:build`,
+    NBS_CACHE_KEY: cacheKey,
+    NBS_CACHE_IMAGE: `localhost/nbs-cache/${cacheKey}:latest`,
+    NBS_CACHE_MAX_MB: String(config.cacheMaxMB),
+    NBS_CACHE_MAX_AGE_HOURS: String(config.cacheMaxAgeHours),
     NBS_TLS_VERIFY: tlsVerify,
   }
   const cpu = request.resources?.cpu ?? defaults.cpu
@@ -136,6 +150,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_B64_CONTEXT: b64(request.context ?? ''),
     NBS_B64_DOCKERFILE: b64(request.dockerfile ?? ''),
     NBS_B64_TARGET: b64(request.target ?? ''),
+    NBS_NO_CACHE: request.noCache ? '1' : '0',
     NBS_B64_BUILD_ARGS: b64List(Object.entries(request.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`)),
     NBS_BUILD_SECRET_IDS: secrets.buildIds.join(' '),
   })

@@ -8,13 +8,36 @@ const domain = `${domainComponent}(?:\\.${domainComponent})*(?::[0-9]+)?`
 const pathComponent = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*'
 export const imagePattern = `^(?:${domain}/)?${pathComponent}(?:/${pathComponent})*$`
 export const tagPattern = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
-const envNamePattern = '^[A-Za-z_][A-Za-z0-9_]*$'
+export const envNamePattern = '^[A-Za-z_][A-Za-z0-9_]*$'
+export const refPattern = '^(?!-)[A-Za-z0-9._/@+-]{1,255}$'
+export const targetPattern = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$'
+export const gpuVendorPattern = '^[a-z0-9][a-z0-9_-]{0,31}$'
+export const gpuModelPattern = '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$'
 // A relative path inside the repository: not absolute, no "..", and only the characters of
 // ordinary file names (no quotes, braces, "$" or control characters).
-const relativePathPattern = '^(?!/)(?!(?:.*/)?\\.\\.(?:/|$))[A-Za-z0-9._/@+ -]*$'
+export const relativePathPattern = '^(?!/)(?!(?:.*/)?\\.\\.(?:/|$))[A-Za-z0-9._/@+ -]*$'
+
+export const defaults = { buildTimeout: 1800, testTimeout: 600, publishTimeout: 600, cpu: 200, memory: 1024 } as const
+
+/** The request's bounds: the schema enforces them, getServerInfo tells them. */
+export const limits = {
+  testCommands: 32,
+  tags: 16,
+  buildArgs: 64,
+  testEnv: 64,
+  gpus: 16,
+  phaseSeconds: 21600,
+  cpu: { minimum: 100, maximum: 256000 },
+  memory: { minimum: 64, maximum: 16777216 },
+} as const
 
 const Seconds = (what: string, def: number) =>
-  t.Integer({ minimum: 1, maximum: 21600, default: def, description: `${what}, in seconds (1 to 21600; default ${def}).` })
+  t.Integer({
+    minimum: 1,
+    maximum: limits.phaseSeconds,
+    default: def,
+    description: `${what}, in seconds (1 to ${limits.phaseSeconds}; default ${def}).`,
+  })
 
 export const TestSpec = t.Object(
   {
@@ -29,7 +52,7 @@ export const TestSpec = t.Object(
           }),
         ]),
         {
-          maxItems: 32,
+          maxItems: limits.testCommands,
           description:
             'Test commands, each run in its own container from the built image, in parallel. A string runs under /bin/sh -c; an array runs as-is. Example: ["go test ./...", ["/app", "--selftest"]].',
         },
@@ -41,18 +64,18 @@ export const TestSpec = t.Object(
     env: t.Optional(
       t.Record(t.String({ pattern: envNamePattern }), t.String({ maxLength: 4096 }), {
         additionalProperties: false,
-        maxProperties: 64,
+        maxProperties: limits.testEnv,
         description: 'Environment variables for the test commands (names: letters, digits, _).',
       }),
     ),
-    timeout: t.Optional(Seconds('Time limit of each test command', 600)),
+    timeout: t.Optional(Seconds('Time limit of each test command', defaults.testTimeout)),
     gpus: t.Optional(
       t.Object(
         {
-          count: t.Integer({ minimum: 1, maximum: 16, description: 'GPUs for each test command.' }),
-          vendor: t.Optional(t.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$', description: 'Device vendor (default nvidia).' })),
+          count: t.Integer({ minimum: 1, maximum: limits.gpus, description: 'GPUs for each test command.' }),
+          vendor: t.Optional(t.String({ pattern: gpuVendorPattern, description: 'Device vendor (default nvidia).' })),
           model: t.Optional(
-            t.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$', description: 'Exact device model, e.g. "Tesla T4".' }),
+            t.String({ pattern: gpuModelPattern, description: 'Exact device model, e.g. "Tesla T4".' }),
           ),
         },
         { additionalProperties: false, description: 'GPUs the test phase needs, e.g. {"count": 1}.' },
@@ -72,7 +95,7 @@ export const JobRequest = t.Object(
     }),
     ref: t.Optional(
       t.String({
-        pattern: '^(?!-)[A-Za-z0-9._/@+-]{1,255}$',
+        pattern: refPattern,
         description: "Branch, tag or commit to build (default: the remote's default branch).",
       }),
     ),
@@ -90,12 +113,15 @@ export const JobRequest = t.Object(
     buildArgs: t.Optional(
       t.Record(t.String({ pattern: envNamePattern }), t.String({ maxLength: 4096 }), {
         additionalProperties: false,
-        maxProperties: 64,
+        maxProperties: limits.buildArgs,
         description: 'Build arguments (--build-arg NAME=VALUE). Not for secrets: they are recorded in the job.',
       }),
     ),
     target: t.Optional(
-      t.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$', description: 'Stage of a multi-stage Dockerfile to build.' }),
+      t.String({ pattern: targetPattern, description: 'Stage of a multi-stage Dockerfile to build.' }),
+    ),
+    noCache: t.Optional(
+      t.Boolean({ description: "true: run every step again instead of reusing the node's layer cache (default false)." }),
     ),
     image: t.String({
       maxLength: 255,
@@ -105,7 +131,7 @@ export const JobRequest = t.Object(
     tags: t.Optional(
       t.Array(t.String({ pattern: tagPattern }), {
         minItems: 1,
-        maxItems: 16,
+        maxItems: limits.tags,
         description: 'Tags to push (default: the job id). Letters, digits, _ . - ; at most 128 characters.',
       }),
     ),
@@ -113,16 +139,21 @@ export const JobRequest = t.Object(
     secrets: t.Optional(SecretRefs),
     timeouts: t.Optional(
       t.Object(
-        { build: t.Optional(Seconds('Time limit of clone and build', 1800)), publish: t.Optional(Seconds('Time limit of the push', 600)) },
+        {
+          build: t.Optional(Seconds('Time limit of clone and build', defaults.buildTimeout)),
+          publish: t.Optional(Seconds('Time limit of the push', defaults.publishTimeout)),
+        },
         { additionalProperties: false },
       ),
     ),
     resources: t.Optional(
       t.Object(
         {
-          cpu: t.Optional(t.Integer({ minimum: 100, maximum: 256000, default: 200, description: 'CPU per task, MHz (default 200; a share, not a cap).' })),
+          cpu: t.Optional(
+            t.Integer({ ...limits.cpu, default: defaults.cpu, description: `CPU per task, MHz (default ${defaults.cpu}; a share, not a cap).` }),
+          ),
           memory: t.Optional(
-            t.Integer({ minimum: 64, maximum: 16777216, default: 1024, description: 'Memory per task, MB (default 1024).' }),
+            t.Integer({ ...limits.memory, default: defaults.memory, description: `Memory per task, MB (default ${defaults.memory}).` }),
           ),
         },
         { additionalProperties: false },
@@ -135,5 +166,3 @@ export const JobRequest = t.Object(
 export type JobRequest = Static<typeof JobRequest>
 export type TestSpec = Static<typeof TestSpec>
 export type TestCommand = NonNullable<TestSpec['commands']>[number]
-
-export const defaults = { buildTimeout: 1800, testTimeout: 600, publishTimeout: 600, cpu: 200, memory: 1024 } as const

@@ -236,3 +236,29 @@ describe('the docker profile', () => {
     }
   })
 })
+
+describe('the layer cache', () => {
+  const env = (r: JobRequest, task = 'build', c = config) => render(r, c).TaskGroups[0]!.Tasks.find((t) => t.Name === task)!.Env!
+
+  test('one cache name per repository, context, Dockerfile and target: the same for a rebuild, another for another target', () => {
+    expect(env(request).NBS_CACHE_IMAGE).toBe(`localhost/nbs-cache/${env(request).NBS_CACHE_KEY}:latest`)
+    expect(env({ ...request, tags: ['other'] }).NBS_CACHE_KEY).toBe(env(request).NBS_CACHE_KEY)
+    expect(env({ ...request, target: 'runtime' }).NBS_CACHE_KEY).not.toBe(env(request).NBS_CACHE_KEY)
+    expect(env({ ...request, repo: `${request.repo}-fork` }).NBS_CACHE_KEY).not.toBe(env(request).NBS_CACHE_KEY)
+    expect(env(request).NBS_CACHE_KEY).toMatch(/^[0-9a-f]{24}$/)
+  })
+
+  test('noCache reaches the build only; the prune bounds come from the config', () => {
+    expect(env(request).NBS_NO_CACHE).toBe('0')
+    expect(env({ ...request, noCache: true }).NBS_NO_CACHE).toBe('1')
+    const publish = env(request, 'publish', { ...config, cacheMaxMB: 512, cacheMaxAgeHours: 2 })
+    expect([publish.NBS_CACHE_MAX_MB, publish.NBS_CACHE_MAX_AGE_HOURS]).toEqual(['512', '2'])
+  })
+
+  test('publish removes only the build\'s own name; the cache name keeps the layers', () => {
+    const script = phaseScript('publish')
+    expect(script).toContain('bah rmi "$NBS_LOCAL_IMAGE"')
+    expect(script).not.toMatch(/rmi[^\n]*NBS_CACHE_IMAGE/)
+    expect(phaseScript('build')).toContain('-t "$NBS_LOCAL_IMAGE" -t "$NBS_CACHE_IMAGE"')
+  })
+})

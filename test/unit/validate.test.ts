@@ -107,3 +107,13 @@ describe('repository URLs', () => {
     expect(refusal({ ...ok, repo: 'git://127.0.0.1:9418/x' }).field).toBe('repo')
   })
 })
+
+describe('noCache', () => {
+  test('a value that is not a boolean is refused naming the field', () => {
+    const e = refusal({ ...ok, noCache: 'yes' })
+    expect(e.details?.map((d) => d.field)).toEqual(['noCache'])
+  })
+  test('true is accepted', () => {
+    expect(validateRequest({ ...ok, noCache: true }, strict).noCache).toBe(true)
+  })
+})

@@ -1,0 +1,99 @@
+// The node's store is the layer cache: it hits, it is shared safely, and it stays bounded.
+// Every repo here is made fresh (a random word in it), so no earlier run can have warmed the cache.
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { loadConfig } from '../../src/config'
+import { ensureStack, busyboxDockerfile, gitRepo, service, serviceEnv, urls } from '../support/dev-stack'
+
+beforeAll(ensureStack, 180_000)
+
+const image = `${urls.registry}/e2e/cache`
+const word = () => Math.random().toString(36).slice(2, 10)
+const buildLog = async (id: string) => (await service.getLogs({ id, phase: 'build', tail: 0 })).logs[0]?.text ?? ''
+const steps = (log: string) => [...log.matchAll(/^STEP \d+\/\d+: (.*)$/gm)].map((m) => m[1])
+/** The steps Buildah took from the cache: each such STEP line is followed by "--> Using cache". */
+const cachedSteps = (log: string) => [...log.matchAll(/^STEP \d+\/\d+: (.*)\n--> Using cache /gm)].map((m) => m[1])
+
+async function build(repo: string, extra: Record<string, unknown> = {}) {
+  const sub = await service.submitJob({ repo, image, test: { commands: ['true'] }, ...extra })
+  const st = await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 150 })
+  expect(st.status).toBe('SUCCEEDED')
+  return { id: sub.id, log: await buildLog(sub.id) }
+}
+
+// The dev store on the host (raw_exec tasks use the host's path), read with the same driver.
+const store = loadConfig({ ...process.env, ...serviceEnv }).cachePath
+function storeContainers(): string[] {
+  // The store keeps the driver it was made with: ask with each until one is accepted.
+  const script = 'for d in overlay vfs; do buildah --root "$1/storage" --runroot "$1/run" --storage-driver $d containers -q 2>/dev/null && exit 0; done; exit 1'
+  const p = Bun.spawnSync(['sh', '-c', script, 'sh', store])
+  expect(p.exitCode).toBe(0)
+  return p.stdout.toString().split('\n').filter(Boolean)
+}
+
+describe('the layer cache', () => {
+  test('rebuilding an unchanged commit takes every step from the cache; noCache runs them again', async () => {
+    const token = word()
+    const repo = await gitRepo(`cache-${token}`, {
+      Dockerfile: busyboxDockerfile(`RUN sleep 2; echo ${token} > /a`, `RUN sleep 2; echo ${token} > /b`, 'COPY app.txt /app.txt'),
+      'app.txt': token,
+    })
+    const cold = await build(repo)
+    expect(cachedSteps(cold.log)).not.toContain(`RUN sleep 2; echo ${token} > /a`)
+    const warm = await build(repo)
+    // FROM scratch is never "cached"; every other step is.
+    expect(cachedSteps(warm.log)).toEqual(steps(warm.log).slice(1))
+    const fresh = await build(repo, { noCache: true })
+    expect(fresh.log).toContain('noCache: every step runs again')
+    expect(cachedSteps(fresh.log)).toEqual([])
+  }, 300_000)
+
+  test('changing only the last COPY reuses every earlier step', async () => {
+    const token = word()
+    const name = `cache-copy-${token}`
+    const files = (app: string) => ({ Dockerfile: busyboxDockerfile(`RUN sleep 1; echo ${token} > /a`, 'COPY app.txt /app.txt'), 'app.txt': app })
+    const repo = await gitRepo(name, files('one'))
+    await build(repo)
+    await gitRepo(name, files('two'))
+    const next = await build(repo)
+    const all = steps(next.log)
+    expect(all.at(-1)).toBe('COPY app.txt /app.txt')
+    expect(cachedSteps(next.log)).toEqual(all.slice(1, -1))
+  }, 300_000)
+
+  test('six builds at once share the store without breaking each other', async () => {
+    const token = word()
+    // Three repos, each built twice at once: same layers written side by side, and different ones.
+    const repos: string[] = []
+    for (const i of [0, 1, 2]) repos.push(await gitRepo(`cache-six-${token}-${i}`, { Dockerfile: busyboxDockerfile(`RUN echo ${token}-${i} > /a`, 'RUN sleep 1') }))
+    repos.push(...repos)
+    const subs = await Promise.all(repos.map((repo) => service.submitJob({ repo, image, test: { commands: ['test -s /a'] } })))
+    const final = await Promise.all(subs.map((s) => service.waitForJob({ id: s.id, until: 'final', timeoutSeconds: 240 })))
+    expect(final.map((s) => [s.status, s.failure?.message])).toEqual(final.map(() => ['SUCCEEDED', undefined]))
+  }, 300_000)
+
+  test('killed and timed-out builds leave no container in the store once the last build has pruned it', async () => {
+    const token = word()
+    const repo = await gitRepo(`cache-kill-${token}`, { Dockerfile: busyboxDockerfile(`RUN echo ${token}; sleep 60`) })
+    const killed = await Promise.all([1, 2].map(() => service.submitJob({ repo, image, test: { commands: ['true'] } })))
+    for (const k of killed) {
+      let st = await service.getStatus(k.id)
+      while (st.status === 'PENDING') st = await service.waitForJob({ id: k.id, until: 'change', timeoutSeconds: 60 })
+      expect(st.status).toBe('BUILDING')
+    }
+    await Bun.sleep(1500)
+    for (const k of killed) await service.killJob(k.id)
+    const late = await service.submitJob({ repo, image, timeouts: { build: 3 } })
+    const timedOut = await service.waitForJob({ id: late.id, until: 'final', timeoutSeconds: 120 })
+    expect(timedOut.failure?.reason).toBe('timeout')
+    for (const k of killed) await service.waitForJob({ id: k.id, until: 'final', timeoutSeconds: 60 })
+    // The last build to finish prunes, and its publish log says what went. Another build on the
+    // same node (a developer's, beside the suite) defers the prune to a later one: a few tries.
+    let publish = ''
+    for (let i = 0; i < 3 && !/cache: pruned/.test(publish); i++) {
+      const last = await build(`${urls.git}/hello-world`)
+      publish = (await service.getLogs({ id: last.id, phase: 'publish' })).logs[0]?.text ?? ''
+    }
+    expect(publish).toMatch(/cache: pruned \d+ leftover container\(s\)/)
+    expect(storeContainers()).toEqual([])
+  }, 300_000)
+})
