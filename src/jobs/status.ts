@@ -11,6 +11,8 @@ export interface AllocFiles {
   published?: string
   skipped?: string
   commit?: string
+  /** Why the node could not run the build (common.sh's infra: exit 78). */
+  infrastructure?: string
   exits: Record<string, string | undefined>
 }
 
@@ -29,6 +31,8 @@ export interface StatusInput {
 
 // `timeout` exits 124 when the phase's own time limit fires (Nomad has none for batch tasks).
 const TIMEOUT_EXIT = 124
+// The phase scripts' own exit when the node, not the request, is at fault (common.sh: infra).
+const INFRASTRUCTURE_EXIT = 78
 
 interface Observed extends TaskRun {
   driverError?: string
@@ -79,6 +83,8 @@ function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allo
   const broken = runs.find((r) => r.driverError)
   if (broken) return { reason: 'infrastructure', phase: broken.phase, message: `task ${broken.task} could not start: ${broken.driverError}` }
   const build = runs[0]
+  if (build?.state === 'failed' && build.exitCode === INFRASTRUCTURE_EXIT)
+    return { reason: 'infrastructure', phase: 'build', message: files?.infrastructure?.trim() ?? 'the node cannot run the build: see the build log' }
   if (build?.state === 'failed')
     return build.exitCode === TIMEOUT_EXIT
       ? { reason: 'timeout', phase: 'build', message: 'the build phase ran out of time (timeouts.build)' }

@@ -2,7 +2,7 @@
 import type { Config } from '../config'
 import { ServiceError } from '../errors'
 import { buildIdOf, JOB_PREFIX, newBuildId, nomadJobId } from '../jobs/ids'
-import { sliceLines } from '../jobs/logs'
+import { grepMatcher, sliceLines } from '../jobs/logs'
 import { destinations, META, planTests, renderJob } from '../jobs/render'
 import type { JobRequest } from '../jobs/request'
 import { type AllocFiles, deriveStatus, needsNodes, type StatusInput, waitsForever } from '../jobs/status'
@@ -21,10 +21,13 @@ import type {
   ListQuery,
   Logs,
   LogsQuery,
+  ServerInfo,
   SubmitResult,
   TaskLog,
   WaitQuery,
 } from './schemas'
+import { WAIT_SECONDS } from './schemas'
+import { serverInfo } from './server-info'
 
 /** Who is asking: jobs are tagged with their owner, and another owner's job does not exist for them. */
 export interface Caller {
@@ -97,16 +100,19 @@ export class BuildService {
   }
 
   async getLogs(q: LogsQuery, caller: Caller = {}): Promise<Logs> {
+    const match = q.grep === undefined ? undefined : grepMatcher(q.grep)
+    const wanted = (state: string) => !q.failedOnly || state === 'failed' || state === 'killed'
     const found = await this.find(q.id, caller)
     const tail = q.tail ?? 200
     if ('record' in found) {
       const kept = found.record.logs.filter((l) => (!q.phase || l.phase === q.phase) && (!q.task || l.task === q.task))
       if (q.task && kept.length === 0) throw new ServiceError('not_found', `task: job ${q.id} has no task ${q.task}`, 'task')
-      const logs = kept.map((l) => {
-        const { text, truncated } = sliceLines(l.text, tail, l.truncated)
+      const logs = kept.filter((l) => wanted(l.state)).map((l) => {
+        const { text, truncated } = sliceLines(l.text, tail, l.truncated, match)
         return { ...l, text, truncated }
       })
-      return { id: q.id, status: found.record.status.status, logs }
+      const { failure } = found.record.status
+      return { id: q.id, status: found.record.status.status, ...(failure ? { failure } : {}), logs }
     }
     const loaded = found
     const { status } = await this.statusOf(loaded)
@@ -114,16 +120,16 @@ export class BuildService {
     if (q.task && selected.length === 0)
       throw new ServiceError('not_found', `task: job ${q.id} has no task ${q.task}`, 'task')
     const logs = await Promise.all(
-      selected.map(async (t): Promise<TaskLog> => {
+      selected.filter((t) => wanted(t.state)).map(async (t): Promise<TaskLog> => {
         const raw =
           t.startedAt && loaded.alloc
             ? await this.taskLog(loaded.alloc.ID, t.task, tail === 0 ? undefined : TAIL_BYTES)
             : { text: '', clipped: false }
-        const { text, truncated } = sliceLines(raw.text, tail, raw.clipped)
-        return { task: t.task, phase: t.phase, state: t.state, text, truncated }
+        const { text, truncated } = sliceLines(raw.text, tail, raw.clipped, match)
+        return { task: t.task, phase: t.phase, state: t.state, text, truncated, ...(t.exitCode === undefined ? {} : { exitCode: t.exitCode }) }
       }),
     )
-    return { id: q.id, status: status.status, logs }
+    return { id: q.id, status: status.status, ...(status.failure ? { failure: status.failure } : {}), logs }
   }
 
   /** Streams the selected tasks' output as it is written, until each has ended and its log is read. */
@@ -161,6 +167,8 @@ export class BuildService {
   }
 
   async cleanup(q: CleanupQuery, caller: Caller = {}): Promise<CleanupResult> {
+    if (!q.id && q.olderThanSeconds === undefined && !q.all)
+      throw new ServiceError('invalid_request', 'cleanup needs id (one job), olderThanSeconds (the finished jobs older than that) or all: true (every finished job)', 'all')
     const result: CleanupResult = { removed: [], kept: [] }
     const found = q.id ? await this.find(q.id, caller) : undefined
     const candidates = found ? ('record' in found ? [] : [found.job]) : await this.ownJobs(caller)
@@ -229,8 +237,13 @@ export class BuildService {
   }
 
   /** Returns when the status changes (or becomes final), or at the timeout: blocking queries, not polling. */
-  async waitForJob(q: WaitQuery, caller: Caller = {}, signal?: AbortSignal): Promise<JobStatus> {
-    const deadline = Date.now() + (q.timeoutSeconds ?? 60) * 1000
+  async waitForJob(
+    q: WaitQuery,
+    caller: Caller = {},
+    signal?: AbortSignal,
+    onProgress?: (status: JobStatus) => Promise<void> | void,
+  ): Promise<JobStatus> {
+    const deadline = Date.now() + (q.timeoutSeconds ?? WAIT_SECONDS.default) * 1000
     let status = await this.getStatus(q.id, caller)
     const start = status.status
     let index = 0
@@ -238,6 +251,7 @@ export class BuildService {
       if (settled(status) || ((q.until ?? 'change') === 'change' && status.status !== start)) return status
       const left = deadline - Date.now()
       if (left <= 0 || signal?.aborted) return status
+      await onProgress?.(status)
       const wait = `${Math.max(1, Math.min(5, Math.ceil(left / 1000)))}s`
       const r = await nomadCall(() => this.nomad.jobs.allocations(nomadJobId(q.id), { waitIndex: index, waitTime: wait, signal }))
       index = r.meta.lastIndex
@@ -280,6 +294,11 @@ export class BuildService {
       if (await nomadCall(() => this.records.write(id, { status, logs, ...(owner ? { owner } : {}) }))) written.push(id)
     }
     return written
+  }
+
+  /** What this server accepts, for this caller: getServerInfo, GET /v1/info. */
+  async serverInfo(caller: Caller = {}): Promise<ServerInfo> {
+    return serverInfo(this.config, caller)
   }
 
   async ready(): Promise<{ ok: boolean; reason?: string }> {
@@ -383,14 +402,15 @@ export class BuildService {
     const names = new Set(listed.filter((f) => !f.IsDir).map((f) => f.Name))
     const cat = (name: string) => (names.has(name) ? nomadCall(() => this.nomad.fs.cat(allocId, `alloc/nbs/${name}`)) : undefined)
     const tests = planTests(request)
-    const [digest, published, skipped, commit, ...exits] = await Promise.all([
+    const [digest, published, skipped, commit, infrastructure, ...exits] = await Promise.all([
       cat('digest'),
       cat('published'),
       cat('publish.skipped'),
       cat('commit'),
+      cat('infrastructure'),
       ...tests.map((t) => cat(`${t.task}.exit`)),
     ])
-    return { digest, published, skipped, commit, exits: Object.fromEntries(tests.map((t, i) => [t.task, exits[i]])) }
+    return { digest, published, skipped, commit, infrastructure, exits: Object.fromEntries(tests.map((t, i) => [t.task, exits[i]])) }
   }
 }
 

@@ -218,3 +218,17 @@ describe('a busy node queues (recorded: busy-node)', () => {
     expect(deriveStatus({ id: 'x', request, createdAt, job: job(14463), evaluations, nodes: elsewhere }).status).toBe('FAILED')
   })
 })
+
+describe('a node that cannot run the build (the phase scripts exit 78)', () => {
+  test('FAILED infrastructure with the reason the build left, not build_failed', () => {
+    const s = 'buildah-pipeline-build-fails'
+    const a = fixture<Allocation>(s, 'alloc-final.json')
+    const build = a.TaskStates!.build!
+    const events = build.Events!.map((e) => (e.Type === 'Terminated' ? { ...e, ExitCode: 78 } : e))
+    const alloc = { ...a, TaskStates: { ...a.TaskStates, build: { ...build, Events: events } } }
+    const why = 'the cache volume buildah-cache (at /var/lib/nbs-cache) is not writable by uid 1000: …'
+    const st = deriveStatus({ ...input(s, 'alloc-final.json', { exits: {}, infrastructure: `${why}\n` }), alloc })
+    expect(st.failure).toMatchObject({ reason: 'infrastructure', phase: 'build', message: why })
+    expect(deriveStatus({ ...input(s, 'alloc-final.json'), alloc }).failure?.reason).toBe('infrastructure')
+  })
+})
