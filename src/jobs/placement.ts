@@ -58,6 +58,16 @@ const capacity = (n: NodeListStub): Ask => ({
   cpu: (n.NodeResources?.Cpu?.CpuShares ?? 0) - (n.ReservedResources?.Cpu?.CpuShares ?? 0),
 })
 
+/** The largest ready node of the job's pool, said in words, for a build that asks more than any has. */
+export function largestNode(job: Job, nodes: NodeListStub[]): string | undefined {
+  const pool = job.NodePool ?? 'default'
+  const inPool = nodes.filter((n) => n.Status === 'ready' && (n.NodePool ?? 'default') === pool).map(capacity)
+  if (inPool.length === 0) return `no ready node in pool "${pool}"`
+  const memoryMB = Math.max(...inPool.map((c) => c.memoryMB))
+  const cpu = Math.max(...inPool.map((c) => c.cpu))
+  return `the largest node of pool "${pool}" has ${memoryMB} MB of memory and ${cpu} MHz of CPU`
+}
+
 /**
  * Whether a placement that failed for want of memory or CPU only has to wait: some ready node of
  * the job's pool could hold the group once other allocations end. Nomad words "busy now" and

@@ -1,6 +1,6 @@
 // Status derivation: everything a caller sees is computed from Nomad's job, allocation and evaluations.
 import type { Allocation, Evaluation, Job, NodeListStub, TaskState } from '../nomad/types'
-import { placementCauses, waitsForCapacity } from './placement'
+import { largestNode, placementCauses, waitsForCapacity } from './placement'
 import { destinations, type PlannedTest, planTests } from './render'
 import type { JobRequest } from './request'
 import type { Failure, JobState, JobStatus, Phase, Queue, TaskRun } from './status-schema'
@@ -123,7 +123,8 @@ function placementOf(input: Pick<StatusInput, 'job' | 'evaluations' | 'nodes' | 
       const wait = nodes && waitsForCapacity(metric, job, nodes)
       if (wait) return { queue: { ...wait, since: input.createdAt } }
       const causes = placementCauses(metric, job)
-      return { failure: { reason: 'infrastructure', message: `cannot place the job: ${causes.join('; ') || 'no node fits'}` } }
+      const largest = nodes && (metric.NodesExhausted ?? 0) > 0 ? `; ${largestNode(job, nodes)}` : ''
+      return { failure: { reason: 'infrastructure', message: `cannot place the job: ${causes.join('; ') || 'no node fits'}${largest}` } }
     }
   }
   return undefined

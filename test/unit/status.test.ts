@@ -202,6 +202,7 @@ describe('a busy node queues (recorded: busy-node)', () => {
     const evaluations = fixture<Evaluation[]>('placement-failure', 'evaluations-memory.json')
     const input = { id: 'x', request, createdAt, job: job(10_000_000), evaluations, nodes }
     expect(deriveStatus(input).failure?.message).toContain('not enough memory: asked 10000000 MB')
+    expect(deriveStatus(input).failure?.message).toContain('the largest node of pool "default" has 24105 MB of memory and 5192 MHz of CPU')
     expect(waitsForever(input)).toBe(true)
   })
 
