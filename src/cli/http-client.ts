@@ -4,7 +4,7 @@ import { ServiceError } from '../errors'
 import { errorOfProblem, type ProblemBody } from '../http/problem'
 import type { JobStatus } from '../jobs/status-schema'
 import type { BuildApi } from '../service/api'
-import type { CleanupQuery, CleanupResult, JobList, ListQuery, Logs, LogsQuery, SubmitResult, WaitQuery } from '../service/schemas'
+import type { CleanupQuery, CleanupResult, JobList, ListQuery, Logs, LogsQuery, ServerInfo, SubmitResult, WaitQuery } from '../service/schemas'
 
 type Query = Record<string, string | number | boolean | undefined>
 
@@ -70,6 +70,10 @@ export class HttpBuildApi implements BuildApi {
   waitForJob(q: WaitQuery, _caller?: unknown, signal?: AbortSignal): Promise<JobStatus> {
     const { id, ...rest } = q
     return this.call('GET', `/v1/jobs/${encodeURIComponent(id)}/wait${qs(rest)}`, undefined, signal)
+  }
+
+  serverInfo(): Promise<ServerInfo> {
+    return this.call('GET', '/v1/info')
   }
 
   private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {

@@ -1,17 +1,22 @@
 // The job commands: submit, status, logs, kill, cleanup, list, wait.
-import type { Command } from 'commander'
+import { type Command, Option } from 'commander'
+import { ServiceError } from '../errors'
 import { isFinal, type JobStatus } from '../jobs/status-schema'
+import { literalValues } from '../jobs/validate'
 import type { BuildApi } from '../service/api'
+import { JobState, Phase } from '../service/schemas'
 import { connect } from './connect'
-import { statusText } from './print'
-import { requestFromFlags, type SubmitFlags } from './request-options'
+import { inFlagWords, wholeNumber as int } from './flags'
+import { jobTable, statusText, TaskLines } from './print'
+import { flagNames, requestFromFlags, type SubmitFlags } from './request-options'
 
 const collect = (v: string, acc: string[] = []) => [...acc, v]
-const int = (v: string) => {
-  const n = Number(v)
-  if (!Number.isInteger(n)) throw new Error(`expected a whole number, got "${v}"`)
-  return n
-}
+
+// The allowed values come from the schemas the server checks: commander refuses others naming the flag.
+const states = literalValues(JobState) ?? []
+const phases = literalValues(Phase) ?? []
+
+const idArg = { 'params.id': '<id>' }
 
 const show = (s: JobStatus, json?: boolean) => console.log(json ? JSON.stringify(s) : statusText(s))
 
@@ -54,9 +59,20 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
     .option('--json', 'print JSON (with --wait, the last line is the final status)')
     .action(async (flags: SubmitFlags & { wait?: boolean; json?: boolean }) => {
       const client = api()
-      const submitted = await client.submitJob(requestFromFlags(flags))
+      const submitted = await inFlagWords(flagNames(flags), () => client.submitJob(requestFromFlags(flags)))
       if (!flags.wait) {
-        console.log(flags.json ? JSON.stringify(submitted) : `submitted ${submitted.id}`)
+        const id = submitted.id
+        console.log(
+          flags.json
+            ? JSON.stringify(submitted)
+            : [
+                `submitted ${id} (${submitted.status}); it pushes ${submitted.images.join(', ')} if every test passes`,
+                'next:',
+                `  nbs wait ${id}           follow it to the end (exit 0 only on SUCCEEDED)`,
+                `  nbs logs ${id} --follow  stream its output`,
+                `  nbs status ${id}         where it is now`,
+              ].join('\n'),
+        )
         return
       }
       if (!flags.json) console.log(`submitted ${submitted.id}`)
@@ -69,14 +85,14 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
     .command('status <id>')
     .description("Show a job's status, phases, failure or result.")
     .option('--json', 'print JSON')
-    .action(async (id: string, o: { json?: boolean }) => show(await api().getStatus(id), o.json))
+    .action(async (id: string, o: { json?: boolean }) => show(await inFlagWords(idArg, () => api().getStatus(id)), o.json))
 
   program
     .command('wait <id>')
     .description('Follow a job to its end; exit 0 only on SUCCEEDED.')
     .option('--json', 'print the final status as JSON')
     .action(async (id: string, o: { json?: boolean }) => {
-      const final = await follow(api(), id, o.json)
+      const final = await inFlagWords(idArg, () => follow(api(), id, o.json))
       show(final, o.json)
       process.exitCode = final.status === 'SUCCEEDED' ? 0 : 1
     })
@@ -84,25 +100,25 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
   program
     .command('logs <id>')
     .description("Print a job's logs, task by task.")
-    .option('--phase <phase>', 'build, test or publish')
+    .addOption(new Option('--phase <phase>', 'only this phase').choices(phases))
     .option('--task <task>', 'one task: build, test-N or publish')
     .option('--tail <lines>', 'last N lines of each task (0: all)', int, 200)
-    .option('-F, --follow', 'stream the output while the job runs')
+    .option('--grep <text>', 'only lines containing text (case-insensitive), or matching /regex/flags')
+    .option('--failed-only', 'only the tasks that failed')
+    .option('-F, --follow', 'stream the output while the job runs, each line prefixed with its task')
     .option('--json', 'print JSON')
-    .action(async (id: string, o: { phase?: 'build' | 'test' | 'publish'; task?: string; tail: number; follow?: boolean; json?: boolean }) => {
+    .action(async (id: string, o: { phase?: Phase; task?: string; tail: number; grep?: string; failedOnly?: boolean; follow?: boolean; json?: boolean }) => {
       const client = api()
+      const names = { ...idArg, 'query.task': '--task', 'query.tail': '--tail', 'query.grep': '--grep', grep: '--grep' }
       if (o.follow) {
-        let current = ''
-        for await (const chunk of client.followLogs({ id, phase: o.phase, task: o.task })) {
-          if (chunk.task !== current) {
-            current = chunk.task
-            process.stdout.write(`=== ${current}\n`)
-          }
-          process.stdout.write(chunk.text)
-        }
+        const lines = new TaskLines()
+        await inFlagWords(names, async () => {
+          for await (const chunk of client.followLogs({ id, phase: o.phase, task: o.task })) process.stdout.write(lines.push(chunk.task, chunk.text))
+        })
+        process.stdout.write(lines.flush())
         return
       }
-      const logs = await client.getLogs({ id, phase: o.phase, task: o.task, tail: o.tail })
+      const logs = await inFlagWords(names, () => client.getLogs({ id, phase: o.phase, task: o.task, tail: o.tail, grep: o.grep, failedOnly: o.failedOnly }))
       if (o.json) return console.log(JSON.stringify(logs))
       for (const l of logs.logs) {
         console.log(`=== ${l.task} (${l.state})${l.truncated ? ' [earlier lines left out]' : ''}`)
@@ -114,15 +130,19 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
     .command('kill <id>')
     .description('Stop a running job; nothing is published.')
     .option('--json', 'print JSON')
-    .action(async (id: string, o: { json?: boolean }) => show(await api().killJob(id), o.json))
+    .action(async (id: string, o: { json?: boolean }) => show(await inFlagWords(idArg, () => api().killJob(id)), o.json))
 
   program
     .command('cleanup [id]')
-    .description('Remove finished jobs (or one) from Nomad.')
-    .option('--older-than <seconds>', 'only jobs created longer ago than this', int)
+    .description('Remove finished jobs from Nomad: one (id), those older than --older-than, or --all.')
+    .option('--older-than <seconds>', 'the finished jobs created longer ago than this', int)
+    .option('--all', 'every finished job')
     .option('--json', 'print JSON')
-    .action(async (id: string | undefined, o: { olderThan?: number; json?: boolean }) => {
-      const r = await api().cleanup({ id, olderThanSeconds: o.olderThan })
+    .action(async (id: string | undefined, o: { olderThan?: number; all?: boolean; json?: boolean }) => {
+      if (!id && o.olderThan === undefined && !o.all)
+        throw new ServiceError('invalid_request', 'cleanup: say which finished jobs to remove: a job id, --older-than SECONDS, or --all', 'all')
+      const names = { id: '[id]', olderThanSeconds: '--older-than' }
+      const r = await inFlagWords(names, () => api().cleanup({ id, olderThanSeconds: o.olderThan, all: o.all }))
       if (o.json) return console.log(JSON.stringify(r))
       console.log(`removed ${r.removed.length}${r.removed.length ? `: ${r.removed.join(', ')}` : ''}`)
       for (const k of r.kept) console.log(`kept ${k.id}: ${k.reason}`)
@@ -131,12 +151,12 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
   program
     .command('list')
     .description('Recent jobs, newest first.')
-    .option('--status <status>', 'only jobs in this status')
+    .addOption(new Option('--status <status>', 'only jobs in this status').choices(states))
     .option('--limit <n>', 'at most n jobs', int)
     .option('--json', 'print JSON')
-    .action(async (o: { status?: JobStatus['status']; limit?: number; json?: boolean }) => {
-      const r = await api().listJobs({ status: o.status, limit: o.limit })
+    .action(async (o: { status?: JobState; limit?: number; json?: boolean }) => {
+      const r = await inFlagWords({ 'query.limit': '--limit' }, () => api().listJobs({ status: o.status, limit: o.limit }))
       if (o.json) return console.log(JSON.stringify(r))
-      for (const j of r.jobs) console.log(`${j.id}  ${j.status.padEnd(10)} ${j.reason ?? ''}  ${j.image}`)
+      console.log(jobTable(r.jobs))
     })
 }

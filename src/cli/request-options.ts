@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { ServiceError } from '../errors'
+import type { FlagNames } from './flags'
 
 export interface SubmitFlags {
   file?: string
@@ -43,6 +44,28 @@ function readFile(path: string): Record<string, unknown> {
     throw new ServiceError('invalid_request', `--file: ${path} must hold a mapping of request fields (YAML or JSON)`, 'file')
   return parsed as Record<string, unknown>
 }
+
+// Which request field each flag sets, for naming the flag when the server refuses the field.
+const fieldFlags: [field: string, flag: keyof SubmitFlags, name: string][] = [
+  ['repo', 'repo', '--repo'],
+  ['ref', 'ref', '--ref'],
+  ['context', 'context', '--context'],
+  ['dockerfile', 'dockerfile', '--dockerfile'],
+  ['buildArgs', 'buildArg', '--build-arg'],
+  ['target', 'target', '--target'],
+  ['test.commands', 'test', '--test'],
+  ['test.entrypoint', 'entrypointTest', '--entrypoint-test'],
+  ['test.env', 'testEnv', '--test-env'],
+  ['test.timeout', 'testTimeout', '--test-timeout'],
+  ['image', 'image', '--image'],
+  ['tags', 'tag', '--tag'],
+  ['resources.cpu', 'cpu', '--cpu'],
+  ['resources.memory', 'memory', '--memory'],
+]
+
+/** The flags given, by the field each set; a field that came from the -f file keeps its own name. */
+export const flagNames = (f: SubmitFlags): FlagNames =>
+  Object.fromEntries(fieldFlags.filter(([, flag]) => f[flag] !== undefined).map(([field, , name]) => [field, name]))
 
 export function requestFromFlags(f: SubmitFlags): Record<string, unknown> {
   const req: Record<string, unknown> = f.file ? readFile(f.file) : {}

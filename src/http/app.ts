@@ -8,9 +8,11 @@ import pkg from '../../package.json'
 import { isServiceError, ServiceError } from '../errors'
 import type { BuildApi } from '../service/api'
 import type { BuildService } from '../service/build-service'
+import { MAX_BODY_BYTES } from '../service/server-info'
 import { cleanupRoutes } from './cleanup-routes'
-import { healthRoutes } from './health-routes'
 import type { Authenticate } from './auth'
+import { healthRoutes } from './health-routes'
+import { infoRoutes } from './info-routes'
 import { jobsRoutes } from './jobs-routes'
 import { mcpRoute } from './mcp-route'
 import { malformedJson, problemOf, problemResponse, validationProblem } from './problem'
@@ -18,9 +20,6 @@ import { malformedJson, problemOf, problemResponse, validationProblem } from './
 type ScalarOptions = NonNullable<NonNullable<Parameters<typeof openapi>[0]>['scalar']>
 
 export type ServerApi = BuildApi & Pick<BuildService, 'ready'>
-
-/** The largest request body accepted: a build request is a few KiB; anything near this is an attack or a mistake. */
-export const MAX_BODY_BYTES = 256 * 1024
 
 const problemTypeBase = 'https://nomad-build-service.dev/problems/'
 
@@ -56,6 +55,7 @@ export function createApp(service: ServerApi, options: AppOptions = {}) {
             components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Client token, when the server has a clients file.' } } },
             tags: [
               { name: 'jobs', description: 'Builds: submit, follow, read logs, kill, clean up.' },
+              { name: 'server', description: 'What this server accepts: repo URLs, registries, secret prefixes, limits, defaults.' },
               { name: 'health', description: 'Liveness and readiness.' },
             ],
           },
@@ -90,6 +90,7 @@ export function createApp(service: ServerApi, options: AppOptions = {}) {
       .use(healthRoutes(service))
       .use(jobsRoutes(service, auth))
       .use(cleanupRoutes(service, auth))
+      .use(infoRoutes(service, auth))
       .use(mcpRoute(service, auth))
   )
 }

@@ -1,4 +1,5 @@
 // REST: /v1/jobs — submit, list, status, wait, logs (JSON or Server-Sent Events), kill.
+import { CloneType } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import { isServiceError } from '../errors'
 import type { BuildApi } from '../service/api'
@@ -7,6 +8,20 @@ import { JobList, JobRef, JobRequest, JobStatus, ListQuery, Logs, LogsQuery, Sub
 import { type Authenticate, callerOf, noAuth, security } from './auth'
 import { Problem, problemOf } from './problem'
 import { querySchema } from './query'
+
+// What the docs offer to send: a request every server accepts (https, a public registry, no secrets).
+const SubmitBody = CloneType(JobRequest, {
+  examples: [
+    {
+      repo: 'https://github.com/acme/app.git',
+      ref: 'main',
+      image: 'ghcr.io/acme/app',
+      tags: ['1.0.0'],
+      test: { commands: ['./run-tests'], timeout: 300 },
+      resources: { cpu: 500, memory: 2048 },
+    },
+  ],
+})
 
 const problems = { 400: Problem, 401: Problem, 404: Problem, 409: Problem, 502: Problem, 503: Problem }
 const tags = ['jobs']
@@ -43,7 +58,7 @@ export const jobsRoutes = (api: BuildApi, authenticate: Authenticate = noAuth) =
   new Elysia({ name: 'jobs', prefix: '/v1/jobs' })
     .use(callerOf(authenticate))
     .post('', async ({ body, status, caller }) => status(201, await api.submitJob(body, caller)), {
-      body: JobRequest,
+      body: SubmitBody,
       response: { 201: SubmitResult, ...problems },
       detail: {
         summary: 'Submit a build',

@@ -4,6 +4,11 @@ export const JOB_PREFIX = 'nbs-'
 
 export const idPattern = '^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$'
 
+/** What a caller may name a job by: its build id, or the Nomad job id (nbs-…) that Nomad's own tools show. */
+export const jobRefPattern = '^(?:nbs-)?[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$'
+
+export const taskPattern = '^(build|publish|test-[0-9]+)$'
+
 /** Sortable by submission time, unique enough across replicas (24 random bits per second). */
 export function newBuildId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
@@ -13,3 +18,5 @@ export function newBuildId(now = new Date()): string {
 
 export const nomadJobId = (id: string) => JOB_PREFIX + id
 export const buildIdOf = (nomadId: string) => (nomadId.startsWith(JOB_PREFIX) ? nomadId.slice(JOB_PREFIX.length) : undefined)
+/** A job reference (build id or Nomad job id) as the build id. */
+export const buildIdOfRef = (ref: string) => buildIdOf(ref) ?? ref

@@ -1,8 +1,9 @@
 // Request validation: schema first, then the rules a schema cannot say (URL schemes, test presence).
-import type { TSchema } from '@sinclair/typebox'
-import { Value, ValueErrorType } from '@sinclair/typebox/value'
+import { type TSchema, TypeGuard } from '@sinclair/typebox'
+import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value'
 import { ServiceError } from '../errors'
 import { JobRequest } from './request'
+import { ruleOf } from './rules'
 import { refAllowed, refsOf } from './secrets'
 
 export interface ValidationPolicy {
@@ -25,6 +26,52 @@ export function fieldName(pointer: string): string {
 const describe = (schema: TSchema): string =>
   typeof schema.description === 'string' ? ` Allowed: ${schema.description}` : ''
 
+/** The values a union of literals allows (an enum, e.g. the job states); undefined for any other schema. */
+export function literalValues(schema: TSchema): string[] | undefined {
+  if (!TypeGuard.IsUnion(schema) || !schema.anyOf.every(TypeGuard.IsLiteral)) return undefined
+  return schema.anyOf.map((s) => String(s.const))
+}
+
+const kinds: Record<string, string> = { string: 'string', integer: 'whole number', number: 'number', boolean: 'boolean', object: 'object' }
+
+/** "a string", "an array of strings": what one branch of a union takes, in words. */
+function kindOf(s: TSchema): string {
+  if (TypeGuard.IsLiteral(s)) return JSON.stringify(s.const)
+  if (TypeGuard.IsArray(s)) return `an array of ${kinds[String(s.items.type)] ?? 'value'}s`
+  const kind = kinds[String(s.type)] ?? 'value'
+  return `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}`
+}
+
+const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`)
+
+/** A union refused: the values or the kinds it allows. Only an enum's value is echoed: other values may be long, or secret. */
+function unionMessage(schema: TSchema, value: unknown): string {
+  const values = literalValues(schema)
+  if (values) return `must be one of ${values.join(', ')} (got ${JSON.stringify(value)?.slice(0, 60)})`
+  return `must be ${(schema.anyOf as TSchema[]).map(kindOf).join(' or ')} (got ${typeName(value)})`
+}
+
+/** A pattern refused: its rule in words (src/jobs/rules.ts), never the regex. */
+const patternMessage = (pattern: string) => ruleOf(pattern) ?? `must match ${pattern}`
+
+function messageOf(e: ValueError): string {
+  switch (e.type) {
+    case ValueErrorType.ObjectAdditionalProperties: {
+      if (!e.schema.patternProperties) return 'unknown field'
+      const [names = ''] = Object.keys(e.schema.patternProperties)
+      return `is not an allowed name (it ${patternMessage(names)}).${describe(e.schema)}`
+    }
+    case ValueErrorType.ObjectRequiredProperty:
+      return 'is required'
+    case ValueErrorType.StringPattern:
+      return patternMessage(e.schema.pattern)
+    case ValueErrorType.Union:
+      return unionMessage(e.schema, e.value)
+    default:
+      return `${e.message.replace(/^Expected/, 'expected')}.${describe(e.schema)}`
+  }
+}
+
 /** Every schema error, one per field, with what the field allows. */
 export function schemaErrors(schema: TSchema, value: unknown): FieldError[] {
   const seen = new Set<string>()
@@ -33,25 +80,23 @@ export function schemaErrors(schema: TSchema, value: unknown): FieldError[] {
     const field = fieldName(e.path)
     if (seen.has(field)) continue
     seen.add(field)
-    const message =
-      e.type === ValueErrorType.ObjectAdditionalProperties
-        ? e.schema.patternProperties
-          ? `is not an allowed name.${describe(e.schema)}`
-          : 'unknown field'
-        : e.type === ValueErrorType.ObjectRequiredProperty
-          ? 'is required'
-          : `${e.message.replace(/^Expected/, 'expected')}.${describe(e.schema)}`
-    out.push({ field, message })
+    out.push({ field, message: messageOf(e) })
   }
   return out
 }
 
 const scpLike = /^[A-Za-z0-9._-]+@[A-Za-z0-9][A-Za-z0-9.-]*:(?!\/\/)[^\s]+$/
 
-/** Which URL forms a repository may take: never local paths, file:// or git's ext:: transport. */
+/** The URL forms a repository may take: never local paths, file:// or git's ext:: transport. */
+export const repoForms = (allowInsecureGit: boolean) => [
+  'https://host/path',
+  'ssh://host/path',
+  'git@host:path',
+  ...(allowInsecureGit ? ['git://host/path', 'http://host/path'] : []),
+]
+
 export function repoUrlError(repo: string, policy: ValidationPolicy): string | undefined {
-  const insecure = policy.allowInsecureGit ? ', git://, http://' : ''
-  const allowed = `allowed: https://host/path, ssh://host/path, git@host:path${insecure}`
+  const allowed = `allowed: ${repoForms(policy.allowInsecureGit).join(', ')}`
   if (/\s/.test(repo) || repo.startsWith('-')) return `must be a URL without spaces or a leading '-'; ${allowed}`
   if (scpLike.test(repo)) return undefined
   let url: URL

@@ -1,12 +1,13 @@
 // The MCP server: tools/list and tools/call over any transport, with the service behind them.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { CallToolRequestSchema, type CallToolResult, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
+import { Value } from '@sinclair/typebox/value'
 import pkg from '../../package.json'
 import { isServiceError } from '../errors'
 import { schemaErrors } from '../jobs/validate'
 import type { BuildApi } from '../service/api'
 import type { Caller } from '../service/build-service'
-import { jsonSchema, toolByName, tools } from './tools'
+import { type CallContext, jsonSchema, toolByName, tools } from './tools'
 
 const failure = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] })
 
@@ -17,29 +18,45 @@ export function createMcpServer(api: BuildApi, caller: Caller = {}): Server {
     {
       capabilities: { tools: {} },
       instructions:
-        'Build, test and publish container images on Nomad. submitJob returns a job id at once; waitForJob {until:"final"} follows it; on FAILED, getStatus gives the reason and log tail, getLogs the full output of a phase.',
+        'Build, test and publish container images on Nomad. getServerInfo says what this server accepts (repo URLs, registries, secret prefixes, limits). submitJob returns a job id at once; waitForJob {until:"final"} follows it (call again while it says the job has not ended); on FAILED its text gives the failing step, exit code and last log lines, getLogs the full output of a phase.',
     },
   )
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({
-    tools: tools.map((t) => ({
-      name: t.name,
-      title: t.title,
-      description: t.description,
-      inputSchema: jsonSchema(t.input),
-      outputSchema: jsonSchema(t.output),
-    })),
-  }))
+  server.setRequestHandler(ListToolsRequestSchema, async () => {
+    // The descriptions' examples are this server's own (its registries, the caller's secret prefixes).
+    const info = await api.serverInfo(caller)
+    return {
+      tools: tools.map((t) => ({
+        name: t.name,
+        title: t.title,
+        description: typeof t.description === 'string' ? t.description : t.description(info),
+        annotations: t.annotations,
+        inputSchema: jsonSchema(t.input),
+        outputSchema: jsonSchema(t.output),
+      })),
+    }
+  })
   server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
     const tool = toolByName.get(req.params.name)
     if (!tool) return failure(`unknown tool ${req.params.name}; the tools are ${tools.map((t) => t.name).join(', ')}`)
-    const args = req.params.arguments ?? {}
-    const errors = schemaErrors(tool.input, args)
+    const raw = req.params.arguments ?? {}
+    const errors = schemaErrors(tool.input, raw)
     if (errors.length)
       return failure(`invalid arguments for ${tool.name}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`)
+    // Decoding applies the schemas' transforms (a Nomad job id nbs-… becomes the job id).
+    const args = Value.Decode(tool.input, raw)
+    const token = req.params._meta?.progressToken
+    const ctx: CallContext = {
+      signal: extra.signal,
+      caller,
+      progress:
+        token === undefined
+          ? undefined
+          : (p) => extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, ...p } }),
+    }
     try {
-      const result = await tool.run(api, args as never, extra.signal, caller)
+      const result = await tool.run(api, args as never, ctx)
       return {
-        content: [{ type: 'text', text: tool.summary(result as never) }],
+        content: [{ type: 'text', text: tool.summary(result as never, args as never) }],
         structuredContent: result as Record<string, unknown>,
       }
     } catch (e) {

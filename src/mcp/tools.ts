@@ -1,5 +1,7 @@
 // The MCP tools: one per service operation, with JSON Schemas straight from the typebox schemas.
-import type { Static, TObject, TSchema } from '@sinclair/typebox'
+import type { Progress, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js'
+import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox'
+import type { JobStatus } from '../jobs/status-schema'
 import type { BuildApi } from '../service/api'
 import type { Caller } from '../service/build-service'
 import {
@@ -8,124 +10,198 @@ import {
   JobList,
   JobRef,
   JobRequest,
-  JobStatus,
+  JobStatus as JobStatusSchema,
   ListQuery,
   Logs,
   LogsQuery,
+  ServerInfo,
   SubmitResult,
+  WAIT_SECONDS,
   WaitQuery,
 } from '../service/schemas'
-import { statusLine } from './summary'
+import { progressMessage } from './progress'
+import { logsText, statusText, waitText } from './summary'
+
+/** What a call runs with besides its arguments. */
+export interface CallContext {
+  signal: AbortSignal
+  caller: Caller
+  /** Set when the caller sent a progressToken: sends it a notifications/progress. */
+  progress?: (p: Progress) => Promise<void>
+}
 
 export interface Tool {
   name: string
   title: string
-  description: string
+  /** Some descriptions carry examples this server accepts: they are written from its getServerInfo. */
+  description: string | ((info: ServerInfo) => string)
+  annotations: ToolAnnotations
   input: TObject
   output: TObject
-  /** Called with arguments already checked against `input`. */
-  run: (api: BuildApi, args: never, signal: AbortSignal, caller: Caller) => Promise<unknown>
-  /** The short text that goes with the structured result. */
-  summary: (result: never) => string
+  /** Called with arguments already checked against `input` and decoded. */
+  run: (api: BuildApi, args: never, ctx: CallContext) => Promise<unknown>
+  /** The text that goes with the structured result: what an agent needs to act, bounded. */
+  summary: (result: never, args: never) => string
 }
 
 const tool = <I extends TObject, O extends TObject>(t: {
   name: string
   title: string
-  description: string
+  description: string | ((info: ServerInfo) => string)
+  annotations: ToolAnnotations
   input: I
   output: O
-  run: (api: BuildApi, args: Static<I>, signal: AbortSignal, caller: Caller) => Promise<Static<O>>
-  summary: (result: Static<O>) => string
+  run: (api: BuildApi, args: Static<I>, ctx: CallContext) => Promise<Static<O>>
+  summary: (result: Static<O>, args: Static<I>) => string
 }): Tool => t as unknown as Tool
+
+// Reads change nothing, and only this service's own jobs are involved: a closed world.
+const read: ToolAnnotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false }
+
+const exampleId = '20261125-123456-a1b2c3'
+
+/** A request this server accepts as it is configured: its own registry, and a secret under a prefix the caller has. */
+function submitExample(info: ServerInfo): string {
+  const registry = info.registries.insecure[0] ?? 'ghcr.io'
+  const example = { repo: 'https://github.com/acme/app.git', image: `${registry}/acme/app`, tags: ['dev'], test: { commands: ['./run-tests'] } }
+  const [prefix] = info.secrets.prefixes
+  const secret = prefix && { ...example, secrets: { registry: `${prefix}${prefix.endsWith('/') ? '' : '/'}registry` } }
+  return [`Example: ${JSON.stringify(example)}`, secret ? `With credentials: ${JSON.stringify(secret)}` : ''].filter(Boolean).join('\n')
+}
+
+function serverRules(info: ServerInfo): string {
+  const insecure = info.registries.insecure.length
+    ? `registries ${info.registries.insecure.join(', ')} are pushed to over plain HTTP, any other over TLS`
+    : 'registries are pushed to over TLS'
+  const secrets = info.secrets.prefixes.length
+    ? `secret references must start with ${info.secrets.prefixes.join(' or ')}`
+    : 'you may use no secret references'
+  return `This server: repo as ${info.repo.forms.join(', ')}; ${insecure}; ${secrets}. getServerInfo tells its limits and defaults.`
+}
 
 export const tools: Tool[] = [
   tool({
     name: 'submitJob',
     title: 'Submit a build',
-    description: [
-      'Build a container image from a Git repository, run tests inside it, and push it to a registry only if every test passes — one Nomad job.',
-      'Returns at once with the job id (status PENDING); then call waitForJob with until "final", and getLogs or getStatus to read a failure.',
-      'Required: repo (Git URL) and image (repository without tag; tags default to the job id). Optional: ref, context, dockerfile, buildArgs, target, tags, test {commands, entrypoint, env, timeout, gpus}, timeouts, resources.',
-      'Credentials only by reference, never values: secrets {git, gitSsh, registry, build: {ID: ref}}, each "vault:<kv path>" or "nomad:<variable path>" under a prefix your client may use.',
-      'Example: {"repo":"https://github.com/acme/app.git","image":"registry.example.com/acme/app","tags":["dev"],"test":{"commands":["go test ./..."]}}',
-    ].join('\n'),
+    description: (info) =>
+      [
+        'Build a container image from a Git repository, run tests inside it, and push it to a registry only if every test passes — one Nomad job.',
+        `Returns at once with the job id (status PENDING); then call waitForJob {"id":…,"until":"final"} until it has ended. On FAILED its text gives the cause (failing step, exit code, last lines); getLogs gives more.`,
+        'Required: repo (Git URL) and image (repository without tag; tags default to the job id). Optional: ref, context, dockerfile, buildArgs, target, tags, test {commands, entrypoint, env, timeout, gpus}, timeouts, resources.',
+        'Credentials only by reference, never values: secrets {git, gitSsh, registry, build: {ID: ref}}.',
+        serverRules(info),
+        submitExample(info),
+      ].join('\n'),
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     input: JobRequest,
     output: SubmitResult,
-    run: (api, args, _s, caller) => api.submitJob(args, caller),
-    summary: (r) => `submitted ${r.id} (${r.status}); will push ${r.images.join(', ')} if every test passes`,
+    run: (api, args, { caller }) => api.submitJob(args, caller),
+    summary: (r) =>
+      `submitted ${r.id} (${r.status}); will push ${r.images.join(', ')} if every test passes. Next: waitForJob {"id":"${r.id}","until":"final"}`,
   }),
   tool({
     name: 'getStatus',
     title: 'Get a job status',
     description: [
       "A job's status now: PENDING, BUILDING, TESTING, PUBLISHING, SUCCEEDED or FAILED; each task's state and exit code;",
-      'on failure the reason (build_failed, test_failed, publish_failed, killed, timeout, infrastructure), the failing phase and the last lines of its log;',
-      'on success the pushed images and the manifest digest. Example: {"id":"20261125-123456-a1b2c3"}',
+      'on failure the reason (build_failed, test_failed, publish_failed, killed, timeout, infrastructure), the failing phase and step, and the last lines of its log;',
+      `on success the pushed images and the manifest digest. Example: {"id":"${exampleId}"}`,
     ].join('\n'),
+    annotations: read,
     input: JobRef,
-    output: JobStatus,
-    run: (api, args, _s, caller) => api.getStatus(args.id, caller),
-    summary: statusLine,
+    output: JobStatusSchema,
+    run: (api, args, { caller }) => api.getStatus(args.id, caller),
+    summary: statusText,
   }),
   tool({
     name: 'getLogs',
     title: "Get a job's logs",
     description: [
       "The output of a job's tasks (build, test-N, publish), stdout and stderr interleaved, the last `tail` lines of each (default 200; 0 for all).",
-      'Narrow with phase (build, test or publish) or task (e.g. test-0). Use it to see why a build or a test failed.',
-      'Example: {"id":"20261125-123456-a1b2c3","phase":"build","tail":100}',
+      'Narrow with phase (build, test or publish), task (e.g. test-0), failedOnly: true (the tasks that failed), and grep: lines containing a text (case-insensitive) or matching /regex/flags.',
+      "The text answer starts with the failure's cause and gives each task's last lines within a few thousand characters; structuredContent has every selected line.",
+      `Example: {"id":"${exampleId}","failedOnly":true,"grep":"error"}`,
     ].join('\n'),
+    annotations: read,
     input: LogsQuery,
     output: Logs,
-    run: (api, args, _s, caller) => api.getLogs(args, caller),
-    summary: (r) =>
-      `${r.id} ${r.status}: ${r.logs.map((l) => `${l.task} ${l.state} (${l.text.split('\n').filter(Boolean).length} lines)`).join(', ') || 'no tasks selected'}`,
+    run: (api, args, { caller }) => api.getLogs(args, caller),
+    summary: (r, args) => logsText(r, args.grep),
   }),
   tool({
     name: 'killJob',
     title: 'Kill a job',
-    description:
-      'Stop a job that is still running; nothing is published and the status becomes FAILED with reason killed. A job that has already finished is refused.\nExample: {"id":"20261125-123456-a1b2c3"}',
+    description: `Stop a job that is still running; nothing is published and the status becomes FAILED with reason killed. A job that has already finished is refused.\nExample: {"id":"${exampleId}"}`,
+    // Killing a killed job changes nothing more.
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     input: JobRef,
-    output: JobStatus,
-    run: (api, args, _s, caller) => api.killJob(args.id, caller),
-    summary: statusLine,
+    output: JobStatusSchema,
+    run: (api, args, { caller }) => api.killJob(args.id, caller),
+    summary: statusText,
   }),
   tool({
     name: 'cleanup',
     title: 'Remove finished jobs',
     description: [
-      'Remove finished jobs from Nomad (their logs go with them). With id: that one job (refused if it still runs).',
-      'Without id: every finished job created more than olderThanSeconds ago (default 0: all finished jobs). Running jobs are kept and listed with the reason.',
-      'Example: {"olderThanSeconds":86400}',
+      'Remove finished jobs from Nomad, their logs with them. Say which: id (that one job; refused if it still runs), olderThanSeconds (the finished jobs created longer ago), or all: true (every finished job).',
+      'Running jobs are kept and listed with the reason. Example: {"olderThanSeconds":86400}',
     ].join('\n'),
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     input: CleanupQuery,
     output: CleanupResult,
-    run: (api, args, _s, caller) => api.cleanup(args, caller),
-    summary: (r) => `removed ${r.removed.length}${r.removed.length ? `: ${r.removed.join(', ')}` : ''}; kept ${r.kept.length}`,
+    run: (api, args, { caller }) => api.cleanup(args, caller),
+    summary: (r) =>
+      [`removed ${r.removed.length}${r.removed.length ? `: ${r.removed.join(', ')}` : ''}; kept ${r.kept.length}`, ...r.kept.map((k) => `kept ${k.id}: ${k.reason}`)].join('\n'),
   }),
   tool({
     name: 'listJobs',
     title: 'List recent jobs',
     description:
-      'Recent jobs, newest first: id, status, creation and finish times, repo, image, failure reason. Optional status filter and limit (default 50).\nExample: {"status":"FAILED","limit":10}',
+      'Recent jobs, newest first: id, status, creation and finish times, repo, image, failure reason. Optional status filter (PENDING, BUILDING, TESTING, PUBLISHING, SUCCEEDED, FAILED) and limit (default 50).\nExample: {"status":"FAILED","limit":10}',
+    annotations: read,
     input: ListQuery,
     output: JobList,
-    run: (api, args, _s, caller) => api.listJobs(args, caller),
-    summary: (r) => (r.jobs.length ? r.jobs.map((j) => `${j.id} ${j.status}${j.reason ? ` (${j.reason})` : ''}`).join('\n') : 'no jobs'),
+    run: (api, args, { caller }) => api.listJobs(args, caller),
+    summary: (r) => (r.jobs.length ? r.jobs.map((j) => `${j.id} ${j.status}${j.reason ? ` (${j.reason})` : ''} ${j.image}`).join('\n') : 'no jobs'),
   }),
   tool({
     name: 'waitForJob',
     title: 'Wait for a job',
     description: [
-      'Block until the job status changes (until "change", the default) or until it has ended (until "final": SUCCEEDED or FAILED with every task done), at most timeoutSeconds (default 60, max 600); returns the status then.',
-      'If it returns before the end, call it again. Example: {"id":"20261125-123456-a1b2c3","until":"final","timeoutSeconds":300}',
+      `Wait until the job's status changes (until "change", the default) or it has ended (until "final": SUCCEEDED or FAILED, every task done), at most timeoutSeconds: default ${WAIT_SECONDS.default}, under the 60 s after which MCP clients give up; up to ${WAIT_SECONDS.maximum} only if your client resets its timeout on progress.`,
+      'With a progressToken it sends notifications/progress while it waits (phase, step, seconds waited). Returns the status; when the job has not ended yet the text says so: call it again.',
+      `Example: {"id":"${exampleId}","until":"final"}`,
     ].join('\n'),
+    annotations: read,
     input: WaitQuery,
-    output: JobStatus,
-    run: (api, args, signal, caller) => api.waitForJob(args, caller, signal),
-    summary: statusLine,
+    output: JobStatusSchema,
+    run: (api, args, { caller, signal, progress }) => {
+      const started = Date.now()
+      const total = args.timeoutSeconds ?? WAIT_SECONDS.default
+      let sent = -1
+      const onProgress =
+        progress &&
+        (async (s: JobStatus) => {
+          const waited = Math.round((Date.now() - started) / 100) / 10
+          // MCP: each notification's progress must be greater than the last one's.
+          if (waited <= sent) return
+          sent = waited
+          await progress({ progress: waited, total, message: await progressMessage(api, s, caller, waited) })
+        })
+      return api.waitForJob(args, caller, signal, onProgress)
+    },
+    summary: waitText,
+  }),
+  tool({
+    name: 'getServerInfo',
+    title: 'What this server accepts',
+    description:
+      'What this server accepts from you, from its own configuration: the repo URL forms, the registries it pushes to over plain HTTP, the secret prefixes you may use, its execution profile, limits (request size, counts, time limits, builds in flight) and defaults (timeouts, resources, wait). Call it before your first submitJob.\nExample: {}',
+    annotations: read,
+    input: Type.Object({}, { additionalProperties: false }),
+    output: ServerInfo,
+    run: (api, _args, { caller }) => api.serverInfo(caller),
+    summary: (i) => JSON.stringify(i),
   }),
 ]
 

@@ -101,7 +101,7 @@ export class BuildService {
 
   async getLogs(q: LogsQuery, caller: Caller = {}): Promise<Logs> {
     const match = q.grep === undefined ? undefined : grepMatcher(q.grep)
-    const wanted = (state: string) => !q.failedOnly || state === 'failed' || state === 'killed'
+    const wanted = (state: string) => !q.failedOnly || state === 'failed'
     const found = await this.find(q.id, caller)
     const tail = q.tail ?? 200
     if ('record' in found) {

@@ -1,12 +1,26 @@
 // Inputs and outputs of every service operation: the one source for MCP tools, REST routes and the CLI.
 import { type Static, Type as t } from '@sinclair/typebox'
-import { idPattern } from '../jobs/ids'
+import { buildIdOfRef, idPattern, jobRefPattern, taskPattern } from '../jobs/ids'
 import { JobRequest } from '../jobs/request'
-import { JobState, JobStatus, Phase } from '../jobs/status-schema'
+import { Failure, JobState, JobStatus, Phase } from '../jobs/status-schema'
 
 export { JobRequest, JobStatus, JobState, Phase }
 
 const JobId = t.String({ pattern: idPattern, description: 'Job id as returned by submitJob, e.g. 20261125-123456-a1b2c3.' })
+
+/** A job id as a caller gives it: the Nomad job id (nbs-…) is taken too, and arrives at the service as the job id. */
+const JobIdRef = t
+  .Transform(
+    t.String({
+      pattern: jobRefPattern,
+      description: 'Job id as returned by submitJob, e.g. 20261125-123456-a1b2c3 (the Nomad job id nbs-20261125-123456-a1b2c3 works too).',
+    }),
+  )
+  .Decode(buildIdOfRef)
+  .Encode((id) => id)
+
+/** How long waitForJob waits by default: under the 60 s after which MCP clients (the SDK's, hosted connectors) give up. */
+export const WAIT_SECONDS = { default: 50, maximum: 600 } as const
 
 export const SubmitResult = t.Object({
   id: JobId,
@@ -15,16 +29,25 @@ export const SubmitResult = t.Object({
   images: t.Array(t.String(), { description: 'Where the image will be pushed if every test passes.' }),
 })
 
-export const JobRef = t.Object({ id: JobId }, { additionalProperties: false })
+export const JobRef = t.Object({ id: JobIdRef }, { additionalProperties: false })
 
 export const LogsQuery = t.Object(
   {
-    id: JobId,
+    id: JobIdRef,
     phase: t.Optional(Phase),
-    task: t.Optional(t.String({ pattern: '^(build|publish|test-[0-9]+)$', description: 'One task: build, test-N or publish.' })),
+    task: t.Optional(t.String({ pattern: taskPattern, description: 'One task: build, test-N or publish.' })),
     tail: t.Optional(
       t.Integer({ minimum: 0, maximum: 100000, description: 'Only the last N lines of each task (default 200; 0 for all).' }),
     ),
+    grep: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 512,
+        description:
+          'Only the lines that contain this text (case-insensitive), or match /regex/flags, e.g. "error" or "/^STEP \\d+/"; tail then counts matching lines.',
+      }),
+    ),
+    failedOnly: t.Optional(t.Boolean({ description: 'Only the tasks that failed (not those Nomad stopped because another failed).' })),
   },
   { additionalProperties: false },
 )
@@ -35,16 +58,21 @@ export const TaskLog = t.Object({
   state: t.String(),
   text: t.String({ description: "The task's output, stdout and stderr in the order written." }),
   truncated: t.Boolean({ description: 'True when earlier lines were left out (see tail).' }),
+  exitCode: t.Optional(t.Integer({ description: "The task's exit code, once it has ended." })),
 })
 
-export const Logs = t.Object({ id: JobId, status: JobState, logs: t.Array(TaskLog) })
+export const Logs = t.Object({
+  id: JobId,
+  status: JobState,
+  failure: t.Optional(Failure),
+  logs: t.Array(TaskLog),
+})
 
 export const CleanupQuery = t.Object(
   {
-    id: t.Optional(JobId),
-    olderThanSeconds: t.Optional(
-      t.Integer({ minimum: 0, description: 'Without id: remove finished jobs older than this (default 0: all finished).' }),
-    ),
+    id: t.Optional(JobIdRef),
+    olderThanSeconds: t.Optional(t.Integer({ minimum: 0, description: 'Remove the finished jobs created longer ago than this.' })),
+    all: t.Optional(t.Boolean({ description: 'true: remove every finished job, whatever its age.' })),
   },
   { additionalProperties: false },
 )
@@ -76,9 +104,13 @@ export const JobList = t.Object({ jobs: t.Array(JobSummary) })
 
 export const WaitQuery = t.Object(
   {
-    id: JobId,
+    id: JobIdRef,
     timeoutSeconds: t.Optional(
-      t.Integer({ minimum: 1, maximum: 600, description: 'Give up waiting after this long and return the current status (default 60).' }),
+      t.Integer({
+        minimum: 1,
+        maximum: WAIT_SECONDS.maximum,
+        description: `Give up waiting after this long and return the current status (default ${WAIT_SECONDS.default}).`,
+      }),
     ),
     until: t.Optional(
       t.Union([t.Literal('change'), t.Literal('final')], {
@@ -88,6 +120,47 @@ export const WaitQuery = t.Object(
   },
   { additionalProperties: false },
 )
+
+const Seconds = (description: string) => t.Integer({ description })
+
+export const ServerInfo = t.Object({
+  version: t.String(),
+  profile: t.Union([t.Literal('docker'), t.Literal('raw_exec')], {
+    description: "How the build tasks run: docker (the project's builder image under the Docker driver) or raw_exec (the node's own buildah).",
+  }),
+  repo: t.Object({
+    forms: t.Array(t.String(), { description: 'The URL forms a repo may take on this server; anything else is refused.' }),
+  }),
+  registries: t.Object({
+    insecure: t.Array(t.String(), {
+      description: 'Registries pushed to over plain HTTP (dev registries). Any other registry is pushed to over TLS, with secrets.registry for its credentials.',
+    }),
+  }),
+  secrets: t.Object({
+    prefixes: t.Array(t.String(), {
+      description: 'The reference prefixes you may use in secrets ("vault:…" or "nomad:…"); empty: you may use none.',
+    }),
+  }),
+  limits: t.Object({
+    bodyBytes: t.Integer({ description: 'The largest request body (REST, and MCP over HTTP).' }),
+    testCommands: t.Integer(),
+    tags: t.Integer(),
+    buildArgs: t.Integer(),
+    testEnv: t.Integer(),
+    gpus: t.Integer({ description: 'GPUs one test command may ask for.' }),
+    phaseSeconds: Seconds('The longest time limit of a phase: timeouts.build, test.timeout, timeouts.publish.'),
+    waitSeconds: Seconds('The longest waitForJob timeoutSeconds.'),
+    cpu: t.Object({ minimum: t.Integer(), maximum: t.Integer() }, { description: 'resources.cpu, MHz.' }),
+    memory: t.Object({ minimum: t.Integer(), maximum: t.Integer() }, { description: 'resources.memory, MB.' }),
+    maxInFlight: t.Optional(t.Integer({ description: 'Builds you may have queued or running at once; absent: no limit.' })),
+  }),
+  defaults: t.Object({
+    timeouts: t.Object({ build: Seconds('Clone and build.'), test: Seconds('Each test command.'), publish: Seconds('The push.') }),
+    resources: t.Object({ cpu: t.Integer({ description: 'MHz.' }), memory: t.Integer({ description: 'MB.' }) }),
+    waitSeconds: Seconds("waitForJob's timeoutSeconds."),
+  }),
+  gpuNodePool: t.Optional(t.String({ description: 'The node pool builds go to when their tests ask for GPUs.' })),
+})
 
 export type SubmitResult = Static<typeof SubmitResult>
 export type LogsQuery = Static<typeof LogsQuery>
@@ -99,3 +172,4 @@ export type ListQuery = Static<typeof ListQuery>
 export type JobSummary = Static<typeof JobSummary>
 export type JobList = Static<typeof JobList>
 export type WaitQuery = Static<typeof WaitQuery>
+export type ServerInfo = Static<typeof ServerInfo>

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { config } from '../support/dev-stack'
 import { ensureStack, helloWorld, mainTs, mcpClient, projectDir, type ServerProcess, service, spawnServer } from '../support/surfaces'
 
 const binary = join(projectDir, 'dist/nbs')
@@ -40,19 +41,31 @@ describe('compiled nbs', () => {
     const client = await mcpClient(server.url)
     const { tools } = await client.listTools()
     await client.close()
-    expect(tools).toHaveLength(7)
+    expect(tools).toHaveLength(8)
     expect(tools.every((t) => t.outputSchema?.type === 'object')).toBe(true)
   })
 
-  test('a client the project did not write, the MCP Inspector CLI, lists the tools and calls getStatus', async () => {
+  test('a client the project did not write, the MCP Inspector CLI, lists the tools with annotations and calls getStatus and getServerInfo', async () => {
     const inspector = join(projectDir, 'node_modules/.bin/mcp-inspector')
     const run = (...args: string[]) => {
       const r = Bun.spawnSync([inspector, '--cli', `${server.url}/mcp`, '--transport', 'http', ...args], { timeout: 60_000 })
       expect(r.exitCode).toBe(0)
       return JSON.parse(r.stdout.toString())
     }
-    const listed = run('--method', 'tools/list') as { tools: { name: string }[] }
-    expect(listed.tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
+    const listed = run('--method', 'tools/list') as { tools: { name: string; annotations?: Record<string, boolean> }[] }
+    expect(listed.tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getServerInfo', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
+    const hints = Object.fromEntries(listed.tools.map((t) => [t.name, t.annotations]))
+    expect(hints.getStatus).toEqual({ readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false })
+    expect(hints.cleanup).toMatchObject({ readOnlyHint: false, destructiveHint: true })
+    expect(hints.submitJob).toMatchObject({ readOnlyHint: false, openWorldHint: true })
+    const info = run('--method', 'tools/call', '--tool-name', 'getServerInfo') as {
+      isError?: boolean
+      structuredContent: { profile: string; registries: { insecure: string[] }; repo: { forms: string[] } }
+    }
+    expect(info.isError).toBeFalsy()
+    expect(info.structuredContent.profile).toBe(config.profile)
+    expect(info.structuredContent.registries.insecure).toEqual(config.insecureRegistries)
+    expect(info.structuredContent.repo.forms).toContain('git://host/path')
     const { id } = await service.submitJob(helloWorld('test/inspector'))
     const called = run('--method', 'tools/call', '--tool-name', 'getStatus', '--tool-arg', `id=${id}`) as {
       isError?: boolean

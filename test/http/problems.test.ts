@@ -1,6 +1,7 @@
 // REST validation and errors in-process: every refusal is a problem+json naming the field, and none reaches Nomad.
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { createApp } from '../../src/http/app'
+import { config } from '../support/dev-stack'
 import { ensureStack, newJobsFor, nomadJobIds, service } from '../support/surfaces'
 
 const app = createApp(service)
@@ -110,6 +111,55 @@ describe('REST problems', () => {
   test('cleanup refuses unknown fields', async () => {
     const p = await problem(await call('POST', '/v1/cleanup', { olderThan: 5 }))
     expect(p.field).toBe('olderThan')
+  })
+
+  test('a Nomad job id (nbs-…) is taken wherever a job id is', async () => {
+    for (const [method, path] of [['GET', ''], ['GET', '/logs'], ['GET', '/wait?timeoutSeconds=1'], ['DELETE', '']] as const) {
+      const p = await problem(await call(method, `/v1/jobs/nbs-20200101-000000-abcdef${path}`))
+      expect({ path, status: p.status, detail: p.detail }).toEqual({ path, status: 404, detail: 'id: no job 20200101-000000-abcdef' })
+    }
+    const cleanup = await problem(await call('POST', '/v1/cleanup', { id: 'nbs-20200101-000000-abcdef' }))
+    expect(cleanup.detail).toBe('id: no job 20200101-000000-abcdef')
+    const bad = await problem(await call('GET', '/v1/jobs/nbs-abc'))
+    expect(bad.detail).toBe(
+      'params.id: must be a job id as submitJob returned it, e.g. 20261125-123456-a1b2c3 (the Nomad job id nbs-20261125-123456-a1b2c3 works too)',
+    )
+  })
+
+  test('enums in the query list their values', async () => {
+    expect((await problem(await call('GET', '/v1/jobs?status=DONE'))).detail).toBe(
+      'query.status: must be one of PENDING, BUILDING, TESTING, PUBLISHING, SUCCEEDED, FAILED (got "DONE")',
+    )
+    expect((await problem(await call('GET', '/v1/jobs/20200101-000000-abcdef/logs?phase=tests'))).detail).toBe(
+      'query.phase: must be one of build, test, publish (got "tests")',
+    )
+    expect((await problem(await call('GET', '/v1/jobs/20200101-000000-abcdef/wait?until=finished'))).detail).toBe(
+      'query.until: must be one of change, final (got "finished")',
+    )
+  })
+
+  test('a bad grep is refused in words, before Nomad is asked', async () => {
+    const p = await problem(await call('GET', '/v1/jobs/20200101-000000-abcdef/logs?grep=%2F(%2F'))
+    expect(p.status).toBe(400)
+    expect(p.field).toBe('grep')
+    expect(p.detail).toStartWith('grep: /(/ is not a valid regular expression')
+  })
+
+  test('cleanup says which jobs: an empty request is refused naming id, olderThanSeconds and all', async () => {
+    for (const body of [{}, undefined, { all: false }]) {
+      const p = await problem(await call('POST', '/v1/cleanup', body))
+      expect(p.status).toBe(400)
+      expect(p.detail).toBe('cleanup needs id (one job), olderThanSeconds (the finished jobs older than that) or all: true (every finished job)')
+    }
+  })
+
+  test('GET /v1/info: what this server accepts, from its configuration', async () => {
+    const res = await call('GET', '/v1/info')
+    expect(res.status).toBe(200)
+    const info = (await res.json()) as { registries: { insecure: string[] }; secrets: { prefixes: string[] }; repo: { forms: string[] } }
+    expect(info.registries.insecure).toEqual(config.insecureRegistries)
+    expect(info.secrets.prefixes).toEqual(config.secretPrefixes)
+    expect(info.repo.forms).toContain('git://host/path')
   })
 
   test('an unknown route is a 404 problem', async () => {

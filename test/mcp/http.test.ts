@@ -8,15 +8,21 @@ const { call, client } = mcpSession()
 const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n')
 
 describe('MCP over HTTP', () => {
-  test('tools/list: seven tools, each with object input and output schemas and a description', async () => {
+  test('tools/list: eight tools, each with object input and output schemas, a description and annotations', async () => {
     const { tools } = await client().listTools()
-    expect(tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
+    expect(tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getServerInfo', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
     for (const t of tools) {
       expect(t.inputSchema.type).toBe('object')
       expect(t.outputSchema?.type).toBe('object')
       expect(t.description?.length ?? 0).toBeGreaterThan(80)
       expect(t.description).toContain('Example')
+      for (const hint of ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const)
+        expect({ tool: t.name, hint, type: typeof t.annotations?.[hint] }).toEqual({ tool: t.name, hint, type: 'boolean' })
     }
+    const hints = Object.fromEntries(tools.map((t) => [t.name, t.annotations]))
+    for (const name of ['getStatus', 'getLogs', 'listJobs', 'waitForJob', 'getServerInfo']) expect(hints[name]?.readOnlyHint).toBe(true)
+    for (const name of ['killJob', 'cleanup']) expect(hints[name]?.destructiveHint).toBe(true)
+    expect(hints.submitJob).toMatchObject({ readOnlyHint: false, destructiveHint: false, openWorldHint: true })
     const submit = tools.find((t) => t.name === 'submitJob')
     expect(submit?.inputSchema.required).toEqual(expect.arrayContaining(['repo', 'image']))
     expect((submit?.inputSchema as { additionalProperties?: boolean }).additionalProperties).toBe(false)

@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
+import { config } from '../support/dev-stack'
 import { ensureStack, listenInProcess, mainTs, serviceEnv } from '../support/surfaces'
 
 const clients: Client[] = []
@@ -23,11 +24,11 @@ async function stdioClient(...global: string[]): Promise<Client> {
 type Result = { isError?: boolean; content: { text: string }[] }
 
 describe('nbs mcp --stdio', () => {
-  test('in-process: lists the seven tools and answers a call', async () => {
+  test('in-process: lists the eight tools and answers a call', async () => {
     await ensureStack()
     const client = await stdioClient()
     const { tools } = await client.listTools()
-    expect(tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
+    expect(tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getServerInfo', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
     const r = (await client.callTool({ name: 'getStatus', arguments: { id: '20200101-000000-abcdef' } })) as Result
     expect(r.isError).toBe(true)
     expect(r.content[0]?.text).toContain('no job 20200101-000000-abcdef')
@@ -39,6 +40,9 @@ describe('nbs mcp --stdio', () => {
     const listed = (await client.callTool({ name: 'listJobs', arguments: { limit: 1 } })) as Result & { structuredContent?: { jobs: unknown[] } }
     expect(listed.isError).toBeFalsy()
     expect(Array.isArray(listed.structuredContent?.jobs)).toBe(true)
+    // getServerInfo too: the remote server's configuration, not this process's.
+    const info = (await client.callTool({ name: 'getServerInfo', arguments: {} })) as Result & { structuredContent?: { registries: { insecure: string[] } } }
+    expect(info.structuredContent?.registries.insecure).toEqual(config.insecureRegistries)
     const r = (await client.callTool({ name: 'killJob', arguments: { id: '20200101-000000-abcdef' } })) as Result
     expect(r.isError).toBe(true)
     expect(r.content[0]?.text).toContain('not_found')

@@ -1,0 +1,19 @@
+// What waitForJob's progress notifications say: the phase, the step it is at, the seconds waited.
+import type { JobStatus } from '../jobs/status-schema'
+import type { BuildApi } from '../service/api'
+import type { Caller } from '../service/build-service'
+
+// Buildah announces each Dockerfile step on its own line: "STEP 2/5: RUN make".
+const BUILD_STEP = '/^STEP \\d+\\/\\d+: /'
+
+export async function progressMessage(api: BuildApi, s: JobStatus, caller: Caller, waited: number): Promise<string> {
+  const running = s.tasks.filter((t) => t.state === 'running').map((t) => t.task)
+  let step = running.length ? `${running.join(', ')} running` : s.queue ? `queued, waiting for ${s.queue.waitingFor}` : 'waiting for Nomad to start it'
+  if (s.status === 'BUILDING') {
+    // A progress line is worth one log read; without it the notification still goes out.
+    const build = await api.getLogs({ id: s.id, task: 'build', tail: 1, grep: BUILD_STEP }, caller).catch(() => undefined)
+    const line = build?.logs[0]?.text.trim()
+    if (line) step = `build at ${line}`
+  }
+  return `${s.status}: ${step}; ${waited} s waited`
+}
