@@ -68,4 +68,4 @@ console.log(`hello-world build → test → publish, ${runs} runs each, alternat
 console.log(`  service (submit → SUCCEEDED): ${fmt(svc)}`)
 console.log(`  bare buildah script:          ${fmt(scr)}`)
 console.log(`  ratio service/script:         median ${median(ratios).toFixed(2)} (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)})`)
-await service.cleanup({})
+await service.cleanup({ all: true })
