@@ -5,7 +5,7 @@ CACHE_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nbs
 NOMADLITE  := $(CACHE_DIR)/nomadlite
 export NBS_NOMADLITE_BIN ?= $(NOMADLITE)
 
-.PHONY: help deps nomadlite build demo test test-go test-bun typecheck dev-up dev-down bench clean
+.PHONY: help deps nomadlite build builder-image demo test test-go test-bun typecheck dev-up dev-down bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,6 +21,10 @@ nomadlite: ## build the dev Nomad agent into the cache
 
 build: deps ## the standalone executable dist/nbs
 	$(BUN) build --compile --outfile dist/nbs src/cli/main.ts
+
+builder-image: deps ## build the builder image (as root) and push it: make builder-image REGISTRY=host[:port] [INSECURE=1]
+	$(if $(REGISTRY),,$(error set REGISTRY=host[:port], the registry the Nomad nodes pull from))
+	$(NBS) builder build --push $(REGISTRY) $(if $(INSECURE),--insecure)
 
 dev-up: deps nomadlite ## start the dev stack (Nomad or nomadlite, registry, Git server, service)
 	$(NBS) dev up
@@ -44,8 +48,11 @@ test-bun: deps nomadlite ## unit, integration and end-to-end tests on the dev st
 
 test: typecheck test-go test-bun ## the whole suite
 
-bench: dev-up nomadlite ## benchmarks: the service beside bare Buildah; nomadlite's memory under 20 jobs
+bench: dev-up nomadlite ## benchmarks: the service beside bare Buildah; the layer cache (cold, same commit, one file changed); 40 submits at once; the builder image and vfs against overlay (root); nomadlite's memory under 20 jobs
 	$(BUN) bench/e2e.ts
+	$(BUN) bench/cache.ts
+	$(BUN) bench/load.ts
+	$(BUN) bench/builder.ts
 	bench/nomadlite-memory.sh
 
 clean:

@@ -19,7 +19,9 @@ export interface DevStack {
 export function devStack(env = process.env): DevStack {
   const paths = devPaths(env)
   const profile = devProfile(env)
-  const docker = profile === 'docker' ? { host: env.DOCKER_HOST || `unix://${dockerSocket(paths)}`, own: !env.DOCKER_HOST } : undefined
+  // A DOCKER_HOST naming the stack's own socket (from `eval "$(nbs dev env)"`) is still the stack's to run.
+  const own = `unix://${dockerSocket(paths)}`
+  const docker = profile === 'docker' ? { host: env.DOCKER_HOST || own, own: !env.DOCKER_HOST || env.DOCKER_HOST === own } : undefined
   return { paths, ports: devPorts(env), profile, docker }
 }
 

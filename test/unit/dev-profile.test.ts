@@ -28,7 +28,9 @@ describe('the dev stack profiles', () => {
     expect(e.NBS_DOCKER_NETWORK).toBe('host')
     expect(e.DOCKER_HOST).toBe(`unix://${state}/docker.sock`)
     expect(s.paths.cache).not.toBe(devStack(env).paths.cache)
-    expect(devServiceEnv(devStack({ ...env, NBS_DEV_PROFILE: 'docker', DOCKER_HOST: 'unix:///run/other.sock' })).DOCKER_HOST).toBe('unix:///run/other.sock')
+    const other = devStack({ ...env, NBS_DEV_PROFILE: 'docker', DOCKER_HOST: 'unix:///run/other.sock' })
+    expect([devServiceEnv(other).DOCKER_HOST, other.docker?.own]).toEqual(['unix:///run/other.sock', false])
+    expect(devStack({ ...env, NBS_DEV_PROFILE: 'docker', DOCKER_HOST: e.DOCKER_HOST }).docker?.own).toBe(true)
   })
 
   test("the agent's docker driver is pointed at the engine: nomadlite's flag, or real Nomad's plugin block", async () => {
