@@ -77,25 +77,28 @@ infra() {
 # The build's first step: the cache volume must be writable by this task's user, and the store
 # driver is decided once for the allocation, said in the log. Native overlay where this kernel
 # lets this user mount it (rootless overlay needs Linux 5.13 or later), fuse-overlayfs where the
-# task has /dev/fuse, vfs otherwise (it copies the whole root filesystem for every layer).
+# task can open /dev/fuse, vfs otherwise (it copies the whole root filesystem for every layer).
+# Docker passes a device with the node's mode: fuse-overlayfs as uid 1000 needs it 0666 there
+# (udev's default; a node without udev may have 0600).
 prepare_store() {
   uid=$(id -u)
+  fuse_ok() { [ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ]; }
   { mkdir -p "$NBS_STORAGE_ROOT" "$NBS_RUNROOT" && [ -w "$NBS_STORAGE_ROOT" ] && [ -w "$NBS_RUNROOT" ]; } 2>/dev/null ||
     infra "the cache volume $NBS_CACHE_VOLUME (at $(dirname "$NBS_STORAGE_ROOT")) is not writable by uid $uid: on each node, make the host volume's directory writable by uid $uid (chown -R $uid DIR), or set NBS_CACHE_VOLUME to a volume that is"
   case $NBS_STORAGE_DRIVER in
     auto)
       if echo overlay >"$state/storage-driver" && bah images >/dev/null 2>&1; then
         why="native overlay works here"
-      elif [ -c /dev/fuse ] && echo fuse-overlayfs >"$state/storage-driver" && bah images >/dev/null 2>&1; then
+      elif fuse_ok && echo fuse-overlayfs >"$state/storage-driver" && bah images >/dev/null 2>&1; then
         why="native overlay does not work here; /dev/fuse does"
       else
         echo vfs >"$state/storage-driver"
-        why="neither native overlay nor /dev/fuse works here"
+        why="neither native overlay nor /dev/fuse works here for uid $uid"
       fi
       ;;
     overlay | fuse-overlayfs | vfs)
-      [ "$NBS_STORAGE_DRIVER" != fuse-overlayfs ] || [ -c /dev/fuse ] ||
-        infra "fuse-overlayfs needs /dev/fuse, which this task does not have: give the nodes /dev/fuse (modprobe fuse), or set NBS_STORAGE_DRIVER to overlay or vfs"
+      [ "$NBS_STORAGE_DRIVER" != fuse-overlayfs ] || fuse_ok ||
+        infra "fuse-overlayfs needs /dev/fuse, which uid $uid cannot open here: give the nodes /dev/fuse (modprobe fuse) with mode 0666, or set NBS_STORAGE_DRIVER to overlay or vfs"
       echo "$NBS_STORAGE_DRIVER" >"$state/storage-driver"
       why="NBS_STORAGE_DRIVER"
       err=$(bah images 2>&1 >/dev/null) || infra "storage driver $NBS_STORAGE_DRIVER does not work here ($(printf %s "$err" | tail -n 1)): set NBS_STORAGE_DRIVER to auto or vfs"
