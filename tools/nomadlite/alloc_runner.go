@@ -32,6 +32,9 @@ func (s *Server) runner(id string) *allocRunner {
 }
 
 func (s *Server) startRunners(allocs []*api.Allocation) {
+	if len(allocs) > 0 {
+		s.makeRoomFor(len(allocs))
+	}
 	for _, a := range allocs {
 		s.st.mu.Lock()
 		job, tg := a.Job, allocGroup(a)
@@ -82,7 +85,7 @@ func (ar *allocRunner) run() {
 		s.runMu.Lock()
 		delete(s.runners, ar.id)
 		s.runMu.Unlock()
-		go s.retryBlocked()
+		go s.retryBlocked(false)
 	}()
 	for _, d := range []string{"alloc/logs", "alloc/data", "alloc/tmp"} {
 		_ = os.MkdirAll(filepath.Join(ar.dir, d), 0o777)

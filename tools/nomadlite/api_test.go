@@ -154,6 +154,11 @@ func TestValidationErrors(t *testing.T) {
 			j["TaskGroups"] = []M{g, g}
 			return j
 		}(), "* Job task group 2 redefines 'build' from group 1"},
+		{"undefined volume", func() M {
+			tk := task("t", "true", "")
+			tk["VolumeMounts"] = []M{{"Volume": "cache", "Destination": "/cache"}}
+			return batchJob("v-volume", tk)
+		}(), "* Task t has a volume mount (0) referencing undefined volume cache"},
 	}
 	for _, c := range cases {
 		code, _, b := a.do("PUT", "/v1/jobs", M{"Job": c.job})

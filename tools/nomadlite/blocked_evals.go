@@ -11,8 +11,9 @@ import (
 // memory once capacity frees up, as Nomad's blocked-evals tracker does: a
 // queue served by priority, then oldest first, where a smaller group further
 // back still takes capacity a larger one ahead cannot use. Constraint
-// failures stay blocked: nothing here changes the node.
-func (s *Server) retryBlocked() {
+// failures are retried only when the node changed (nodeChanged: a driver
+// turned healthy), as Nomad unblocks them on a node update.
+func (s *Server) retryBlocked(nodeChanged bool) {
 	s.st.mu.Lock()
 	var started []*api.Allocation
 	blocked := s.sortedEvals(func(e *api.Evaluation) bool { return e.Status == "blocked" })
@@ -23,13 +24,13 @@ func (s *Server) retryBlocked() {
 		if j == nil || deref(j.Stop) {
 			continue
 		}
-		resourceOnly := true
+		retry := true
 		for _, m := range e.FailedTGAllocs {
-			if len(m.ConstraintFiltered) > 0 || m.NodesEvaluated == 0 {
-				resourceOnly = false
+			if len(m.ConstraintFiltered) > 0 && !nodeChanged || m.NodesEvaluated == 0 {
+				retry = false
 			}
 		}
-		if !resourceOnly {
+		if !retry {
 			continue
 		}
 		failed := map[string]*api.AllocationMetric{}

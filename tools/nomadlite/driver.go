@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"syscall"
 	"time"
@@ -8,13 +9,25 @@ import (
 
 // Driver is the part of a Nomad task driver plugin (plugins/drivers) that
 // the task runner uses. The runner owns the lifecycle — events, restarts,
-// kills on request — and a driver only runs the task; drivers lists them by
-// the name a task's Driver field gives.
+// kills on request — and a driver only runs the task; a Server lists its
+// drivers by the name a task's Driver field gives.
 type Driver interface {
+	// Capabilities tell the task runner how the task sees its directories
+	// and environment.
+	Capabilities() Capabilities
 	// Prepare readies a task for its first start (raw_exec resolves the
-	// command), so that one that can never run is a Driver Failure before
-	// anything starts; every run, restarts included, starts what it returns.
-	Prepare(cfg *TaskConfig) (PreparedTask, error)
+	// command, docker pulls the image), so that one that can never run is a
+	// Driver Failure before anything starts; every run, restarts included,
+	// starts what it returns. ctx ends when the task is killed meanwhile.
+	Prepare(ctx context.Context, cfg *TaskConfig) (PreparedTask, error)
+}
+
+// Capabilities is the part of Nomad's drivers.Capabilities the runner reads.
+type Capabilities struct {
+	// FSIsolationImage: the task runs in a root filesystem of its own, where
+	// its directories are /alloc, /local and /secrets and nothing of the
+	// agent's environment is inherited (Nomad's FSIsolationImage).
+	FSIsolationImage bool
 }
 
 // PreparedTask starts one run of a task, its output going to the task's logs.
@@ -25,7 +38,7 @@ type PreparedTask interface {
 // TaskHandle is one run of a task, as Nomad's StartTask hands it back.
 type TaskHandle interface {
 	// Pid is saved with the state, for a restarted agent to kill what it
-	// lost track of.
+	// lost track of: a process group leader, or 0 for none.
 	Pid() int
 	// Wait delivers the run's exit, once, as Nomad's WaitTask does.
 	Wait() <-chan ExitResult
@@ -34,23 +47,39 @@ type TaskHandle interface {
 	Stop(sig syscall.Signal, timeout time.Duration)
 }
 
-// ExitResult is how a run ended; a signal death has Code 128+Signal.
+// ExitResult is how a run ended; a signal death has Code 128+Signal. Err is
+// the driver's own word on the exit (Nomad's ExitResult.Err), which the
+// Terminated event carries as its exit message.
 type ExitResult struct {
 	Code, Signal int
+	OOMKilled    bool
+	Err          string
 }
 
-// TaskConfig is what the task runner hands a driver: the task's driver
-// config with ${…} interpolated, its directories and its environment.
+// TaskConfig is what the task runner hands a driver: who the task is, its
+// driver config with ${…} interpolated, its directories, environment, user,
+// resources and host volume mounts.
 type TaskConfig struct {
-	Config   map[string]any
-	AllocDir string
-	TaskDir  string
-	Env      map[string]string
+	AllocID, Name, JobID, JobName, Group string
+	Config                               map[string]any
+	AllocDir                             string
+	TaskDir                              string
+	Env                                  map[string]string
+	User                                 string
+	CPU, MemoryMB, MemoryMaxMB           int
+	Mounts                               []Mount
 	// SecretsNoexec: the kernel refuses to execute from secrets/ (see
 	// secretsMode); where it does not, a driver refuses a command there.
 	SecretsNoexec bool
+	// Event records a "Driver" task event (Nomad's driver TaskEvent), such as
+	// "Downloading image".
+	Event func(msg string, details map[string]string)
 }
 
-// drivers are the task drivers this node has; the scheduler reports any
-// other as "missing drivers".
-var drivers = map[string]Driver{"raw_exec": rawExec{}}
+// Mount is a host volume a task mounts (group volume + task volume_mount),
+// as Nomad's volume hook resolves it.
+type Mount struct {
+	HostPath, TaskPath string
+	ReadOnly           bool
+	PropagationMode    string
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +16,9 @@ import (
 // in the task dir, with the task's environment and no isolation.
 type rawExec struct{}
 
-func (rawExec) Prepare(cfg *TaskConfig) (PreparedTask, error) {
+func (rawExec) Capabilities() Capabilities { return Capabilities{} }
+
+func (rawExec) Prepare(_ context.Context, cfg *TaskConfig) (PreparedTask, error) {
 	command, _ := cfg.Config["command"].(string)
 	var args []string
 	if raw, ok := cfg.Config["args"].([]any); ok {

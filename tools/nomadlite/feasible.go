@@ -31,7 +31,7 @@ func (s *Server) infeasible(j *api.Job, tg *api.TaskGroup) string {
 		}
 	}
 	for _, t := range tg.Tasks {
-		if _, ok := drivers[t.Driver]; !ok {
+		if !s.driverUsable(t.Driver) {
 			return "missing drivers"
 		}
 	}
@@ -100,19 +100,21 @@ func (s *Server) resolveTarget(t string) (string, bool) {
 	case "node.region":
 		return "global", true
 	}
-	if k, ok := strings.CutPrefix(key, "attr."); ok {
-		v, ok := n.Attributes[k]
-		return v, ok
-	}
 	if k, ok := strings.CutPrefix(key, "meta."); ok {
 		v, ok := n.Meta[k]
 		return v, ok
 	}
-	if k, ok := strings.CutPrefix(key, "driver."); ok {
-		v, ok := n.Attributes["driver."+k]
-		return v, ok
+	attr, ok := strings.CutPrefix(key, "attr.")
+	if !ok && strings.HasPrefix(key, "driver.") {
+		attr, ok = key, true
 	}
-	return "", false
+	if !ok {
+		return "", false
+	}
+	s.nodeMu.Lock()
+	defer s.nodeMu.Unlock()
+	v, ok := n.Attributes[attr]
+	return v, ok
 }
 
 func (s *Server) checkConstraint(c *api.Constraint) bool {

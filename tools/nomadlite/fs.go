@@ -56,6 +56,9 @@ func (s *Server) fsLogs(w http.ResponseWriter, r *http.Request) {
 	case offset < 0:
 		httpError(w, 400, "offset must be non-negative")
 		return
+	case !s.clientHolds(id):
+		httpError(w, 404, fmt.Sprintf("Unknown allocation %q", id))
+		return
 	case !known:
 		httpError(w, 400, fmt.Sprintf("unknown task name %q", task))
 		return
@@ -175,7 +178,8 @@ func (s *Server) allocExists(id string) (*api.Allocation, bool) {
 }
 
 // fsCat serves /v1/client/fs/cat/:alloc?path=… from the allocation
-// directory, also after the allocation finished (until it is collected).
+// directory, also after the allocation finished (until it is collected, by
+// the server's GC or the client's gc-max-allocs).
 // Nomad streams cat, so every failure after the request was accepted arrives
 // as a 200 text/plain body holding the error (scenario client-fs).
 func (s *Server) fsCat(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +190,7 @@ func (s *Server) fsCat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, ok := s.allocExists(id)
-	if !ok {
+	if !ok || !s.clientHolds(id) {
 		httpError(w, 200, fmt.Sprintf("Unknown allocation %q", id))
 		return
 	}
@@ -276,10 +280,11 @@ func (s *Server) fsStat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, fileInfo(info, detectContentType(info, full)))
 }
 
-// fsTarget answers the errors ls and stat share: an unknown allocation is
-// 404 with Nomad's client wording, an escaping path 500.
+// fsTarget answers the errors ls and stat share: an allocation unknown to
+// the server or collected by the client is 404 with Nomad's client wording,
+// an escaping path 500.
 func (s *Server) fsTarget(w http.ResponseWriter, id, p string) (string, bool) {
-	if _, ok := s.allocExists(id); !ok {
+	if _, ok := s.allocExists(id); !ok || !s.clientHolds(id) {
 		httpError(w, 404, fmt.Sprintf("Unknown allocation %q", id))
 		return "", false
 	}

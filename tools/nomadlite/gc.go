@@ -1,11 +1,15 @@
 package main
 
 import (
+	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hashicorp/nomad/api"
 )
 
 // gcLoop collects finished allocations, evaluations and dead jobs older than
@@ -21,20 +25,74 @@ func (s *Server) gcLoop() {
 			return
 		case <-t.C:
 			s.gcOnce(time.Now().Add(-s.cfg.GCAge))
+			s.makeRoomFor(0)
 		}
 	}
 }
 
-// gcOnce removes what finished before cutoff: terminal allocations (and
-// their directories), terminal evaluations of dead or missing jobs, and dead
-// jobs with nothing left. Returns how many allocations were collected.
+// systemGC serves PUT /v1/system/gc (`nomad system gc`): the GC runs now,
+// with every finished thing old enough. Nomad answers 200 with no body.
+func (s *Server) systemGC(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPut {
+		httpError(w, http.StatusMethodNotAllowed, "Invalid method")
+		return
+	}
+	s.gcOnce(time.Now())
+	w.WriteHeader(http.StatusOK)
+}
+
+// clientHolds: the node still has the allocation's directory, so the client
+// fs endpoints can answer for it. Nomad's client forgets an allocation it has
+// collected (gc_max_allocs) while the server still knows it.
+func (s *Server) clientHolds(id string) bool {
+	_, err := os.Stat(s.allocDir(id))
+	return err == nil
+}
+
+// makeRoomFor is Nomad's client GC by count (gc_max_allocs), for n
+// allocations about to start: while the node holds more than GCMaxAllocs-n
+// allocations, the terminal ones are collected oldest first — their
+// directories removed, the allocations left to the server. Running ones are
+// never collected, so the node may stay over the limit.
+func (s *Server) makeRoomFor(n int) {
+	if s.cfg.GCMaxAllocs <= 0 {
+		return
+	}
+	s.st.mu.Lock()
+	held, done := 0, []*api.Allocation{}
+	for id, a := range s.st.Allocs {
+		if !s.clientHolds(id) {
+			continue
+		}
+		held++
+		if clientTerminal(a) && s.runner(id) == nil {
+			done = append(done, a)
+		}
+	}
+	sort.Slice(done, func(i, j int) bool { return done[i].ModifyTime < done[j].ModifyTime })
+	var ids []string
+	for ; held > s.cfg.GCMaxAllocs-n && len(done) > 0; held-- {
+		ids, done = append(ids, done[0].ID), done[1:]
+	}
+	s.st.mu.Unlock()
+	for _, id := range ids {
+		s.removeAllocDir(id)
+		logf("gc: collected alloc dir %s: more than %d allocations on the node (gc-max-allocs)", id[:8], s.cfg.GCMaxAllocs)
+	}
+}
+
+// gcOnce removes what finished before cutoff: terminal allocations of dead
+// or missing jobs (and their directories), terminal evaluations of those
+// jobs, and dead jobs with nothing left. Returns how many allocations were
+// collected.
 func (s *Server) gcOnce(cutoff time.Time) int {
 	c := cutoff.UnixNano()
 	st := s.st
 	st.mu.Lock()
 	var dirs []string
 	for id, a := range st.Allocs {
-		if clientTerminal(a) && a.ModifyTime < c && s.runner(id) == nil {
+		j := st.Jobs[a.JobID]
+		if clientTerminal(a) && a.ModifyTime < c && s.runner(id) == nil && (j == nil || deref(j.Status) == "dead") {
 			delete(st.Allocs, id)
 			dirs = append(dirs, id)
 		}
@@ -98,7 +156,7 @@ func (s *Server) recoverLost() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for key, pid := range st.Pids {
-		if pgidOf(pid) == pid {
+		if pid > 0 && pgidOf(pid) == pid {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			logf("killed leftover process group %d of %s", pid, key)
 		}

@@ -27,18 +27,25 @@ type testAgent struct {
 // buildah-cache host volume; setup adjusts the server before it serves.
 func startAgent(t *testing.T, dataDir string, setup ...func(*Server)) *testAgent {
 	t.Helper()
-	if dataDir == "" {
-		dataDir = t.TempDir()
+	return startAgentWith(t, Config{DataDir: dataDir}, setup...)
+}
+
+// startAgentWith is startAgent with more of the agent's configuration.
+func startAgentWith(t *testing.T, cfg Config, setup ...func(*Server)) *testAgent {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
 	}
-	cache := t.TempDir()
-	srv, err := NewServer(Config{Bind: "127.0.0.1", DataDir: dataDir, HostVolumes: map[string]string{"buildah-cache": cache}, GCAge: time.Hour})
+	cfg.Bind, cfg.GCAge = "127.0.0.1", time.Hour
+	cfg.HostVolumes = map[string]string{"buildah-cache": t.TempDir()}
+	srv, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range setup {
 		f(srv)
 	}
-	ta := &testAgent{t: t, srv: srv, http: httptest.NewServer(srv.Handler()), dir: dataDir}
+	ta := &testAgent{t: t, srv: srv, http: httptest.NewServer(srv.Handler()), dir: cfg.DataDir}
 	t.Cleanup(ta.close)
 	return ta
 }

@@ -229,7 +229,7 @@ func (s *Server) stopRunners(rs []*allocRunner) {
 		ar.requestStop()
 	}
 	if len(rs) > 0 {
-		go s.retryBlocked()
+		go s.retryBlocked(false)
 	}
 }
 

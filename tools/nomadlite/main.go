@@ -1,6 +1,6 @@
 // Command nomadlite is a single-node stand-in for a HashiCorp Nomad agent: it
 // serves the subset of Nomad's HTTP API the Nomad Build Service uses and runs
-// batch tasks on this host with raw_exec semantics.
+// batch tasks on this host with Nomad's raw_exec and docker drivers.
 package main
 
 import (
@@ -54,7 +54,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: nomadlite agent -bind 127.0.0.1 -port 4646 -data-dir DIR -host-volume buildah-cache=PATH [-host-volume name=path]... [-node-meta K=V]... [-node-class C] [-gc-age 1h]\n       nomadlite version")
+	fmt.Fprintln(os.Stderr, "usage: nomadlite agent -bind 127.0.0.1 -port 4646 -data-dir DIR -host-volume buildah-cache=PATH [-host-volume name=path]... [-node-meta K=V]... [-node-class C] [-gc-age 1h] [-gc-max-allocs 50] [-docker-endpoint unix:///path/docker.sock]\n       nomadlite version")
 }
 
 func agentMain(args []string) int {
@@ -67,8 +67,18 @@ func agentMain(args []string) int {
 	fs.Var(kvList(cfg.NodeMeta), "node-meta", "node meta K=V (repeatable)")
 	fs.StringVar(&cfg.NodeClass, "node-class", "", "node class")
 	fs.DurationVar(&cfg.GCAge, "gc-age", time.Hour, "age after which finished allocations and evaluations are collected")
+	fs.StringVar(&cfg.DockerEndpoint, "docker-endpoint", "", "Docker Engine API socket, unix:///path/docker.sock (default $DOCKER_HOST; neither: no docker driver)")
+	fs.IntVar(&cfg.GCMaxAllocs, "gc-max-allocs", 50, "allocations the node keeps before collecting the oldest finished ones' directories, as Nomad's client gc_max_allocs (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if cfg.DockerEndpoint == "" {
+		// As Nomad's docker driver without an endpoint: the DOCKER_HOST engine.
+		if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
+			cfg.DockerEndpoint = h
+		} else if h != "" {
+			log.Printf("DOCKER_HOST=%s is not a unix:// socket: no docker driver", h)
+		}
 	}
 	if cfg.DataDir == "" {
 		fmt.Fprintln(os.Stderr, "nomadlite agent: -data-dir is required")

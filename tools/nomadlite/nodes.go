@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"net/http"
 	"os"
 	"runtime"
@@ -17,7 +18,8 @@ const datacenter = "dc1"
 
 // buildNode fingerprints this host the way a Nomad client would, as far as
 // the scheduler's checks need it: kernel, arch, OS, CPU and memory capacity,
-// the raw_exec driver and the configured host volumes.
+// the raw_exec driver and the configured host volumes (docker is added by
+// fingerprintDocker).
 func buildNode(cfg Config, id string) *api.Node {
 	host, _ := os.Hostname()
 	cpuMHz, cores := cpuCapacity()
@@ -73,6 +75,81 @@ func buildNode(cfg Config, id string) *api.Node {
 		CreateIndex: 1,
 		ModifyIndex: 1,
 	}
+}
+
+// fingerprintPeriod is how often Nomad's docker driver fingerprints.
+const fingerprintPeriod = 30 * time.Second
+
+func (s *Server) fingerprintLoop() {
+	if s.docker == nil {
+		return
+	}
+	t := time.NewTicker(fingerprintPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.fingerprintDocker()
+		}
+	}
+}
+
+// fingerprintDocker records the docker driver in the node as Nomad's client
+// does: Drivers.docker with the fingerprint, and the attribute driver.docker
+// = "1" (plus the driver's other attributes) while it is detected. Without
+// an endpoint the driver is undetected. When the driver turns healthy,
+// leftovers of a previous run are removed (first time) and evaluations
+// blocked on "missing drivers" are retried.
+func (s *Server) fingerprintDocker() {
+	info := &api.DriverInfo{Attributes: map[string]string{}, HealthDescription: "Failed to connect to docker daemon", UpdateTime: time.Now()}
+	if s.docker != nil {
+		info = s.docker.fingerprint(s.dockerDetected)
+	}
+	s.nodeMu.Lock()
+	prev := s.node.Drivers["docker"]
+	s.node.Drivers["docker"] = info
+	for k := range s.node.Attributes {
+		if k == "driver.docker" || strings.HasPrefix(k, "driver.docker.") {
+			delete(s.node.Attributes, k)
+		}
+	}
+	if info.Detected {
+		for k, v := range info.Attributes {
+			s.node.Attributes[k] = v
+		}
+		s.node.Attributes["driver.docker"] = "1"
+	}
+	first := info.Healthy && !s.dockerDetected
+	s.dockerDetected = s.dockerDetected || info.Healthy
+	s.nodeMu.Unlock()
+	if s.docker == nil {
+		logf("no docker driver: neither -docker-endpoint nor DOCKER_HOST names an engine")
+		return
+	}
+	if first {
+		s.docker.removeLeftovers()
+	}
+	switch {
+	case info.Healthy && (prev == nil || !prev.Healthy):
+		logf("docker driver healthy: engine %s at %s", info.Attributes["driver.docker.version"], s.docker.c.endpoint)
+		go s.retryBlocked(true)
+	case !info.Healthy && (prev == nil || prev.Healthy):
+		logf("docker driver not available: %s", info.HealthDescription)
+	}
+}
+
+// driverUsable is Nomad's DriverChecker: the node has the driver, detected
+// and healthy.
+func (s *Server) driverUsable(name string) bool {
+	if s.drivers[name] == nil {
+		return false
+	}
+	s.nodeMu.Lock()
+	defer s.nodeMu.Unlock()
+	d := s.node.Drivers[name]
+	return d != nil && d.Detected && d.Healthy
 }
 
 // cpuCapacity: Nomad's fingerprint is cores × clock MHz; /proc/cpuinfo's MHz
@@ -251,7 +328,14 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, []nodeStubOut{})
 		return
 	}
-	writeJSON(w, 200, []nodeStubOut{s.nodeStub(r.URL.Query().Get("resources") == "true")})
+	s.nodeMu.Lock()
+	b, err := json.Marshal([]nodeStubOut{s.nodeStub(r.URL.Query().Get("resources") == "true")})
+	s.nodeMu.Unlock()
+	if err != nil {
+		httpError(w, 500, err.Error())
+		return
+	}
+	writeRaw(w, 200, b)
 }
 
 // nodeOut writes the node with the same resources shape as the list.
@@ -266,7 +350,14 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 		httpError(w, 404, "node not found")
 		return
 	}
-	writeJSON(w, 200, nodeOut{s.node, s.nodeResourcesOut()})
+	s.nodeMu.Lock()
+	b, err := json.Marshal(nodeOut{s.node, s.nodeResourcesOut()})
+	s.nodeMu.Unlock()
+	if err != nil {
+		httpError(w, 500, err.Error())
+		return
+	}
+	writeRaw(w, 200, b)
 }
 
 func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,11 @@ type Config struct {
 	NodeMeta    map[string]string
 	NodeClass   string
 	GCAge       time.Duration
+	// DockerEndpoint is the Docker Engine API socket (unix:///path); empty:
+	// no docker driver.
+	DockerEndpoint string
+	// GCMaxAllocs is Nomad's client gc_max_allocs; 0: no limit.
+	GCMaxAllocs int
 }
 
 // Server holds the state, the node description and the running allocations.
@@ -30,6 +35,13 @@ type Server struct {
 	st      *State
 	node    *api.Node
 	secrets secretsMode
+	drivers map[string]Driver
+	docker  *dockerDriver // nil without -docker-endpoint
+
+	// nodeMu guards the node's Drivers and Attributes, which fingerprints
+	// change while the agent runs.
+	nodeMu         sync.Mutex
+	dockerDetected bool
 
 	runMu   sync.Mutex
 	runners map[string]*allocRunner
@@ -65,12 +77,23 @@ func NewServer(cfg Config) (*Server, error) {
 		s.st.markDirty()
 	}
 	s.node = buildNode(cfg, s.st.NodeID)
+	s.drivers = map[string]Driver{"raw_exec": rawExec{}}
+	if cfg.DockerEndpoint != "" {
+		c, err := newDockerClient(cfg.DockerEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		s.docker = &dockerDriver{c: c, nodeID: s.node.ID, nodeName: s.node.Name}
+		s.drivers["docker"] = s.docker
+	}
 	s.secrets = detectSecretsMode()
 	logf("task secrets/ directories: %s", s.secrets)
 	s.recoverLost()
-	s.wg.Add(2)
+	s.fingerprintDocker()
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.st.saver(s.stop) }()
 	go func() { defer s.wg.Done(); s.gcLoop() }()
+	go func() { defer s.wg.Done(); s.fingerprintLoop() }()
 	return s, nil
 }
 
@@ -120,6 +143,7 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /v1/nodes", s.listNodes)
 	m.HandleFunc("GET /v1/node/{id}", s.getNode)
 	m.HandleFunc("GET /v1/node/{id}/allocations", s.nodeAllocs)
+	m.HandleFunc("/v1/system/gc", s.systemGC)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, fmt.Sprintf("nomadlite does not serve %s %s", r.Method, r.URL.Path))
 	})

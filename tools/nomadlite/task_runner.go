@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -52,7 +53,13 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 		e.Details["setup_error"], e.Details["fails_task"] = msg, "true"
 		return ar.failTask(t.Name, e)
 	}
-	env := ar.taskEnv(t, taskDir)
+	drv, ok := ar.s.drivers[t.Driver]
+	if !ok {
+		// Only a state saved by an agent with other drivers gets here: the
+		// scheduler places no task whose driver is missing.
+		return ar.failTask(t.Name, driverFailure(fmt.Sprintf("driver %q is not available", t.Driver)))
+	}
+	env := ar.taskEnv(t, taskDir, drv.Capabilities())
 	tmplEnv, killed, err := ar.awaitTemplates(tr, taskDir, env)
 	if killed != nil {
 		ar.killedBeforeStart(t, *killed)
@@ -67,14 +74,28 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 	for k, v := range tmplEnv {
 		env[k] = v
 	}
-	drv, ok := drivers[t.Driver]
-	if !ok {
-		// Only a state saved by an agent with other drivers gets here: the
-		// scheduler places no task whose driver is missing.
-		return ar.failTask(t.Name, driverFailure(fmt.Sprintf("driver %q is not available", t.Driver)))
+	cpu, mem := taskResources(t)
+	cfg := &TaskConfig{AllocID: ar.id, Name: t.Name, JobID: deref(ar.job.ID), JobName: deref(ar.job.Name), Group: deref(ar.tg.Name),
+		Config: ar.interpolateConfig(t.Config, env, t), AllocDir: ar.dir, TaskDir: taskDir, Env: env, User: t.User,
+		CPU: cpu, MemoryMB: mem, Mounts: ar.volumeMounts(t), SecretsNoexec: ar.s.secrets.enforced(),
+		Event: func(msg string, details map[string]string) {
+			ar.updateTask(t.Name, func(ts *api.TaskState) {
+				e := event("Driver", msg)
+				e.DriverMessage = msg
+				for k, v := range details {
+					e.Details[k] = v
+				}
+				ts.Events = append(ts.Events, e)
+			})
+		}}
+	if t.Resources != nil {
+		cfg.MemoryMaxMB = deref(t.Resources.MemoryMaxMB)
 	}
-	task, err := drv.Prepare(&TaskConfig{Config: ar.interpolateConfig(t.Config, env, t), AllocDir: ar.dir, TaskDir: taskDir,
-		Env: env, SecretsNoexec: ar.s.secrets.enforced()})
+	task, killed, err := ar.prepare(tr, drv, cfg)
+	if killed != nil {
+		ar.killedBeforeStart(t, *killed)
+		return false
+	}
 	if err != nil {
 		return ar.failTask(t.Name, driverFailure(err.Error()))
 	}
@@ -122,21 +143,67 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 	}
 }
 
+// prepare runs the driver's Prepare (an image pull can take minutes), ending
+// it when the task is killed meanwhile.
+func (ar *allocRunner) prepare(tr *taskRunner, drv Driver, cfg *TaskConfig) (PreparedTask, *killReq, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type prepared struct {
+		task PreparedTask
+		err  error
+	}
+	done := make(chan prepared, 1)
+	go func() {
+		task, err := drv.Prepare(ctx, cfg)
+		done <- prepared{task, err}
+	}()
+	select {
+	case p := <-done:
+		return p.task, nil, p.err
+	case k := <-tr.kill:
+		cancel()
+		<-done
+		return nil, &k, nil
+	}
+}
+
+// volumeMounts resolves the task's volume_mounts to the host volumes of its
+// group, as Nomad's volume hook does; validation refuses a mount of a volume
+// the group lacks, and the scheduler a host volume the node lacks.
+func (ar *allocRunner) volumeMounts(t *api.Task) []Mount {
+	var out []Mount
+	for _, vm := range t.VolumeMounts {
+		req := ar.tg.Volumes[deref(vm.Volume)]
+		if req == nil {
+			continue
+		}
+		out = append(out, Mount{HostPath: ar.s.cfg.HostVolumes[req.Source], TaskPath: deref(vm.Destination),
+			ReadOnly: req.ReadOnly || deref(vm.ReadOnly), PropagationMode: deref(vm.PropagationMode)})
+	}
+	return out
+}
+
 // recordExit records how a run of the task ended (Terminated, then Killed,
 // Restarting or Not Restarting) and decides whether the restart policy
 // allows another run.
 func (ar *allocRunner) recordExit(t *api.Task, res ExitResult, killed bool, attempts int, delay, interval time.Duration) (restart bool, restarts uint64, failed bool) {
 	code, sig := res.Code, res.Signal
-	failed = !killed && code != 0
+	failed = !killed && (code != 0 || res.Err != "")
 	restart = failed && attempts > 0
 	ar.updateTask(t.Name, func(ts *api.TaskState) {
 		msg := fmt.Sprintf("Exit Code: %d", code)
 		if sig != 0 {
 			msg += fmt.Sprintf(", Signal: %d", sig)
 		}
+		if res.Err != "" {
+			msg += fmt.Sprintf(", Exit Message: %q", res.Err)
+		}
 		e := event("Terminated", msg)
-		e.ExitCode, e.Signal = code, sig
-		e.Details["exit_code"], e.Details["signal"], e.Details["oom_killed"] = strconv.Itoa(code), strconv.Itoa(sig), "false"
+		e.ExitCode, e.Signal, e.Message = code, sig, res.Err
+		e.Details["exit_code"], e.Details["signal"], e.Details["oom_killed"] = strconv.Itoa(code), strconv.Itoa(sig), strconv.FormatBool(res.OOMKilled)
+		if res.Err != "" {
+			e.Details["exit_message"] = res.Err
+		}
 		ts.Events = append(ts.Events, e)
 		restart = restart && ts.Restarts < uint64(attempts)
 		switch {
@@ -179,7 +246,9 @@ func (ar *allocRunner) waitTask(tr *taskRunner, h TaskHandle) (res ExitResult, k
 		if ts.StartedAt.IsZero() || ts.Restarts > 0 {
 			ts.StartedAt = time.Now().UTC()
 		}
-		ar.s.st.Pids[pidKey] = h.Pid()
+		if pid := h.Pid(); pid > 0 {
+			ar.s.st.Pids[pidKey] = pid
+		}
 	})
 	select {
 	case res = <-h.Wait():

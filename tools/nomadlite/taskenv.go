@@ -11,14 +11,21 @@ import (
 	"github.com/hashicorp/nomad/api"
 )
 
-// taskEnv builds a raw_exec task's environment: the agent's own environment
-// (raw_exec does not isolate), Nomad's NOMAD_* variables, then the task's Env
-// with ${...} interpolated.
-func (ar *allocRunner) taskEnv(t *api.Task, taskDir string) map[string]string {
+// taskEnv builds a task's environment as Nomad's taskenv does: for raw_exec
+// the agent's own environment (it does not isolate) and the directories' host
+// paths; for a driver with an image of its own (docker) nothing of the
+// agent's and the paths inside the container; then Nomad's NOMAD_* variables
+// and the task's Env with ${...} interpolated.
+func (ar *allocRunner) taskEnv(t *api.Task, taskDir string, caps Capabilities) map[string]string {
 	env := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
+	allocDir, localDir, secretsDir := filepath.Join(ar.dir, "alloc"), filepath.Join(taskDir, "local"), filepath.Join(taskDir, "secrets")
+	if caps.FSIsolationImage {
+		allocDir, localDir, secretsDir = "/alloc", "/local", "/secrets"
+	} else {
+		for _, kv := range os.Environ() {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				env[k] = v
+			}
 		}
 	}
 	j, tg := ar.job, ar.tg
@@ -34,9 +41,9 @@ func (ar *allocRunner) taskEnv(t *api.Task, taskDir string) map[string]string {
 	}
 	cpu, mem := taskResources(t)
 	set := map[string]string{
-		"NOMAD_ALLOC_DIR":      filepath.Join(ar.dir, "alloc"),
-		"NOMAD_TASK_DIR":       filepath.Join(taskDir, "local"),
-		"NOMAD_SECRETS_DIR":    filepath.Join(taskDir, "secrets"),
+		"NOMAD_ALLOC_DIR":      allocDir,
+		"NOMAD_TASK_DIR":       localDir,
+		"NOMAD_SECRETS_DIR":    secretsDir,
 		"NOMAD_ALLOC_ID":       ar.id,
 		"NOMAD_SHORT_ALLOC_ID": ar.id[:8],
 		"NOMAD_ALLOC_NAME":     allocName,

@@ -141,6 +141,20 @@ func (ar *allocRunner) renderTemplates(t *api.Task, taskDir string, env map[stri
 			return nil, err
 		}
 		_ = os.Chmod(dest, perms)
+		if tm.Uid != nil || tm.Gid != nil {
+			// Nomad renders as root and hands the file to Uid/Gid when set
+			// (scenario docker-driver); -1 leaves one of them as it is.
+			uid, gid := -1, -1
+			if tm.Uid != nil {
+				uid = *tm.Uid
+			}
+			if tm.Gid != nil {
+				gid = *tm.Gid
+			}
+			if err := os.Chown(dest, uid, gid); err != nil {
+				return nil, err
+			}
+		}
 		if deref(tm.Envvars) {
 			for k, v := range parseEnvFile(buf.String()) {
 				out[k] = v

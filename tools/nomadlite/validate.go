@@ -92,6 +92,15 @@ func validateGroup(tg *api.TaskGroup) error {
 		}
 	}
 	for _, t := range tg.Tasks {
+		for idx, vm := range t.VolumeMounts {
+			if name := deref(vm.Volume); name == "" {
+				mErr.Errors = append(mErr.Errors, fmt.Errorf("Task %s has a volume mount (%d) referencing an empty volume", t.Name, idx))
+			} else if tg.Volumes[name] == nil {
+				mErr.Errors = append(mErr.Errors, fmt.Errorf("Task %s has a volume mount (%d) referencing undefined volume %s", t.Name, idx, name))
+			}
+		}
+	}
+	for _, t := range tg.Tasks {
 		if err := validateTask(t); err != nil {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Task %s validation failed: %s", t.Name, err))
 		}
