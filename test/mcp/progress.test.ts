@@ -70,7 +70,7 @@ describe('waitForJob progress', () => {
     expect(result.isError).toBeFalsy()
     expect(seen.map((p) => p.message?.replace(/; [\d.]+ s waited$/, ''))).toEqual([
       'PENDING: waiting for Nomad to start it',
-      'BUILDING: build at STEP 2/3: COPY app /app',
+      'BUILDING: build: STEP 2/3: COPY app /app',
       'TESTING: test-0 running',
     ])
     expect(seen.every((p) => /; [\d.]+ s waited$/.test(p.message ?? ''))).toBe(true)
