@@ -44,22 +44,39 @@ forget git_username git_password git_ssh_key
 say "commit $(git rev-parse HEAD)"
 git rev-parse HEAD >"$state/commit"
 
+# The context and the Dockerfile must stay inside the clone. A repo can commit symlinks (ctx -> /,
+# proc -> /proc) that a plain [ -d ] or [ -f ] follows out of it, and the build would read the
+# node's files. Both are resolved here, and Buildah gets only the resolved paths. (Messages go to
+# stderr: stdout is the resolved path the caller captures.)
+clone=$(pwd -P)
+inside() {
+  resolved=$(realpath -e -- "$2" 2>/dev/null) || { say "$1 $3 does not exist in the repository" >&2; exit 2; }
+  case $resolved in
+    "$clone" | "$clone"/*) printf '%s\n' "$resolved" ;;
+    *)
+      say "$1 $3 leaves the repository: it resolves outside the clone (through a symlink or ..); give a path inside the repository" >&2
+      exit 2
+      ;;
+  esac
+}
 ctx=$(d "$NBS_B64_CONTEXT")
 [ -n "$ctx" ] || ctx=.
-[ -d "$ctx" ] || { say "context directory $ctx does not exist in the repository"; exit 2; }
+ctx_path=$(inside context "$ctx" "$ctx")
+[ -d "$ctx_path" ] || { say "context $ctx is not a directory in the repository"; exit 2; }
 df=$(d "$NBS_B64_DOCKERFILE")
 if [ -z "$df" ]; then
-  if [ -f "$ctx/Dockerfile" ]; then df=Dockerfile; elif [ -f "$ctx/Containerfile" ]; then df=Containerfile; else
+  if [ -e "$ctx_path/Dockerfile" ] || [ -L "$ctx_path/Dockerfile" ]; then df=Dockerfile; elif [ -e "$ctx_path/Containerfile" ] || [ -L "$ctx_path/Containerfile" ]; then df=Containerfile; else
     say "no Dockerfile or Containerfile in $ctx"
     exit 2
   fi
 fi
-[ -f "$ctx/$df" ] || { say "$df does not exist in $ctx"; exit 2; }
+df_path=$(inside dockerfile "$ctx_path/$df" "$df (in $ctx)")
+[ -f "$df_path" ] || { say "dockerfile $df (in $ctx) is not a file in the repository"; exit 2; }
 
 # Two names: publish removes the build's own, and the cache name keeps the newest image of this
 # repo and Dockerfile, so its layers stay in the store for the next build to reuse. --force-rm:
 # a failed step leaves no working container behind.
-set -- bud --isolation "$NBS_ISOLATION" --layers --force-rm --tls-verify="$NBS_TLS_VERIFY" -f "$ctx/$df" -t "$NBS_LOCAL_IMAGE" -t "$NBS_CACHE_IMAGE"
+set -- bud --isolation "$NBS_ISOLATION" --layers --force-rm --tls-verify="$NBS_TLS_VERIFY" -f "$df_path" -t "$NBS_LOCAL_IMAGE" -t "$NBS_CACHE_IMAGE"
 if [ "$NBS_NO_CACHE" = 1 ]; then
   say "noCache: every step runs again"
   set -- "$@" --no-cache
@@ -68,7 +85,7 @@ target=$(d "$NBS_B64_TARGET")
 [ -z "$target" ] || set -- "$@" --target "$target"
 for a in $NBS_B64_BUILD_ARGS; do set -- "$@" --build-arg "$(d "$a")"; done
 for id in $NBS_BUILD_SECRET_IDS; do set -- "$@" --secret "id=$id,src=$secrets/build_$id"; done
-set -- "$@" "$ctx"
+set -- "$@" "$ctx_path"
 say "buildah $*"
 bah "$@" || { rc=$?; forget $(cd "$secrets" 2>/dev/null && ls); exit "$rc"; }
 forget $(cd "$secrets" 2>/dev/null && ls)

@@ -38,7 +38,8 @@ export async function publishRepo(gitRoot: string, name: string, files: string, 
     await git(work, 'reset', '-q', '--hard', 'FETCH_HEAD')
   }
   for (const entry of readdirSync(work)) if (entry !== '.git') rmSync(join(work, entry), { recursive: true, force: true })
-  cpSync(files, work, { recursive: true })
+  // Symlinks as committed: fs.cp would otherwise make relative targets absolute.
+  cpSync(files, work, { recursive: true, verbatimSymlinks: true })
   if (existsSync('/bin/busybox')) cpSync('/bin/busybox', join(work, 'busybox'))
   await git(work, 'add', '-A')
   if ((await git(work, 'status', '--porcelain')).trim()) await git(work, 'commit', '-q', '-m', message)
