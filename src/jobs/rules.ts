@@ -1,5 +1,5 @@
 // Each pattern of the input schemas said as a rule a person can follow: a refusal quotes the rule, never the regex.
-import { idPattern, jobRefPattern, taskPattern } from './ids'
+import { jobRefPattern, taskPattern } from './ids'
 import {
   envNamePattern,
   gpuModelPattern,
@@ -27,7 +27,6 @@ const rules = new Map<string, string>([
   [secretRefPattern, 'must be a reference, never a value: "nomad:<variable path>" or "vault:<kv path>", optionally ending in #item; path parts of letters, digits, _ - separated by /'],
   [buildSecretIdPattern, 'must be a secret id of 1 to 64 letters, digits, _ . -'],
   [jobRefPattern, 'must be a job id as submitJob returned it, e.g. 20261125-123456-a1b2c3 (the Nomad job id nbs-20261125-123456-a1b2c3 works too)'],
-  [idPattern, 'must be a job id as submitJob returned it, e.g. 20261125-123456-a1b2c3'],
   [taskPattern, 'must be one task: build, test-N (N = 0, 1, …; see the job status) or publish'],
 ])
 
