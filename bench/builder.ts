@@ -3,13 +3,13 @@
 // runs them) on vfs and on native overlay, cold (empty store) and warm (layers cached), side by
 // side. Needs root (mmdebstrap, dockerd); starts a private dockerd and stops it.
 //   bun bench/builder.ts          BENCH_WARM_RUNS=3 by default
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { builderRef, builderTag } from '../src/builder/definition'
 import { buildBuilderImage } from '../src/builder/image'
 import { loadConfig, type StorageDriver } from '../src/config'
-import { dockerdDaemon, dockerPing, dockerSocket } from '../src/dev/docker'
+import { dockerdDaemon, dockerPing, dockerSocket, releaseDockerMounts } from '../src/dev/docker'
 import { dockerNeeds, ensurePackages } from '../src/dev/packages'
 import { devPaths } from '../src/dev/paths'
 import { startDaemon, stopDaemon, waitFor } from '../src/dev/process'
@@ -111,8 +111,6 @@ CMD ["/bin/sh", "-c", "cat /hello"]
   for (const r of rows) console.log(r)
 } finally {
   await stopDaemon(work, 'docker', 20_000)
-  // dockerd leaves its network namespace mount behind under the exec root.
-  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(work))
-  for (const m of mounts.reverse()) await run(['umount', m]).catch(() => {})
+  releaseDockerMounts(paths)
   rmSync(work, { recursive: true, force: true })
 }

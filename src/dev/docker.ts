@@ -1,6 +1,6 @@
 // The docker profile's pieces of the dev stack: Debian's dockerd on a socket under the state dir
 // (unless DOCKER_HOST names a running engine), and the builder image in the dev registry.
-import { chownSync, statSync } from 'node:fs'
+import { chownSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { builderRef } from '../builder/definition'
 import { buildBuilderImage, pushBuilderImage } from '../builder/image'
@@ -53,4 +53,17 @@ export function cacheWritableByBuilder(paths: DevPaths): void {
   } catch (e) {
     throw new Error(`the cache volume ${paths.cache} must be writable by uid 1000 (the builder image's user): sudo chown 1000:1000 ${paths.cache} (${(e as Error).message})`)
   }
+}
+
+/**
+ * dockerd leaves its default network namespace mounted under the exec root when it stops; until
+ * it is unmounted the state dir cannot be removed.
+ */
+export function releaseDockerMounts(paths: DevPaths): void {
+  const exec = join(paths.state, 'docker-exec')
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((m) => m.startsWith(`${exec}/`))
+  for (const m of mounts.reverse()) Bun.spawnSync(['umount', m])
 }

@@ -1,7 +1,7 @@
 // The embedded dev stack: Nomad agent, registry and Git server on 127.0.0.1, started and stopped idempotently.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { cacheWritableByBuilder, devBuilderRef, dockerdDaemon, dockerPing, dockerSocket, publishDevBuilder } from './docker'
+import { cacheWritableByBuilder, devBuilderRef, dockerdDaemon, dockerPing, dockerSocket, publishDevBuilder, releaseDockerMounts } from './docker'
 import { nomadDaemon } from './nomad-agent'
 import { devNeeds, dockerNeeds, ensurePackages } from './packages'
 import { devPaths, devPorts, devProfile, type DevPaths, type DevPorts, type DevProfile } from './paths'
@@ -159,6 +159,7 @@ export async function devDown(s: DevStack, log: (m: string) => void, extra: Comp
   for (const c of [docker, ...components, ...extra].reverse()) {
     if (await stopDaemon(s.paths.state, c.name)) log(`${c.name}: stopped`)
   }
+  releaseDockerMounts(s.paths)
 }
 
 export async function devStatus(s: DevStack, extra: Component[] = []): Promise<{ name: string; pid?: number; ready: boolean }[]> {
