@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,7 +69,7 @@ func setupTestDocker() {
 		return
 	}
 	srv := httptest.NewServer(reg)
-	testDocker.stop = append(testDocker.stop, srv.Close)
+	testDocker.stop = append(testDocker.stop, func() { close(reg.closing); srv.Close() })
 	testDocker.registry = strings.TrimPrefix(srv.URL, "http://")
 	if ep := os.Getenv("NOMADLITE_TEST_DOCKER_HOST"); ep != "" {
 		if err := pingDocker(ep, 5*time.Second); err != nil {
@@ -113,6 +114,7 @@ func startTestDockerd() (endpoint, skip string) {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
+		unmountUnder(dir)
 		_ = os.RemoveAll(dir)
 	})
 	if err := pingDocker("unix://"+sock, 30*time.Second); err != nil {
@@ -120,6 +122,22 @@ func startTestDockerd() (endpoint, skip string) {
 		return "", fmt.Sprintf("docker driver tests: the private dockerd did not answer: %v; its log ends:\n%s", err, tail(string(b), 1500))
 	}
 	return "unix://" + sock, ""
+}
+
+// unmountUnder detaches what a stopped dockerd leaves mounted below dir
+// (the default network namespace under its exec root), deepest first.
+func unmountUnder(dir string) {
+	b, _ := os.ReadFile("/proc/self/mounts")
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			points = append(points, f[1])
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(points)))
+	for _, p := range points {
+		_ = syscall.Unmount(p, syscall.MNT_DETACH)
+	}
 }
 
 func tail(s string, n int) string {
@@ -173,6 +191,7 @@ func staticBusybox() ([]byte, error) {
 type testRegistry struct {
 	blobs     map[string][]byte
 	manifests map[string][]byte // repository → manifest
+	closing   chan struct{}     // ends the slow answers, so that Close does not wait on them
 }
 
 func newTestRegistry(busybox []byte) (*testRegistry, error) {
@@ -199,7 +218,7 @@ func newTestRegistry(busybox []byte) (*testRegistry, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	r := &testRegistry{blobs: map[string][]byte{}, manifests: map[string][]byte{}}
+	r := &testRegistry{blobs: map[string][]byte{}, manifests: map[string][]byte{}, closing: make(chan struct{})}
 	layerDigest := r.add(gz.Bytes())
 	diffID := fmt.Sprintf("sha256:%x", sha256.Sum256(layer.Bytes()))
 	for repo, volumes := range map[string]map[string]any{"nomadlite-test/busybox": nil, "nomadlite-test/volume": {"/vol": map[string]any{}}} {
@@ -233,7 +252,10 @@ func (r *testRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if repo, _, ok := strings.Cut(p, "/manifests/"); ok {
 		if repo == "nomadlite-test/slow" {
-			<-req.Context().Done()
+			select {
+			case <-req.Context().Done():
+			case <-r.closing:
+			}
 			return
 		}
 		m := r.manifests[repo]
