@@ -64,7 +64,12 @@ if [ -f "$secrets/registry_password" ]; then
   forget registry_username registry_password
   set -- --authfile "$auth"
 fi
+# A stop while pushing lets the current push finish (the status then lists exactly what was
+# pushed) and pushes no further tag.
+stopping=
+trap 'stopping=1' TERM INT
 for dest in $NBS_B64_DESTS; do
+  [ -z "$stopping" ] || { say "stopped: not pushing the remaining tags"; break; }
   ref=$(d "$dest")
   say "pushing $ref"
   if ! bah push "$@" --tls-verify="$NBS_TLS_VERIFY" --digestfile "$state/digest" "$NBS_LOCAL_IMAGE" "docker://$ref"; then

@@ -166,18 +166,21 @@ export function deriveStatus(input: StatusInput): JobStatus {
   const finishedAt = allDone ? runs.map((r) => r.finishedAt).filter(Boolean).sort().at(-1) : undefined
   const withEnd = <T extends object>(s: T) => (finishedAt ? { ...s, finishedAt } : s)
 
+  // What the registry holds decides: publish lists each reference once its push has succeeded,
+  // and pushes only after the build and every test passed, so a kill that came too late to stop
+  // the push (Nomad runs poststop tasks after a stop) still reads SUCCEEDED, with what was pushed.
+  const digest = files?.digest?.trim()
+  const pushed = (files?.published ?? '').split('\n').filter(Boolean)
+  if (allDone && digest && pushed.length > 0) {
+    const result: JobStatus['result'] = { images: pushed, digest }
+    if (files?.commit) result.commit = files.commit.trim()
+    return withEnd({ ...base, status: 'SUCCEEDED' as const, tasks, result })
+  }
+
   const failure = failureOf(runs, tests, job, alloc, files)
   // A failure is final as soon as it is known: publish, still to run, will only decline.
   if (failure) return withEnd({ ...base, status: 'FAILED' as const, tasks, failure })
   if (!allDone) return { ...base, status: runningState(runs), tasks }
-
-  const digest = files?.digest?.trim()
-  if (runs.at(-1)?.state === 'succeeded' && digest && !files?.skipped) {
-    const images = (files?.published ?? '').split('\n').filter(Boolean)
-    const result: JobStatus['result'] = { images, digest }
-    if (files?.commit) result.commit = files.commit.trim()
-    return withEnd({ ...base, status: 'SUCCEEDED' as const, tasks, result })
-  }
   if (files === null)
     return withEnd({
       ...base,

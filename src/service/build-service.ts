@@ -162,6 +162,10 @@ export class BuildService {
     const { status } = await this.statusOf(loaded)
     if (isFinal(status.status) && (status.failure?.reason !== 'infrastructure' || loaded.job.Stop))
       throw new ServiceError('conflict', `id: job ${id} has already finished (${status.status}); nothing to kill`, 'id')
+    // Once the push has begun the kill could only cut it short: the registry would hold some
+    // tags of a job that reads as killed.
+    if (status.status === 'PUBLISHING')
+      throw new ServiceError('conflict', `id: job ${id} is publishing; a push is not interrupted: wait for it to finish, then remove the tags you do not want`, 'id')
     await nomadCall(() => this.nomad.jobs.deregister(loaded.job.ID))
     return this.getStatus(id, caller)
   }

@@ -132,3 +132,32 @@ describe('the pipeline on the dev stack', () => {
     expect(e.field).toBe('id')
   })
 })
+
+describe('one rule for publishing', () => {
+  test('a kill at any point: the registry holds the tag if and only if the status is SUCCEEDED with that digest', async () => {
+    const delays = [0, 1500, 3000, 4500, 6000, 7500, 9000]
+    const outcomes = await Promise.all(
+      delays.map(async (delay) => {
+        const tag = `kill-${delay}-${Date.now()}`
+        const sub = await service.submitJob({ repo: helloRepo, image, tags: [tag], test: { commands: ['sleep 2'] } })
+        await Bun.sleep(delay)
+        const refused = await service.killJob(sub.id).then(
+          () => undefined,
+          (e: ServiceError) => e,
+        )
+        // Refused only because the job was publishing or had finished: never for another reason.
+        if (refused) expect(refused.message).toMatch(/is publishing|has already finished/)
+        const st = await final(sub.id)
+        return { delay, status: st.status, digest: st.result?.digest, images: st.result?.images, registry: await registryDigest(image, tag), tag }
+      }),
+    )
+    for (const o of outcomes) {
+      if (o.status === 'SUCCEEDED') {
+        expect(o.registry).toBe(o.digest!)
+        expect(o.images).toEqual([`${image}:${o.tag}`])
+      } else expect(o.registry).toBeUndefined()
+    }
+    // The delays reach from before the build to after the push: both verdicts occur.
+    expect(outcomes.some((o) => o.status === 'FAILED')).toBe(true)
+  }, 300_000)
+})

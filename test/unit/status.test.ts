@@ -233,3 +233,19 @@ describe('a node that cannot run the build (the phase scripts exit 78)', () => {
     expect(deriveStatus({ ...input(s, 'alloc-final.json'), alloc }).failure?.reason).toBe('infrastructure')
   })
 })
+
+describe('what the registry holds decides', () => {
+  test('a kill that came too late to stop the push reads SUCCEEDED with what was pushed', () => {
+    const s = 'buildah-pipeline-success'
+    const files = { digest: digest(s), published: '127.0.0.1:5000/fixtures/hello:success\n', exits: { 'test-0': exit0(s) } }
+    const st = deriveStatus(input(s, 'alloc-final.json', files, { Stop: true }))
+    expect(st.status).toBe('SUCCEEDED')
+    expect(st.result?.images).toEqual(['127.0.0.1:5000/fixtures/hello:success'])
+  })
+
+  test('a stopped job whose publish pushed nothing is killed', () => {
+    const s = 'buildah-pipeline-success'
+    const st = deriveStatus(input(s, 'alloc-final.json', { skipped: 'test-0 did not finish', exits: {} }, { Stop: true }))
+    expect(st.failure?.reason).toBe('killed')
+  })
+})
