@@ -208,6 +208,9 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
         // A build is one attempt: a retry would rebuild and re-run tests the caller did not ask for.
         RestartPolicy: { Attempts: 0, Mode: 'fail', Interval: 86400 * SECONDS, Delay: SECONDS },
         ReschedulePolicy: { Attempts: 0, Unlimited: false, Interval: 86400 * SECONDS },
+        // Nomad replaces a lost allocation whatever the reschedule policy says; a second copy of
+        // the build could then push too. Without replacement the allocation stays lost or unknown.
+        Disconnect: { Replace: false },
         EphemeralDisk: { SizeMB: 300 },
         Volumes: { cache: { Name: 'cache', Type: 'host', Source: config.cacheVolume, ReadOnly: false } },
         Tasks: [build, ...testTasks, publish],

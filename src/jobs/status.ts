@@ -110,9 +110,15 @@ function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allo
     return publish.exitCode === TIMEOUT_EXIT
       ? { reason: 'timeout', phase: 'publish', message: 'the push ran out of time (timeouts.publish)' }
       : { reason: 'publish_failed', phase: 'publish', message: `the push failed with exit code ${publish.exitCode ?? 'unknown'}` }
-  if (alloc.ClientStatus === 'lost')
-    return { reason: 'infrastructure', message: 'the Nomad client running the job was lost' }
   return undefined
+}
+
+/** The node went away under the build: not the user's doing, whatever else the job says (a stop included). */
+function lostNode(alloc: Allocation, runs: Observed[]): Failure | undefined {
+  if (alloc.ClientStatus !== 'lost' && alloc.ClientStatus !== 'unknown') return undefined
+  const at = runs.find((r) => r.state === 'running' || r.state === 'pending')
+  const how = alloc.ClientStatus === 'lost' ? 'was lost' : 'is disconnected'
+  return { reason: 'infrastructure', phase: at?.phase, message: `the Nomad client running the build ${how}${at ? ` during ${at.phase}` : ''}; the build is not run again` }
 }
 
 /** A failed placement either waits for capacity (Nomad keeps a blocked evaluation) or can never happen. */
@@ -160,7 +166,7 @@ export function deriveStatus(input: StatusInput): JobStatus {
   }
 
   const states = alloc.TaskStates ?? {}
-  const allDone = plan.every((p) => states[p.task]?.State === 'dead') || alloc.ClientStatus === 'lost'
+  const allDone = plan.every((p) => states[p.task]?.State === 'dead') || alloc.ClientStatus === 'lost' || alloc.ClientStatus === 'unknown'
   const runs = plan.map((p) => observe(p.task, p.phase, states[p.task], allDone, p.command))
   const tasks = runs.map(strip)
   const finishedAt = allDone ? runs.map((r) => r.finishedAt).filter(Boolean).sort().at(-1) : undefined
@@ -177,7 +183,7 @@ export function deriveStatus(input: StatusInput): JobStatus {
     return withEnd({ ...base, status: 'SUCCEEDED' as const, tasks, result })
   }
 
-  const failure = failureOf(runs, tests, job, alloc, files)
+  const failure = lostNode(alloc, runs) ?? failureOf(runs, tests, job, alloc, files)
   // A failure is final as soon as it is known: publish, still to run, will only decline.
   if (failure) return withEnd({ ...base, status: 'FAILED' as const, tasks, failure })
   if (!allDone) return { ...base, status: runningState(runs), tasks }

@@ -48,6 +48,7 @@ export interface TaskGroup {
   Tasks: Task[]
   RestartPolicy?: { Attempts: number; Mode: string; Interval: number; Delay: number }
   ReschedulePolicy?: { Attempts: number; Unlimited: boolean; Interval?: number }
+  Disconnect?: { Replace: boolean }
   EphemeralDisk?: { SizeMB: number }
   Volumes?: Record<string, { Name: string; Type: string; Source: string; ReadOnly: boolean }>
   Constraints?: Constraint[]
@@ -101,7 +102,7 @@ export interface Allocation {
   ID: string
   JobID: string
   TaskGroup: string
-  ClientStatus: 'pending' | 'running' | 'complete' | 'failed' | 'lost'
+  ClientStatus: 'pending' | 'running' | 'complete' | 'failed' | 'lost' | 'unknown'
   DesiredStatus: 'run' | 'stop' | 'evict'
   TaskStates?: Record<string, TaskState> | null
   ModifyIndex: number

@@ -262,3 +262,11 @@ describe('the layer cache', () => {
     expect(phaseScript('build')).toContain('-t "$NBS_LOCAL_IMAGE" -t "$NBS_CACHE_IMAGE"')
   })
 })
+
+describe('a lost node', () => {
+  test('the group is never replaced on another node: Nomad would otherwise run a second copy of the build', () => {
+    const group = render().TaskGroups[0]!
+    expect(group.Disconnect).toEqual({ Replace: false })
+    expect(group.ReschedulePolicy?.Attempts).toBe(0)
+  })
+})

@@ -249,3 +249,16 @@ describe('what the registry holds decides', () => {
     expect(st.failure?.reason).toBe('killed')
   })
 })
+
+describe('a node lost under the build', () => {
+  const a = fixture<Allocation>('buildah-pipeline-success', 'alloc-during-build.json')
+  test.each(['lost', 'unknown'] as const)('client status %s: FAILED infrastructure, also once the job was stopped, never killed', (clientStatus) => {
+    const alloc = { ...a, ClientStatus: clientStatus, DesiredStatus: 'stop' as const }
+    for (const job of [{}, { Stop: true }]) {
+      const st = deriveStatus({ ...input('buildah-pipeline-success', 'alloc-during-build.json', undefined, job), alloc })
+      expect(st.status).toBe('FAILED')
+      expect(st.failure).toMatchObject({ reason: 'infrastructure', phase: 'build' })
+      expect(st.failure?.message).toContain('the Nomad client running the build')
+    }
+  })
+})
