@@ -24,7 +24,7 @@ const rules = new Map<string, string>([
   [gpuVendorPattern, 'must be a lowercase vendor name such as nvidia: up to 32 letters, digits, _ -'],
   [gpuModelPattern, 'must be a device model such as "Tesla T4": up to 64 letters, digits, spaces, . _ -'],
   [relativePathPattern, 'must be a relative path inside the repository: no leading /, no .. part, only letters, digits, spaces and . _ / @ + -'],
-  [secretRefPattern, 'must be a reference, never a value: "nomad:<variable path>" or "vault:<kv path>", optionally ending in #item; path parts of letters, digits, _ - separated by /'],
+  [secretRefPattern, 'must be a reference, never a value: "nomad:<variable path>" or "vault:<kv path>", optionally ending in #item; path parts of letters, digits, _ - (and . inside Vault names) separated by /; no . or .. part'],
   [buildSecretIdPattern, 'must be a secret id of 1 to 64 letters, digits, _ . -'],
   [jobRefPattern, 'must be a job id as submitJob returned it, e.g. 20261125-123456-a1b2c3 (the Nomad job id nbs-20261125-123456-a1b2c3 works too)'],
   [taskPattern, 'must be one task: build, test-N (N = 0, 1, …; see the job status) or publish'],

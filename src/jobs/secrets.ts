@@ -6,7 +6,8 @@ import type { Template } from '../nomad/types'
 // Characters that cannot close the template's string literal or open an action: the path is
 // spliced into template text, so it must stay within this set.
 const nomadPath = '[A-Za-z0-9_~-]+(?:/[A-Za-z0-9_~-]+)*'
-const vaultPath = '[A-Za-z0-9_-]+(?:/[A-Za-z0-9_.-]+)*'
+// No "." or ".." segment: Vault would resolve it, and "team-a/../team-b" would pass a prefix check.
+const vaultPath = '[A-Za-z0-9_-]+(?:/(?!\\.{1,2}(?:/|#|$))[A-Za-z0-9_.-]+)*'
 export const secretRefPattern = `^(?:nomad:${nomadPath}|vault:${vaultPath})(?:#[A-Za-z0-9_]{1,64})?$`
 
 const Ref = (what: string) =>
@@ -48,8 +49,20 @@ export function parseRef(ref: string): ParsedRef {
   return { backend: location.slice(0, colon) as ParsedRef['backend'], path: location.slice(colon + 1), item }
 }
 
-/** A reference is allowed when it starts with one of the prefixes (e.g. "nomad:nbs/team-a/"). */
-export const refAllowed = (ref: string, prefixes: readonly string[]) => prefixes.some((p) => ref.startsWith(p))
+/**
+ * A reference is allowed when its path lies under one of the prefixes, on whole path segments:
+ * "nomad:nbs/team-a" admits "nomad:nbs/team-a/x", never "nomad:nbs/team-ab/x". A "." or ".."
+ * segment is never allowed (the schema refuses it too): it would climb out of the prefix.
+ */
+export function refAllowed(ref: string, prefixes: readonly string[]): boolean {
+  const location = ref.split('#')[0] ?? ''
+  const path = location.slice(location.indexOf(':') + 1)
+  if (path.split('/').some((s) => s === '' || s === '.' || s === '..')) return false
+  return prefixes.some((p) => {
+    const prefix = p.endsWith('/') ? p : `${p}/`
+    return location === p.replace(/\/$/, '') || location.startsWith(prefix)
+  })
+}
 
 /** Every reference in a request, with the field that holds it. */
 export function refsOf(s: SecretRefs | undefined): { field: string; ref: string }[] {

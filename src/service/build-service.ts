@@ -192,7 +192,8 @@ export class BuildService {
     }
     // Records whose job Nomad has collected already: removed by the same rule.
     const live = new Set(candidates.map((j) => buildIdOf(j.ID)))
-    for (const record of found && 'record' in found ? [found.record] : await this.orphanRecords(recorded, live, caller)) {
+    const orphans = found ? ('record' in found ? [found.record] : []) : await this.orphanRecords(recorded, live, caller)
+    for (const record of orphans) {
       if (!q.id && Date.parse(record.status.createdAt) > cutoff) continue
       await nomadCall(() => this.records.remove(record.status.id))
       result.removed.push(record.status.id)

@@ -42,3 +42,19 @@ describe('build records', () => {
     expect(((await service.getStatus(sub.id).catch((e: unknown) => e)) as ServiceError).code).toBe('not_found')
   }, 180_000)
 })
+
+describe('cleanup of one job', () => {
+  test('removes that job and its record only, never the records of other builds', async () => {
+    const a = await service.submitJob({ repo: `${urls.git}/hello-world`, image })
+    const b = await service.submitJob({ repo: `${urls.git}/hello-world`, image })
+    for (const s of [a, b]) {
+      expect((await service.waitForJob({ id: s.id, until: 'final', timeoutSeconds: 120 })).status).toBe('SUCCEEDED')
+      expect(await recorded(s.id)).toBe(true)
+    }
+    // b's job is gone, its record stays: the orphan a cleanup of a must not touch.
+    await nomad.jobs.deregister(nomadJobId(b.id), { purge: true })
+    expect((await service.cleanup({ id: a.id })).removed).toEqual([a.id])
+    expect((await service.getStatus(b.id)).status).toBe('SUCCEEDED')
+    expect((await service.cleanup({ id: b.id })).removed).toEqual([b.id])
+  }, 180_000)
+})

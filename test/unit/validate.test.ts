@@ -117,3 +117,24 @@ describe('noCache', () => {
     expect(validateRequest({ ...ok, noCache: true }, strict).noCache).toBe(true)
   })
 })
+
+describe('tenant boundaries of secret references', () => {
+  test.each([
+    ['vault:kv/data/nbs/team-a/../team-b/registry'],
+    ['vault:kv/data/nbs/team-a/./registry'],
+    ['vault:kv/data/nbs/team-a/..'],
+  ])('%s is refused: a . or .. segment would climb out of the allowed prefix', (ref) => {
+    const e = refusal({ ...ok, secrets: { registry: ref } })
+    expect(e.details?.map((d) => d.field)).toContain('secrets.registry')
+  })
+
+  test('prefixes match whole path segments: "nbs/team-a" does not admit "nbs/team-ab"', () => {
+    const policy = { ...strict, secretPrefixes: ['nomad:nbs/team-a'] }
+    expect(refusal({ ...ok, secrets: { registry: 'nomad:nbs/team-ab/registry' } }, policy).details?.[0]?.field).toBe('secrets.registry')
+    expect(validateRequest({ ...ok, secrets: { registry: 'nomad:nbs/team-a/registry' } }, policy).secrets?.registry).toBe('nomad:nbs/team-a/registry')
+  })
+
+  test('a dot inside a segment name is still a name', () => {
+    expect(validateRequest({ ...ok, secrets: { registry: 'vault:kv/data/nbs/team-a/reg.v2' } }, strict).secrets?.registry).toBe('vault:kv/data/nbs/team-a/reg.v2')
+  })
+})
