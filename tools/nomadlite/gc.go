@@ -30,8 +30,8 @@ func (s *Server) gcLoop() {
 	}
 }
 
-// systemGC serves PUT /v1/system/gc (`nomad system gc`): the GC runs now,
-// with every finished thing old enough. Nomad answers 200 with no body.
+// systemGC serves PUT /v1/system/gc (`nomad system gc`): the GC runs now for
+// everything finished until now. Nomad answers 200 with no body.
 func (s *Server) systemGC(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPut {
 		httpError(w, http.StatusMethodNotAllowed, "Invalid method")
