@@ -37,11 +37,17 @@ const dockerPlugin = (endpoint: string) => `plugin "docker" {
 `
 
 /** The dev config the conformance recordings were made with: raw_exec, the cache volume, nothing reaching out. */
-function realNomadConfig(paths: DevPaths, ports: DevPorts, dockerEndpoint?: string): string {
+function realNomadConfig(paths: DevPaths, ports: DevPorts, dockerEndpoint?: string, gcMaxAllocs?: number): string {
+  // rpc and serf next to http, so that a second agent (a test's) can run beside the stack's.
   return `disable_update_check = true
-ports { http = ${ports.nomad} }
+ports {
+  http = ${ports.nomad}
+  rpc  = ${ports.nomad + 1}
+  serf = ${ports.nomad + 2}
+}
 client {
-  enabled = true
+  enabled = true${gcMaxAllocs === undefined ? '' : `
+  gc_max_allocs = ${gcMaxAllocs}`}
   options = { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean,consul,vault" }
   host_volume "buildah-cache" {
     path      = "${paths.cache}"
@@ -61,12 +67,14 @@ export async function nomadDaemon(
   log: (s: string) => void,
   dockerEndpoint?: string,
   env = process.env,
+  /** Nomad's client gc_max_allocs: how many finished allocations keep their directories. */
+  gcMaxAllocs?: number,
 ): Promise<Daemon & { kind: string }> {
   mkdirSync(paths.cache, { recursive: true })
   const real = realNomad(env)
   if (real) {
     const config = join(paths.state, 'nomad-dev.hcl')
-    writeFileSync(config, realNomadConfig(paths, ports, dockerEndpoint))
+    writeFileSync(config, realNomadConfig(paths, ports, dockerEndpoint, gcMaxAllocs))
     return { kind: 'nomad', name: 'nomad', command: real, args: ['agent', '-dev', '-bind', '127.0.0.1', '-config', config] }
   }
   const bin = await nomadliteBinary(paths, log, env)
@@ -77,6 +85,7 @@ export async function nomadDaemon(
     args: [
       ...['agent', '-bind', '127.0.0.1', '-port', String(ports.nomad), '-data-dir', join(paths.state, 'nomadlite'), '-host-volume', `buildah-cache=${paths.cache}`],
       ...(dockerEndpoint ? ['-docker-endpoint', dockerEndpoint] : []),
+      ...(gcMaxAllocs === undefined ? [] : ['-gc-max-allocs', String(gcMaxAllocs)]),
     ],
   }
 }

@@ -67,6 +67,7 @@ export class BuildService {
     const request = validateRequest(input, {
       allowInsecureGit: this.config.allowInsecureGit,
       secretPrefixes: caller.secretPrefixes ?? this.config.secretPrefixes,
+      sshHostKeyChecking: this.config.sshHostKeyChecking,
     })
     await this.admit(caller)
     const id = newBuildId()
@@ -104,17 +105,19 @@ export class BuildService {
     const wanted = (state: string) => !q.failedOnly || state === 'failed'
     const found = await this.find(q.id, caller)
     const tail = q.tail ?? 200
-    if ('record' in found) {
-      const kept = found.record.logs.filter((l) => (!q.phase || l.phase === q.phase) && (!q.task || l.task === q.task))
+    const fromRecord = 'record' in found ? found.record : (await this.statusOf(found)).record
+    if (fromRecord) {
+      const record = fromRecord
+      const kept = record.logs.filter((l) => (!q.phase || l.phase === q.phase) && (!q.task || l.task === q.task))
       if (q.task && kept.length === 0) throw new ServiceError('not_found', `task: job ${q.id} has no task ${q.task}`, 'task')
       const logs = kept.filter((l) => wanted(l.state)).map((l) => {
         const { text, truncated } = sliceLines(l.text, tail, l.truncated, match)
         return { ...l, text, truncated }
       })
-      const { failure } = found.record.status
-      return { id: q.id, status: found.record.status.status, ...(failure ? { failure } : {}), logs }
+      const { failure } = record.status
+      return { id: q.id, status: record.status.status, ...(failure ? { failure } : {}), logs }
     }
-    const loaded = found
+    const loaded = found as Loaded
     const { status } = await this.statusOf(loaded)
     const selected = status.tasks.filter((t) => (!q.phase || t.phase === q.phase) && (!q.task || t.task === q.task))
     if (q.task && selected.length === 0)
@@ -374,11 +377,12 @@ export class BuildService {
     return { id: l.id, request: l.request, createdAt: l.createdAt, job: l.job, alloc: l.alloc, evaluations, files, nodes }
   }
 
-  private async statusOf(l: Loaded): Promise<{ status: JobStatus }> {
+  /** The status, and the record it came from when Nomad's client has collected the alloc dir. */
+  private async statusOf(l: Loaded): Promise<{ status: JobStatus; record?: BuildRecord }> {
     const input = await this.statusInput(l)
     // Nomad's client collected the alloc dir: the record, written when the build ended, knows.
     const record = input.files === null ? await nomadCall(() => this.records.read(l.id)) : null
-    if (record) return { status: record.status }
+    if (record) return { status: record.status, record }
     const status = deriveStatus(input)
     if (status.failure?.phase && l.alloc) {
       const task = status.tasks.find((t) => t.phase === status.failure?.phase && (t.state === 'failed' || t.state === 'killed'))
