@@ -33,7 +33,7 @@ export const TaskRun = t.Object({
   phase: Phase,
   state: t.Union(
     [t.Literal('pending'), t.Literal('running'), t.Literal('succeeded'), t.Literal('failed'), t.Literal('killed'), t.Literal('skipped')],
-    { description: 'skipped: never started because an earlier phase failed or the job was killed.' },
+    { description: 'skipped: never started because an earlier phase failed or the job was killed; for publish, also: ran and declined to push for that reason.' },
   ),
   command: t.Optional(t.String({ description: 'For test tasks: the command as submitted.' })),
   startedAt: t.Optional(t.String({ format: 'date-time' })),

@@ -158,8 +158,10 @@ export function deriveStatus(input: StatusInput): JobStatus {
   ]
 
   if (!alloc) {
-    const tasks = plan.map((p) => observe(p.task, p.phase, undefined, !!job.Stop, p.command)).map(strip)
     const placement = placementOf(input)
+    // A placement that can never happen ends the job as surely as a stop: no task will start.
+    const never = !!job.Stop || (!!placement && 'failure' in placement)
+    const tasks = plan.map((p) => observe(p.task, p.phase, undefined, never, p.command)).map(strip)
     if (placement && 'failure' in placement) return { ...base, status: 'FAILED', tasks, failure: placement.failure }
     if (job.Stop) return { ...base, status: 'FAILED', tasks, failure: { reason: 'killed', message: 'the job was killed before it started' } }
     return placement ? { ...base, status: 'PENDING', tasks, queue: placement.queue } : { ...base, status: 'PENDING', tasks }
@@ -168,6 +170,9 @@ export function deriveStatus(input: StatusInput): JobStatus {
   const states = alloc.TaskStates ?? {}
   const allDone = plan.every((p) => states[p.task]?.State === 'dead') || alloc.ClientStatus === 'lost' || alloc.ClientStatus === 'unknown'
   const runs = plan.map((p) => observe(p.task, p.phase, states[p.task], allDone, p.command))
+  // A publish that declined (publish.skipped) exits 0, yet it published nothing.
+  const publishRun = runs.at(-1)
+  if (publishRun && files?.skipped && publishRun.state === 'succeeded') publishRun.state = 'skipped'
   const tasks = runs.map(strip)
   const finishedAt = allDone ? runs.map((r) => r.finishedAt).filter(Boolean).sort().at(-1) : undefined
   const withEnd = <T extends object>(s: T) => (finishedAt ? { ...s, finishedAt } : s)

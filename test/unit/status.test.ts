@@ -262,3 +262,17 @@ describe('a node lost under the build', () => {
     }
   })
 })
+
+describe('tasks as a person reads them', () => {
+  test('a publish that declined reads skipped, not succeeded (exit 0)', () => {
+    const st = deriveStatus(input('buildah-pipeline-test-fails', 'alloc-final.json', { skipped: 'test-0 exited with 1', exits: {} }))
+    expect(st.tasks.at(-1)).toMatchObject({ task: 'publish', state: 'skipped' })
+  })
+
+  test('a placement that can never happen: every task skipped, in status and wait alike', () => {
+    const job = { ...fixture<Job>('lifecycle-success', 'job-final.json'), Status: 'pending' as const, Stop: false }
+    const st = deriveStatus({ id: 'x', request, createdAt: '', job, evaluations: fixture<Evaluation[]>('placement-failure', 'evaluations-memory.json') })
+    expect(st.status).toBe('FAILED')
+    expect(st.tasks.map((t) => t.state)).toEqual(['skipped', 'skipped', 'skipped'])
+  })
+})
