@@ -1,10 +1,11 @@
 // The service's operations, transport-free: every surface (MCP, REST, CLI) calls these and nothing else.
+import { Value } from '@sinclair/typebox/value'
 import type { Config } from '../config'
 import { ServiceError } from '../errors'
 import { buildIdOf, JOB_PREFIX, newBuildId, nomadJobId } from '../jobs/ids'
 import { grepMatcher, sliceLines } from '../jobs/logs'
 import { destinations, META, planTests, renderJob } from '../jobs/render'
-import type { JobRequest } from '../jobs/request'
+import { JobRequest } from '../jobs/request'
 import { type AllocFiles, deriveStatus, needsNodes, type StatusInput, waitsForever } from '../jobs/status'
 import { isFinal, type JobStatus, type Phase } from '../jobs/status-schema'
 import { validateRequest } from '../jobs/validate'
@@ -366,7 +367,7 @@ export class BuildService {
     const newest = stubs.sort((a, b) => b.ModifyIndex - a.ModifyIndex)[0]
     const alloc = newest ? (await nomadCall(() => this.nomad.allocations.info(newest.ID))).data : undefined
     const full = job.TaskGroups ? job : (await nomadCall(() => this.nomad.jobs.info(job.ID))).data
-    return { id, job: full, request: JSON.parse(meta[META.request] as string) as JobRequest, createdAt: meta[META.created] ?? '', alloc }
+    return { id, job: full, request: storedRequest(job.ID, meta[META.request] as string), createdAt: meta[META.created] ?? '', alloc }
   }
 
   private async statusInput(l: Loaded): Promise<StatusInput> {
@@ -436,6 +437,19 @@ async function* nomadStream<T>(source: AsyncGenerator<T>): AsyncGenerator<T> {
   } catch (e) {
     await nomadCall(() => Promise.reject(e))
   }
+}
+
+/** The request as the job's Meta holds it, checked with the schema it was submitted with: Meta is anyone's to write. */
+function storedRequest(jobId: string, text: string): JobRequest {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    value = undefined
+  }
+  if (!Value.Check(JobRequest, value))
+    throw new ServiceError('nomad_error', `Nomad job ${jobId}: its Meta "${META.request}" is not a build request this server accepts`)
+  return value
 }
 
 /** Nomad's failures as service errors: unreachable is 503-like, an unexpected answer carries Nomad's words. */

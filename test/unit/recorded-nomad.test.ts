@@ -11,6 +11,9 @@ import { fixture } from '../support/fixtures'
 const scenario = 'buildah-pipeline-success'
 const id = '20261201-120000-abcdef'
 const job = { ...fixture<Job>(scenario, 'job-final.json'), ID: `nbs-${id}`, Meta: { ...fixture<Job>(scenario, 'job-final.json').Meta, 'nbs.id': id } }
+// The same job with a request in its Meta that no client could have submitted.
+const tamperedId = '20261201-120000-bad000'
+const tampered = { ...job, ID: `nbs-${tamperedId}`, Meta: { ...job.Meta, 'nbs.id': tamperedId, 'nbs.request': '{"repo":"file:///etc","image":"x","extra":1}' } }
 const alloc = { ...fixture<Allocation>(scenario, 'alloc-final.json'), JobID: job.ID }
 // What the publish task left in alloc/nbs: a digest, the pushed reference, the commit, the test's exit code.
 const files: Record<string, string> = {
@@ -31,6 +34,8 @@ const nomad = Bun.serve({
     requests.push(`${url.pathname}?${url.searchParams.get('path') ?? ''}`)
     const json = (v: unknown) => Response.json(v, { headers: { 'X-Nomad-Index': '1' } })
     if (url.pathname === `/v1/job/${job.ID}`) return json(job)
+    if (url.pathname === `/v1/job/${tampered.ID}`) return json(tampered)
+    if (url.pathname === `/v1/job/${tampered.ID}/allocations`) return json([])
     if (url.pathname === `/v1/job/${job.ID}/allocations`) return json([{ ID: alloc.ID, ModifyIndex: 1 }])
     if (url.pathname === `/v1/allocation/${alloc.ID}`) return json(alloc)
     if (url.pathname === `/v1/client/fs/ls/${alloc.ID}` && url.searchParams.get('path') === 'alloc/nbs')
@@ -70,5 +75,10 @@ describe('status over recorded real-Nomad answers', () => {
     } finally {
       text.stop(true)
     }
+  })
+
+  test('a request in the job Meta that the schema refuses is an error, never a status', async () => {
+    const e = (await service.getStatus(tamperedId).catch((x: unknown) => x)) as Error
+    expect(e.message).toContain('is not a build request this server accepts')
   })
 })
