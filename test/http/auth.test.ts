@@ -10,7 +10,8 @@ import { ensureStack, service } from '../support/surfaces'
 
 const alice = newClient('alice', [])
 const bob = newClient('bob', [])
-const carol = newClient('carol', [])
+// A name of its own each run: jobs of earlier runs stay in Nomad under their owner.
+const carol = newClient(`carol-${Date.now().toString(36)}`, [])
 const clients = new Clients([alice.entry, bob.entry, { ...carol.entry, maxInFlight: 1 }])
 const app = createApp(service, { authenticate: (h) => clients.authenticate(h) }).listen({ hostname: '127.0.0.1', port: 0 })
 const url = `http://127.0.0.1:${app.server?.port}`
