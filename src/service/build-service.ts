@@ -6,14 +6,16 @@ import { buildIdOf, JOB_PREFIX, newBuildId, nomadJobId } from '../jobs/ids'
 import { grepMatcher, sliceLines } from '../jobs/logs'
 import { destinations, META, planTests, renderJob } from '../jobs/render'
 import { JobRequest } from '../jobs/request'
-import { type AllocFiles, deriveStatus, needsNodes, type StatusInput, waitsForever } from '../jobs/status'
+import { deriveStatus, needsNodes, type StatusInput, waitsForever } from '../jobs/status'
 import { isFinal, type JobStatus, type Phase } from '../jobs/status-schema'
 import { validateRequest } from '../jobs/validate'
 import type { NomadClient } from '../nomad/client'
-import { isNomadNotFound, NomadError, NomadUnreachableError } from '../nomad/error'
 import type { Allocation, Job } from '../nomad/types'
+import { readAllocResults } from './alloc-results'
 import { type LogChunk, LogFollower } from './follow-logs'
+import { nomadCall, nomadStream } from './nomad-call'
 import { type BuildRecord, BuildRecords } from './records'
+import { taskLog } from './task-logs'
 import type {
   CleanupQuery,
   CleanupResult,
@@ -127,7 +129,7 @@ export class BuildService {
       selected.filter((t) => wanted(t.state)).map(async (t): Promise<TaskLog> => {
         const raw =
           t.startedAt && loaded.alloc
-            ? await this.taskLog(loaded.alloc.ID, t.task, tail === 0 ? undefined : TAIL_BYTES)
+            ? await taskLog(this.nomad, loaded.alloc.ID, t.task, tail === 0 ? undefined : TAIL_BYTES)
             : { text: '', clipped: false }
         const { text, truncated } = sliceLines(raw.text, tail, raw.clipped, match)
         return { task: t.task, phase: t.phase, state: t.state, text, truncated, ...(t.exitCode === undefined ? {} : { exitCode: t.exitCode }) }
@@ -373,7 +375,7 @@ export class BuildService {
   private async statusInput(l: Loaded): Promise<StatusInput> {
     const evaluations = l.alloc ? [] : (await nomadCall(() => this.nomad.jobs.evaluations(l.job.ID))).data
     const allDead = !!l.alloc && Object.values(l.alloc.TaskStates ?? {}).every((t) => t.State === 'dead')
-    const files = l.alloc && allDead ? await this.readFiles(l.alloc.ID, l.request) : undefined
+    const files = l.alloc && allDead ? await readAllocResults(this.nomad, l.alloc.ID, l.request) : undefined
     const nodes = needsNodes(evaluations) ? (await nomadCall(() => this.nomad.nodes.list())).data : undefined
     return { id: l.id, request: l.request, createdAt: l.createdAt, job: l.job, alloc: l.alloc, evaluations, files, nodes }
   }
@@ -388,39 +390,11 @@ export class BuildService {
     if (status.failure?.phase && l.alloc) {
       const task = status.tasks.find((t) => t.phase === status.failure?.phase && (t.state === 'failed' || t.state === 'killed'))
       if (task?.startedAt) {
-        const { text } = await this.taskLog(l.alloc.ID, task.task, 64 * 1024)
+        const { text } = await taskLog(this.nomad, l.alloc.ID, task.task, 64 * 1024)
         status.failure.logTail = sliceLines(text, FAILURE_TAIL_LINES, true).text
       }
     }
     return { status }
-  }
-
-  private async taskLog(allocId: string, task: string, tailBytes?: number): Promise<{ text: string; clipped: boolean }> {
-    const opts = tailBytes === undefined ? {} : { tailBytes }
-    const [out, err] = await Promise.all(
-      (['stdout', 'stderr'] as const).map((type) => this.nomad.fs.logs(allocId, task, type, opts).catch(() => '')),
-    )
-    const text = (out ?? '') + (err ? `${out && !out.endsWith('\n') ? '\n' : ''}${err}` : '')
-    return { text, clipped: tailBytes !== undefined && ((out?.length ?? 0) >= tailBytes || (err?.length ?? 0) >= tailBytes) }
-  }
-
-  /** One `ls` of the results folder, then only the files it lists (a 200 from `fs/cat` proves nothing). */
-  private async readFiles(allocId: string, request: JobRequest): Promise<AllocFiles | null> {
-    const listed = await nomadCall(() => this.nomad.fs.ls(allocId, 'alloc/nbs'))
-    // Every phase script creates the folder first, and publish always runs: missing means collected.
-    if (!listed) return null
-    const names = new Set(listed.filter((f) => !f.IsDir).map((f) => f.Name))
-    const cat = (name: string) => (names.has(name) ? nomadCall(() => this.nomad.fs.cat(allocId, `alloc/nbs/${name}`)) : undefined)
-    const tests = planTests(request)
-    const [digest, published, skipped, commit, infrastructure, ...exits] = await Promise.all([
-      cat('digest'),
-      cat('published'),
-      cat('publish.skipped'),
-      cat('commit'),
-      cat('infrastructure'),
-      ...tests.map((t) => cat(`${t.task}.exit`)),
-    ])
-    return { digest, published, skipped, commit, infrastructure, exits: Object.fromEntries(tests.map((t, i) => [t.task, exits[i]])) }
   }
 }
 
@@ -430,14 +404,6 @@ const settled = (s: JobStatus) => isFinal(s.status) && (s.finishedAt !== undefin
 const phaseOf = (task: string): Phase => (task === 'build' ? 'build' : task === 'publish' ? 'publish' : 'test')
 
 const isServiceNotFound = (e: unknown) => e instanceof ServiceError && e.code === 'not_found'
-
-async function* nomadStream<T>(source: AsyncGenerator<T>): AsyncGenerator<T> {
-  try {
-    yield* source
-  } catch (e) {
-    await nomadCall(() => Promise.reject(e))
-  }
-}
 
 /** The request as the job's Meta holds it, checked with the schema it was submitted with: Meta is anyone's to write. */
 function storedRequest(jobId: string, text: string): JobRequest {
@@ -450,16 +416,4 @@ function storedRequest(jobId: string, text: string): JobRequest {
   if (!Value.Check(JobRequest, value))
     throw new ServiceError('nomad_error', `Nomad job ${jobId}: its Meta "${META.request}" is not a build request this server accepts`)
   return value
-}
-
-/** Nomad's failures as service errors: unreachable is 503-like, an unexpected answer carries Nomad's words. */
-async function nomadCall<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn()
-  } catch (e) {
-    if (e instanceof NomadUnreachableError) throw new ServiceError('nomad_unavailable', e.message)
-    if (isNomadNotFound(e)) throw new ServiceError('not_found', (e as NomadError).message)
-    if (e instanceof NomadError) throw new ServiceError('nomad_error', e.message)
-    throw e
-  }
 }

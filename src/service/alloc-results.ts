@@ -1,0 +1,28 @@
+// Reading a finished allocation's results: the small files the phase scripts leave in alloc/nbs.
+import { planTests } from '../jobs/render'
+import type { JobRequest } from '../jobs/request'
+import type { AllocFiles } from '../jobs/status'
+import type { NomadClient } from '../nomad/client'
+import { nomadCall } from './nomad-call'
+
+/**
+ * One `ls` of the results folder, then `fs/cat` of only the files it lists: Nomad answers 200
+ * with an error text for a missing file (conformance: client-fs). null when the folder is gone:
+ * every phase script creates it first and publish always runs, so missing means collected.
+ */
+export async function readAllocResults(nomad: NomadClient, allocId: string, request: JobRequest): Promise<AllocFiles | null> {
+  const listed = await nomadCall(() => nomad.fs.ls(allocId, 'alloc/nbs'))
+  if (!listed) return null
+  const names = new Set(listed.filter((f) => !f.IsDir).map((f) => f.Name))
+  const cat = (name: string) => (names.has(name) ? nomadCall(() => nomad.fs.cat(allocId, `alloc/nbs/${name}`)) : undefined)
+  const tests = planTests(request)
+  const [digest, published, skipped, commit, infrastructure, ...exits] = await Promise.all([
+    cat('digest'),
+    cat('published'),
+    cat('publish.skipped'),
+    cat('commit'),
+    cat('infrastructure'),
+    ...tests.map((t) => cat(`${t.task}.exit`)),
+  ])
+  return { digest, published, skipped, commit, infrastructure, exits: Object.fromEntries(tests.map((t, i) => [t.task, exits[i]])) }
+}
