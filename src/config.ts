@@ -30,6 +30,11 @@ export interface Config {
   secretPrefixes: string[]
   /** Vault role of the tasks that render Vault secrets (Nomad's workload identity login). */
   vaultRole: string
+  /**
+   * SSH clones verify the Git server's host key against the request's secrets.gitKnownHosts
+   * (NBS_SSH_HOST_KEY_CHECKING=on); off: a request may leave it out and trust the key on first use.
+   */
+  sshHostKeyChecking: boolean
   /** Node pool of the GPU nodes: builds whose tests ask for GPUs go there. */
   gpuNodePool?: string
   /** Client tokens (hashed): see src/service/clients.ts. */
@@ -64,6 +69,12 @@ function storageDriver(v: string | undefined): StorageDriver {
   throw new Error(`NBS_STORAGE_DRIVER: expected one of ${storageDrivers.join(', ')}; got "${v}"`)
 }
 
+function onOff(name: string, v: string | undefined, fallback: boolean): boolean {
+  if (v === undefined || v === '') return fallback
+  if (v === 'on' || v === 'off') return v === 'on'
+  throw new Error(`${name}: expected on or off; got "${v}"`)
+}
+
 const flag = (v: string | undefined) => v === '1' || v === 'true' || v === 'yes'
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -84,6 +95,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     gpuNodePool: env.NBS_GPU_NODE_POOL || undefined,
     secretPrefixes: list(env.NBS_SECRET_PREFIXES, []),
     vaultRole: env.NBS_VAULT_ROLE ?? 'nbs-build',
+    sshHostKeyChecking: onOff('NBS_SSH_HOST_KEY_CHECKING', env.NBS_SSH_HOST_KEY_CHECKING, true),
     clientsFile: env.NBS_CLIENTS_FILE || undefined,
     authOff: env.NBS_AUTH === 'off',
     recordsPrefix: env.NBS_RECORDS_PREFIX ?? 'nbs-records',

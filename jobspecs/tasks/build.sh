@@ -17,9 +17,19 @@ if [ -f "$secrets/git_password" ]; then
   export NBS_GIT_SECRETS="$secrets"
   git config credential.helper '!f() { test "$1" = get && printf "username=%s\npassword=%s\n" "$(cat "$NBS_GIT_SECRETS/git_username")" "$(cat "$NBS_GIT_SECRETS/git_password")"; }; f'
 fi
-if [ -f "$secrets/git_ssh_key" ]; then
-  export GIT_SSH_COMMAND="ssh -i $secrets/git_ssh_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
+# An SSH clone trusts the host keys the request named (secrets.gitKnownHosts) and no others: not
+# the node's known_hosts files, not a key first seen now. Only the operator can allow the latter
+# (NBS_SSH_HOST_KEY_CHECKING=off), and then only for a request that named no host keys.
+if [ -f "$secrets/git_known_hosts" ]; then
+  say "ssh: the Git server's host key must be one of secrets.gitKnownHosts ($(grep -c . "$secrets/git_known_hosts") lines)"
+  ssh_hosts="-o UserKnownHostsFile='$secrets/git_known_hosts' -o StrictHostKeyChecking=yes"
+elif [ "$NBS_SSH_HOST_KEY_CHECKING" = off ]; then
+  ssh_hosts="-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new"
+else
+  ssh_hosts="-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
 fi
+export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o GlobalKnownHostsFile=/dev/null $ssh_hosts"
+[ ! -f "$secrets/git_ssh_key" ] || GIT_SSH_COMMAND="$GIT_SSH_COMMAND -i '$secrets/git_ssh_key' -o IdentitiesOnly=yes"
 if [ -z "$ref" ]; then
   say "fetching $repo (default branch)"
   git fetch -q --depth 1 origin HEAD
@@ -40,7 +50,7 @@ else
 fi
 git checkout -q FETCH_HEAD
 git config --unset credential.helper || true
-forget git_username git_password git_ssh_key
+forget git_username git_password git_ssh_key git_known_hosts
 say "commit $(git rev-parse HEAD)"
 git rev-parse HEAD >"$state/commit"
 

@@ -24,6 +24,7 @@ export type RenderConfig = Pick<
   | 'insecureRegistries'
   | 'gpuNodePool'
   | 'vaultRole'
+  | 'sshHostKeyChecking'
 >
 
 export interface RenderInput {
@@ -153,6 +154,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_NO_CACHE: request.noCache ? '1' : '0',
     NBS_B64_BUILD_ARGS: b64List(Object.entries(request.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`)),
     NBS_BUILD_SECRET_IDS: secrets.buildIds.join(' '),
+    NBS_SSH_HOST_KEY_CHECKING: config.sshHostKeyChecking ? 'on' : 'off',
   })
   withSecrets(build, secrets.build, config.vaultRole)
   // Without tests the build is the group's main task: Nomad needs one, and publish follows it.

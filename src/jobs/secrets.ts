@@ -20,7 +20,12 @@ const Ref = (what: string) =>
 export const SecretRefs = t.Object(
   {
     git: t.Optional(Ref('Git HTTPS credentials for a private repo: items `username` and `password` (a token).')),
-    gitSsh: t.Optional(Ref('Git SSH private key for a private repo: item `ssh_key`.')),
+    gitSsh: t.Optional(Ref('Git SSH private key for a private repo: item `ssh_key`. Needs gitKnownHosts too, unless the server turned host-key checking off.')),
+    gitKnownHosts: t.Optional(
+      Ref(
+        "The Git server's SSH host keys, the only ones an SSH clone trusts: item `known_hosts`, lines as `ssh-keyscan -p PORT HOST` prints them (check them). It may be the gitSsh secret itself, holding both items.",
+      ),
+    ),
     registry: t.Optional(Ref('Registry credentials for publish: items `username` and `password`.')),
     build: t.Optional(
       t.Record(t.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Ref('A Buildah build secret (RUN --mount=type=secret,id=ID); item `value` unless the reference ends in #item.'), {
@@ -68,7 +73,7 @@ export function refAllowed(ref: string, prefixes: readonly string[]): boolean {
 export function refsOf(s: SecretRefs | undefined): { field: string; ref: string }[] {
   if (!s) return []
   const out: { field: string; ref: string }[] = []
-  for (const key of ['git', 'gitSsh', 'registry'] as const) {
+  for (const key of ['git', 'gitSsh', 'gitKnownHosts', 'registry'] as const) {
     const ref = s[key]
     if (ref) out.push({ field: `secrets.${key}`, ref })
   }
@@ -105,6 +110,7 @@ export function secretTemplates(s: SecretRefs | undefined, owner?: number): { bu
   const publish: OwnedTemplate[] = []
   if (s?.git) build.push(file(s.git, 'username', 'git_username'), file(s.git, 'password', 'git_password'))
   if (s?.gitSsh) build.push(file(s.gitSsh, 'ssh_key', 'git_ssh_key'))
+  if (s?.gitKnownHosts) build.push(file(s.gitKnownHosts, 'known_hosts', 'git_known_hosts'))
   const buildIds = Object.keys(s?.build ?? {})
   for (const id of buildIds) build.push(file(s!.build![id]!, 'value', `build_${id}`))
   if (s?.registry) publish.push(file(s.registry, 'username', 'registry_username'), file(s.registry, 'password', 'registry_password'))

@@ -10,6 +10,8 @@ export interface ValidationPolicy {
   allowInsecureGit: boolean
   /** Secret reference prefixes this caller may use; none means no references at all. */
   secretPrefixes: readonly string[]
+  /** An SSH clone must name the host keys it trusts (secrets.gitKnownHosts); see Config.sshHostKeyChecking. */
+  sshHostKeyChecking: boolean
 }
 
 export interface FieldError {
@@ -130,6 +132,13 @@ export function validateRequest(input: unknown, policy: ValidationPolicy): JobRe
         })
     if (req.secrets?.git && req.secrets.gitSsh)
       errors.push({ field: 'secrets.gitSsh', message: 'give either git (HTTPS) or gitSsh credentials, not both' })
+    // Without host keys the clone would trust whichever server answers first, and hand it the key.
+    if (req.secrets?.gitSsh && !req.secrets.gitKnownHosts && policy.sshHostKeyChecking)
+      errors.push({
+        field: 'secrets.gitKnownHosts',
+        message:
+          "is required with gitSsh: name the secret that holds the Git server's SSH host keys (item known_hosts, lines as ssh-keyscan prints them; the gitSsh secret itself may hold both items). Only the server's operator can turn host-key checking off (NBS_SSH_HOST_KEY_CHECKING=off)",
+      })
     if (req.test && !req.test.commands?.length && !req.test.entrypoint)
       errors.push({ field: 'test', message: 'needs at least one of commands or entrypoint: true (or leave test out)' })
   }

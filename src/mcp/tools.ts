@@ -88,7 +88,7 @@ export const tools: Tool[] = [
         'Build a container image from a Git repository, run tests inside it, and push it to a registry only if every test passes — one Nomad job.',
         `Returns at once with the job id (status PENDING); then call waitForJob {"id":…,"until":"final"} until it has ended. On FAILED its text gives the cause (failing step, exit code, last lines); getLogs gives more.`,
         'Required: repo (Git URL) and image (repository without tag; tags default to the job id). Optional: ref, context, dockerfile, buildArgs, target, tags, test {commands, entrypoint, env, timeout, gpus}, timeouts, resources.',
-        'Credentials only by reference, never values: secrets {git, gitSsh, registry, build: {ID: ref}}.',
+        'Credentials only by reference, never values: secrets {git, gitSsh with gitKnownHosts (the SSH server host keys), registry, build: {ID: ref}}.',
         serverRules(info),
         submitExample(info),
       ].join('\n'),

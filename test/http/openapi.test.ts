@@ -62,7 +62,7 @@ describe('OpenAPI', () => {
       for (const example of schema?.examples ?? []) {
         if (path === '/v1/jobs') {
           expect(Value.Errors(JobRequest, example).First()).toBeUndefined()
-          expect(validateRequest(example, { allowInsecureGit: false, secretPrefixes: [] })).toEqual(example as never)
+          expect(validateRequest(example, { allowInsecureGit: false, secretPrefixes: [], sshHostKeyChecking: true })).toEqual(example as never)
           continue
         }
         const res = await app.handle(

@@ -9,7 +9,7 @@ import { phaseScript } from '../../src/jobs/scripts'
 import { validateRequest } from '../../src/jobs/validate'
 
 const config: RenderConfig = { ...loadConfig({}), profile: 'raw_exec', cachePath: '/var/cache/b' }
-const policy = { allowInsecureGit: true, secretPrefixes: ['nomad:nbs/', 'vault:kv/data/nbs/'] }
+const policy = { allowInsecureGit: true, secretPrefixes: ['nomad:nbs/', 'vault:kv/data/nbs/'], sshHostKeyChecking: true }
 const nasty = fc.oneof(
   fc.string(),
   fc.constantFrom('{{ env "HOME" }}', '${NOMAD_ALLOC_ID}', '$(id)', '`id`', '"; rm -rf / #', '\n', '../..', '-x', 'a b', '\u0000', '}}{{'),

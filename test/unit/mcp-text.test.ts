@@ -137,7 +137,7 @@ describe('tool descriptions', () => {
     expect(Object.values(d).join('\n')).not.toContain('example.com')
     const examples = [...submit.matchAll(/^(?:Example|With credentials): (\{.*\})$/gm)].map((m) => JSON.parse(m[1] as string))
     expect(examples).toHaveLength(2)
-    for (const e of examples) expect(validateRequest(e, { allowInsecureGit: true, secretPrefixes: ['vault:kv/data/team-a/'] })).toEqual(e)
+    for (const e of examples) expect(validateRequest(e, { allowInsecureGit: true, secretPrefixes: ['vault:kv/data/team-a/'], sshHostKeyChecking: true })).toEqual(e)
   })
 
   test('a caller with prefixes of its own sees those; one with none is told it may use none', async () => {

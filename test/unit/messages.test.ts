@@ -12,7 +12,7 @@ import { schemaErrors, validateRequest } from '../../src/jobs/validate'
 import { tools } from '../../src/mcp/tools'
 
 const ok = { repo: 'https://example.com/acme/app.git', image: 'ghcr.io/acme/app' }
-const policy = { allowInsecureGit: false, secretPrefixes: ['nomad:nbs/'] }
+const policy = { allowInsecureGit: false, secretPrefixes: ['nomad:nbs/'], sshHostKeyChecking: true }
 
 function refusal(input: unknown): ServiceError {
   try {

@@ -187,6 +187,17 @@ describe('secrets by reference', () => {
     expect(byName('publish').Vault).toBeUndefined()
   })
 
+  test('an SSH clone renders its key and the host keys it trusts into the build task; the checking setting reaches the script', () => {
+    const ssh: JobRequest = { ...request, secrets: { gitSsh: 'vault:kv/data/nbs/a/deploy', gitKnownHosts: 'nomad:nbs/shared/hosts#github' } }
+    const build = render(ssh).TaskGroups[0]!.Tasks[0]!
+    expect(build.Templates?.map((t) => [t.DestPath, t.EmbeddedTmpl])).toEqual([
+      ['secrets/nbs.git_ssh_key', '{{ with secret "kv/data/nbs/a/deploy" }}{{ .Data.data.ssh_key }}{{ end }}'],
+      ['secrets/nbs.git_known_hosts', '{{ with nomadVar "nbs/shared/hosts" }}{{ .github }}{{ end }}'],
+    ])
+    expect(build.Env?.NBS_SSH_HOST_KEY_CHECKING).toBe('on')
+    expect(render(ssh, { ...config, sshHostKeyChecking: false }).TaskGroups[0]!.Tasks[0]!.Env?.NBS_SSH_HOST_KEY_CHECKING).toBe('off')
+  })
+
   test('test tasks get no template, no Vault identity and no secret reference in their environment', () => {
     for (const t of tasks().filter((x) => x.Name.startsWith('test-'))) {
       expect(t.Templates).toBeUndefined()

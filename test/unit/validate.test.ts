@@ -3,7 +3,7 @@ import { ServiceError } from '../../src/errors'
 import { fieldName, repoUrlError, validateRequest } from '../../src/jobs/validate'
 
 const ok = { repo: 'https://example.com/acme/app.git', image: 'registry.example.com/acme/app' }
-const strict = { allowInsecureGit: false, secretPrefixes: ['nomad:nbs/team-a/', 'vault:kv/data/nbs/team-a/'] }
+const strict = { allowInsecureGit: false, secretPrefixes: ['nomad:nbs/team-a/', 'vault:kv/data/nbs/team-a/'], sshHostKeyChecking: true }
 const dev = { ...strict, allowInsecureGit: true }
 
 function refusal(input: unknown, policy = strict): ServiceError {
@@ -76,6 +76,26 @@ describe('secret references', () => {
     const e = refusal({ ...ok, secrets })
     expect(e.details?.map((d) => d.field)).toContain(field)
     expect(e.message).toContain(words)
+  })
+
+  test('an SSH key without host keys is refused, naming the field and the setting that allows it', () => {
+    const e = refusal({ ...ok, repo: 'ssh://git@git.example.com/acme/app.git', secrets: { gitSsh: 'vault:kv/data/nbs/team-a/deploy' } })
+    expect(e.field).toBe('secrets.gitKnownHosts')
+    expect(e.message).toContain('secrets.gitKnownHosts: is required with gitSsh')
+    expect(e.message).toContain('NBS_SSH_HOST_KEY_CHECKING=off')
+  })
+
+  test('host keys are a reference under the allowed prefixes too; the gitSsh secret itself may hold them', () => {
+    const both = { gitSsh: 'vault:kv/data/nbs/team-a/deploy', gitKnownHosts: 'vault:kv/data/nbs/team-a/deploy' }
+    expect(validateRequest({ ...ok, secrets: both }, strict).secrets).toEqual(both)
+    const e = refusal({ ...ok, secrets: { ...both, gitKnownHosts: 'vault:kv/data/nbs/team-b/hosts' } })
+    expect(e.field).toBe('secrets.gitKnownHosts')
+    expect(e.message).toContain('outside the prefixes')
+  })
+
+  test('with host-key checking off (the operator\'s choice) an SSH key alone passes', () => {
+    const secrets = { gitSsh: 'nomad:nbs/team-a/deploy' }
+    expect(validateRequest({ ...ok, secrets }, { ...strict, sshHostKeyChecking: false }).secrets).toEqual(secrets)
   })
 
   test('a client with no prefixes may use no reference at all', () => {
