@@ -54,16 +54,25 @@ export const InfraConfigSchema = Type.Object({
   ),
   vault: Type.Object(
     {
-      policyName: Type.String({ ...Name, default: "nbs-build" }),
-      /** Vault JWT role the build/publish tasks log in with (`vault { role = ... }`). */
-      role: Type.String({ ...Name, default: "nbs-build" }),
+      /** Each client's Vault policy and JWT role is named `<role>-<client>`: the server's
+       *  NBS_VAULT_ROLE (default nbs-build), which it suffixes with the caller's name. */
+      role: Type.String({ pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$", default: "nbs-build" }),
       /** Vault JWT auth mount Nomad workload identities use. */
       authPath: Type.String({ minLength: 1, default: "jwt-nomad" }),
-      /** Path prefixes secret references may name; the policy grants read below each one. */
-      allowedPathPrefixes: Type.Array(Type.String({ pattern: "^[a-zA-Z0-9_-]+/[a-zA-Z0-9_./-]*/$" }), {
-        minItems: 1,
-        default: ["kv/data/nbs/"],
-      }),
+      /** The clients whose builds read Vault secrets, as in the server's clients file: each gets a
+       *  policy that reads below its own path prefixes and nothing else, and a role for it. */
+      clients: Type.Array(
+        Type.Object(
+          {
+            name: Type.String({ pattern: "^[a-z0-9][a-z0-9_-]{0,62}$" }),
+            /** KV paths its secret references may name: the `vault:` entries of its secretPrefixes. */
+            // Whole segments, none of them "." or "..": Vault would resolve those past the prefix.
+            pathPrefixes: Type.Array(Type.String({ pattern: "^[a-zA-Z0-9_-]+(?:/(?!\\.{1,2}/)[a-zA-Z0-9_.-]+)+/$" }), { minItems: 1 }),
+          },
+          { additionalProperties: false },
+        ),
+        { default: [] },
+      ),
       /** Only these tasks get the Vault role: test tasks run user commands and must not see secrets. */
       boundTasks: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, default: ["build", "publish"] }),
     },
@@ -88,5 +97,20 @@ export function resolveConfig(input: InfraConfigInput = {}): InfraConfig {
   if (cfg.gpu.nodePool === "default" || cfg.gpu.nodePool === "all") {
     throw new Error(`invalid infra config: /gpu/nodePool must not be a built-in pool (${cfg.gpu.nodePool})`);
   }
+  const names = cfg.vault.clients.map((c) => c.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new Error(`invalid infra config: /vault/clients names ${twice} twice: one policy and role per client`);
   return cfg;
+}
+
+/**
+ * The Vault clients of the server's clients file (`{"clients": [{"name", "secretPrefixes"}]}`):
+ * each client's `vault:` prefixes, as the paths below which its policy reads. A prefix matches
+ * whole segments (src/jobs/secrets.ts), so "vault:kv/data/nbs/a" reads below "kv/data/nbs/a/".
+ */
+export function vaultClientsOf(clientsFile: { clients: { name: string; secretPrefixes: string[] }[] }): InfraConfig["vault"]["clients"] {
+  return clientsFile.clients.flatMap(({ name, secretPrefixes }) => {
+    const pathPrefixes = secretPrefixes.filter((p) => p.startsWith("vault:")).map((p) => p.slice("vault:".length).replace(/\/?$/, "/"));
+    return pathPrefixes.length ? [{ name, pathPrefixes }] : [];
+  });
 }

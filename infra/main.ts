@@ -1,23 +1,29 @@
 // cdktf app: `cdktf synth` (or `bun infra/main.ts`) writes infra/cdktf.out without a
 // Terraform binary. Config overrides: a JSON file named by NBS_INFRA_CONFIG (see config.ts).
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { App } from "cdktf";
-import { resolveConfig, type InfraConfigInput } from "./config.ts";
-import { vaultPolicyHcl, vaultRole } from "./policies.ts";
+import { resolveConfig, vaultClientsOf, type InfraConfigInput } from "./config.ts";
+import { vaultFiles } from "./policies.ts";
 import { NbsStack } from "./stack.ts";
 
 const file = process.env.NBS_INFRA_CONFIG;
 const input: InfraConfigInput = file ? JSON.parse(readFileSync(file, "utf8")) : {};
 // Like the nomad CLI: NOMAD_ADDR unless the config names an address.
 if (!input.nomadAddress && process.env.NOMAD_ADDR) input.nomadAddress = process.env.NOMAD_ADDR;
+// The server's clients file is where clients and their prefixes are kept; the config may list them instead.
+const clientsFile = process.env.NBS_CLIENTS_FILE;
+if (clientsFile && !input.vault?.clients)
+  input.vault = { ...input.vault, clients: vaultClientsOf(JSON.parse(readFileSync(clientsFile, "utf8"))) };
 const cfg = resolveConfig(input);
 
-// Vault is not managed here (no Vault provider installed): the policy and the JWT role are
+// Vault is not managed here (no Vault provider installed): each client's policy and JWT role are
 // written next to the stack for `vault policy write` / `vault write`, and also output.
 const vaultDir = fileURLToPath(new URL("./vault/", import.meta.url));
-writeFileSync(`${vaultDir}${cfg.vault.policyName}.hcl`, vaultPolicyHcl(cfg));
-writeFileSync(`${vaultDir}${cfg.vault.role}-role.json`, JSON.stringify(vaultRole(cfg), null, 2) + "\n");
+mkdirSync(vaultDir, { recursive: true });
+// The files of this run only: a client taken off the list must not leave a policy behind to apply.
+for (const old of readdirSync(vaultDir)) if (old.endsWith(".hcl") || old.endsWith("-role.json")) rmSync(`${vaultDir}${old}`);
+for (const [name, text] of Object.entries(vaultFiles(cfg))) writeFileSync(`${vaultDir}${name}`, text);
 
 const app = new App({ outdir: fileURLToPath(new URL("./cdktf.out", import.meta.url)) });
 new NbsStack(app, "nbs", cfg);

@@ -10,7 +10,7 @@ import { NodePool } from "@cdktf/provider-nomad/lib/node-pool";
 import { AclPolicy } from "@cdktf/provider-nomad/lib/acl-policy";
 import { Job } from "@cdktf/provider-nomad/lib/job";
 import type { InfraConfig } from "./config.ts";
-import { serverAclPolicyRules, vaultPolicyHcl, vaultRole } from "./policies.ts";
+import { serverAclPolicyRules, vaultName, vaultPolicyHcl, vaultRole } from "./policies.ts";
 
 /** The jobspec operators can also `nomad job run` directly: one file, two ways in. */
 export const SERVER_JOBSPEC_PATH = fileURLToPath(new URL("../jobspecs/server.nomad.hcl", import.meta.url));
@@ -109,13 +109,14 @@ export class NbsStack extends TerraformStack {
     new TerraformOutput(this, "server_job_id", { value: job.id });
     new TerraformOutput(this, "server_acl_policy_name", { value: cfg.aclPolicyName });
     new TerraformOutput(this, "gpu_node_pool_name", { value: gpuPool.name });
-    new TerraformOutput(this, "vault_policy_hcl", {
-      value: vaultPolicyHcl(cfg),
-      description: `vault policy write ${cfg.vault.policyName} - <<< "$(cdktf output vault_policy_hcl)"`,
+    // One policy and one role per client, by name: infra/main.ts writes the same as files.
+    new TerraformOutput(this, "vault_policies_hcl", {
+      value: Object.fromEntries(cfg.vault.clients.map((c) => [vaultName(cfg, c), vaultPolicyHcl(cfg, c)])),
+      description: "for each NAME: vault policy write NAME infra/vault/NAME.hcl",
     });
-    new TerraformOutput(this, "vault_role_json", {
-      value: JSON.stringify(vaultRole(cfg)),
-      description: `vault write auth/${cfg.vault.authPath}/role/${cfg.vault.role} @role.json`,
+    new TerraformOutput(this, "vault_roles_json", {
+      value: Object.fromEntries(cfg.vault.clients.map((c) => [vaultName(cfg, c), JSON.stringify(vaultRole(cfg, c))])),
+      description: `for each NAME: vault write auth/${cfg.vault.authPath}/role/NAME @infra/vault/NAME-role.json`,
     });
   }
 }

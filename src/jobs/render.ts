@@ -81,6 +81,13 @@ const SECONDS = 1_000_000_000
 export const cacheKeyOf = (r: JobRequest): string =>
   new Bun.CryptoHasher('sha256').update(JSON.stringify([r.repo, r.context ?? '', r.dockerfile ?? '', r.target ?? ''])).digest('hex').slice(0, 24)
 
+/**
+ * The Vault role a job's tasks log in with: each client has its own (`<NBS_VAULT_ROLE>-<client>`,
+ * infra/policies.ts), whose policy reads only below that client's prefixes, so Vault checks the
+ * prefix rule again. Without authentication there is no client, and the one role applies.
+ */
+const vaultRoleOf = (role: string, owner: string | undefined) => (owner ? `${role}-${owner}` : role)
+
 /** Templates render the task's secrets into its own secrets dir; Vault ones log in with the task's workload identity. */
 function withSecrets(task: Task, templates: Template[], vaultRole: string): void {
   if (templates.length === 0) return
@@ -156,7 +163,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_BUILD_SECRET_IDS: secrets.buildIds.join(' '),
     NBS_SSH_HOST_KEY_CHECKING: config.sshHostKeyChecking ? 'on' : 'off',
   })
-  withSecrets(build, secrets.build, config.vaultRole)
+  withSecrets(build, secrets.build, vaultRoleOf(config.vaultRole, input.owner))
   // Without tests the build is the group's main task: Nomad needs one, and publish follows it.
   if (tests.length > 0) build.Lifecycle = { Hook: 'prestart', Sidecar: false }
 
@@ -185,7 +192,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_B64_REGISTRY: b64(registryOf(request.image)),
   })
   publish.Lifecycle = { Hook: 'poststop', Sidecar: false }
-  withSecrets(publish, secrets.publish, config.vaultRole)
+  withSecrets(publish, secrets.publish, vaultRoleOf(config.vaultRole, input.owner))
 
   const meta: Record<string, string> = {
     [META.id]: id,

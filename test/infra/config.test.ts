@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { resolveConfig } from "../../infra/config.ts";
+import { resolveConfig, vaultClientsOf } from "../../infra/config.ts";
 
 describe("infra config", () => {
   test("defaults form a complete config", () => {
@@ -25,10 +25,9 @@ describe("infra config", () => {
       },
       gpu: { nodePool: "gpu", description: "Nodes with nvidia/gpu devices for GPU test phases" },
       vault: {
-        policyName: "nbs-build",
         role: "nbs-build",
         authPath: "jwt-nomad",
-        allowedPathPrefixes: ["kv/data/nbs/"],
+        clients: [],
         boundTasks: ["build", "publish"],
       },
       aclPolicyName: "nbs-server",
@@ -41,15 +40,15 @@ describe("infra config", () => {
       datacenters: ["dc1", "dc2"],
       gpu: { nodePool: "a100" },
       cacheVolume: { capacityMax: "200GiB" },
-      vault: { allowedPathPrefixes: ["secret/data/ci/"] },
+      vault: { clients: [{ name: "team-a", pathPrefixes: ["secret/data/ci/"] }] },
     });
     expect(cfg.replicas).toBe(5);
     expect(cfg.datacenters).toEqual(["dc1", "dc2"]);
     expect(cfg.gpu).toEqual({ nodePool: "a100", description: "Nodes with nvidia/gpu devices for GPU test phases" });
     expect(cfg.cacheVolume.capacityMax).toBe("200GiB");
     expect(cfg.cacheVolume.capacityMin).toBe("10GiB");
-    expect(cfg.vault.allowedPathPrefixes).toEqual(["secret/data/ci/"]);
-    expect(cfg.vault.policyName).toBe("nbs-build");
+    expect(cfg.vault.clients).toEqual([{ name: "team-a", pathPrefixes: ["secret/data/ci/"] }]);
+    expect(cfg.vault.role).toBe("nbs-build");
   });
 
   test("the input object is not mutated and defaults are not shared", () => {
@@ -67,13 +66,30 @@ describe("infra config", () => {
     [{ profile: "exec" as never }, "/profile"],
     [{ datacenters: [] }, "/datacenters"],
     [{ cacheVolume: { capacityMin: "10 gigs" } }, "/cacheVolume/capacityMin"],
-    [{ vault: { allowedPathPrefixes: ["kv/data/nbs"] } }, "/vault/allowedPathPrefixes/0"],
-    [{ vault: { allowedPathPrefixes: ["*"] } }, "/vault/allowedPathPrefixes/0"],
-    [{ vault: { allowedPathPrefixes: [] } }, "/vault/allowedPathPrefixes"],
+    [{ vault: { clients: [{ name: "a", pathPrefixes: ["kv/data/nbs"] }] } }, "/vault/clients/0/pathPrefixes/0"],
+    [{ vault: { clients: [{ name: "a", pathPrefixes: ["*"] }] } }, "/vault/clients/0/pathPrefixes/0"],
+    [{ vault: { clients: [{ name: "a", pathPrefixes: ["kv/data/a/../b/"] }] } }, "/vault/clients/0/pathPrefixes/0"],
+    [{ vault: { clients: [{ name: "a", pathPrefixes: ["kv//data/a/"] }] } }, "/vault/clients/0/pathPrefixes/0"],
+    [{ vault: { clients: [{ name: "a", pathPrefixes: ["kv/"] }] } }, "/vault/clients/0/pathPrefixes/0"],
+    [{ vault: { clients: [{ name: "a", pathPrefixes: [] }] } }, "/vault/clients/0/pathPrefixes"],
+    [{ vault: { clients: [{ name: "Team A", pathPrefixes: ["kv/data/a/"] }] } }, "/vault/clients/0/name"],
+    [{ vault: { clients: [{ name: "a", pathPrefixes: ["kv/data/a/"], policies: ["root"] }] } } as never, "/vault/clients/0/policies"],
+    [{ vault: { clients: [{ name: "a", pathPrefixes: ["kv/data/a/"] }, { name: "a", pathPrefixes: ["kv/data/b/"] }] } }, "/vault/clients names a twice"],
     [{ nomadAddress: "nomad:4646" }, "/nomadAddress"],
     [{ gpu: { nodePool: "default" } }, "/gpu/nodePool"],
     [{ gpu: { nodePool: "all" } }, "/gpu/nodePool"],
   ])("rejects %j", (input, path) => {
     expect(() => resolveConfig(input)).toThrow(path);
   });
+});
+
+test("the Vault clients of the server's clients file: each client's vault: prefixes, on whole segments; nomad: ones need no policy", () => {
+  expect(
+    vaultClientsOf({
+      clients: [
+        { name: "team-a", secretPrefixes: ["vault:kv/data/nbs/team-a/", "nomad:nbs/team-a/", "vault:kv/data/ci/a"] },
+        { name: "dev", secretPrefixes: ["nomad:nbs/dev/"] },
+      ],
+    }),
+  ).toEqual([{ name: "team-a", pathPrefixes: ["kv/data/nbs/team-a/", "kv/data/ci/a/"] }]);
 });

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolveConfig } from "../../infra/config.ts";
-import { vaultPolicyHcl, vaultRole } from "../../infra/policies.ts";
+import { vaultFiles, vaultName, vaultPolicyHcl, vaultRole } from "../../infra/policies.ts";
+import { loadConfig } from "../../src/config.ts";
+import { renderJob } from "../../src/jobs/render.ts";
 import { SERVER_JOBSPEC_PATH } from "../../infra/stack.ts";
 import { synth, terraformUnescape, tmpFile } from "./helpers.ts";
 
@@ -94,16 +96,20 @@ describe("synthesized stack (defaults)", () => {
     expect(job.depends_on).toEqual(["nomad_acl_policy.server_acl_policy", "nomad_namespace.build_namespace"]);
   });
 
-  test("Vault policy is output and matches the committed infra/vault files", () => {
-    const cfg = resolveConfig();
-    expect(out.output.vault_policy_hcl!.value).toBe(vaultPolicyHcl(cfg));
-    expect(readFileSync(new URL("../../infra/vault/nbs-build.hcl", import.meta.url), "utf8")).toBe(vaultPolicyHcl(cfg));
-    expect(JSON.parse(out.output.vault_role_json!.value as string)).toEqual(vaultRole(cfg));
-    expect(JSON.parse(readFileSync(new URL("../../infra/vault/nbs-build-role.json", import.meta.url), "utf8"))).toEqual(
-      vaultRole(cfg),
-    );
+  test("no Vault client configured: no policy, no role", () => {
+    expect(out.output.vault_policies_hcl!.value).toEqual({});
+    expect(out.output.vault_roles_json!.value).toEqual({});
   });
 });
+
+const teams = {
+  vault: {
+    clients: [
+      { name: "team-a", pathPrefixes: ["kv/data/nbs/team-a/"] },
+      { name: "team-b", pathPrefixes: ["kv/data/nbs/team-b/", "secret/data/ci/team-b/"] },
+    ],
+  },
+};
 
 /** path "X" { capabilities = [...] } blocks of a Vault policy, as a map. */
 function parseVaultPolicy(hcl: string): Record<string, string[]> {
@@ -119,20 +125,44 @@ function parseVaultPolicy(hcl: string): Record<string, string[]> {
   return paths;
 }
 
-describe("Vault policy", () => {
-  test("read-only on each allowed prefix, nothing else", () => {
-    expect(parseVaultPolicy(vaultPolicyHcl(resolveConfig()))).toEqual({ "kv/data/nbs/*": ["read"] });
-    const cfg = resolveConfig({ vault: { allowedPathPrefixes: ["kv/data/nbs/", "secret/data/ci/registry/"] } });
-    expect(parseVaultPolicy(vaultPolicyHcl(cfg))).toEqual({
-      "kv/data/nbs/*": ["read"],
-      "secret/data/ci/registry/*": ["read"],
+describe("Vault: one policy and one role per client", () => {
+  const cfg = resolveConfig(teams);
+  const [a, b] = cfg.vault.clients;
+
+  test("each policy reads below its own client's prefixes and nothing else", () => {
+    expect(parseVaultPolicy(vaultPolicyHcl(cfg, a!))).toEqual({ "kv/data/nbs/team-a/*": ["read"] });
+    expect(parseVaultPolicy(vaultPolicyHcl(cfg, b!))).toEqual({
+      "kv/data/nbs/team-b/*": ["read"],
+      "secret/data/ci/team-b/*": ["read"],
     });
   });
 
-  test("JWT role: build namespace, build/publish tasks only", () => {
-    const role = vaultRole(resolveConfig({ namespace: "ci-builds" }));
-    expect(role.bound_claims).toEqual({ nomad_namespace: "ci-builds", nomad_task: ["build", "publish"] });
-    expect(role.token_policies).toEqual(["nbs-build"]);
+  test("each role: its own policy, the build namespace, build/publish tasks, and identities made for this role", () => {
+    const role = vaultRole(resolveConfig({ ...teams, namespace: "ci-builds" }), a!);
+    expect(role.bound_claims).toEqual({ nomad_namespace: "ci-builds", nomad_task: ["build", "publish"], vault_role: "nbs-build-team-a" });
+    expect(role.token_policies).toEqual(["nbs-build-team-a"]);
+    expect(vaultRole(cfg, b!).token_policies).toEqual(["nbs-build-team-b"]);
+  });
+
+  test("the role a job's tasks name is the one infra/ made for its owner, and no other", () => {
+    const request = { repo: "https://git.example.com/a.git", image: "registry.example.com/a", secrets: { registry: "vault:kv/data/nbs/team-a/registry" } };
+    const serverConfig = { ...loadConfig({ NBS_VAULT_ROLE: cfg.vault.role }), profile: "docker" as const };
+    const job = renderJob({ id: "20261125-120000-abcdef", request, createdAt: new Date(), owner: "team-a" }, serverConfig);
+    const publish = job.TaskGroups[0]!.Tasks.find((t) => t.Name === "publish")!;
+    expect(publish.Vault?.Role).toBe(vaultName(cfg, a!));
+    // A server without client tokens has no owner to name: its jobs ask for the bare role, which infra/ does not make.
+    const anonymous = renderJob({ id: "20261125-120000-abcdef", request, createdAt: new Date() }, serverConfig);
+    expect(anonymous.TaskGroups[0]!.Tasks.find((t) => t.Name === "publish")!.Vault?.Role).toBe("nbs-build");
+    expect(cfg.vault.clients.map((c) => vaultName(cfg, c))).not.toContain("nbs-build");
+  });
+
+  test("outputs: a policy and a role per client, by name", () => {
+    const out = synth(teams);
+    expect(out.output.vault_policies_hcl!.value).toEqual({ "nbs-build-team-a": vaultPolicyHcl(cfg, a!), "nbs-build-team-b": vaultPolicyHcl(cfg, b!) });
+    expect(out.output.vault_roles_json!.value).toEqual({
+      "nbs-build-team-a": JSON.stringify(vaultRole(cfg, a!)),
+      "nbs-build-team-b": JSON.stringify(vaultRole(cfg, b!)),
+    });
   });
 });
 
@@ -209,15 +239,32 @@ test("a shared namespace keeps the server's docker driver enabled", () => {
   expect(out.resource.nomad_namespace!.server_namespace).toBeUndefined();
 });
 
-test("the cdktf app (infra/main.ts) synthesizes to infra/cdktf.out with a config file and NOMAD_ADDR", () => {
+test("the cdktf app (infra/main.ts) synthesizes to infra/cdktf.out with a config file and NOMAD_ADDR, and writes each Vault client's policy and role from the clients file", () => {
   const cfgFile = tmpFile("infra-config.json", JSON.stringify({ replicas: 3 }));
+  const clientsFile = tmpFile(
+    "clients.json",
+    JSON.stringify({
+      clients: [
+        { name: "team-a", tokenSha256: "0".repeat(64), secretPrefixes: ["vault:kv/data/nbs/team-a/"] },
+        { name: "dev", tokenSha256: "1".repeat(64), secretPrefixes: ["nomad:nbs/dev/"] },
+      ],
+    }),
+  );
+  const vaultDir = new URL("../../infra/vault/", import.meta.url).pathname;
+  mkdirSync(vaultDir, { recursive: true });
+  // A client taken off the list since the last run: its files go.
+  writeFileSync(`${vaultDir}nbs-build-gone.hcl`, "path \"kv/*\" {}\n");
   const r = Bun.spawnSync([process.execPath, "infra/main.ts"], {
     cwd: new URL("../..", import.meta.url).pathname,
-    env: { ...process.env, NBS_INFRA_CONFIG: cfgFile, NOMAD_ADDR: "http://10.1.2.3:4646" },
+    env: { ...process.env, NBS_INFRA_CONFIG: cfgFile, NOMAD_ADDR: "http://10.1.2.3:4646", NBS_CLIENTS_FILE: clientsFile },
   });
   expect(r.stderr.toString()).toBe("");
   expect(r.exitCode).toBe(0);
   const out = JSON.parse(readFileSync(new URL("../../infra/cdktf.out/stacks/nbs/cdk.tf.json", import.meta.url), "utf8"));
   expect(out.provider.nomad).toEqual([{ address: "http://10.1.2.3:4646" }]);
   expect(out.resource.nomad_job.server_job.hcl2.vars.replicas).toBe("3");
+  const expected = vaultFiles(resolveConfig({ vault: { clients: [{ name: "team-a", pathPrefixes: ["kv/data/nbs/team-a/"] }] } }));
+  expect(Object.keys(expected)).toEqual(["nbs-build-team-a.hcl", "nbs-build-team-a-role.json"]);
+  expect(Object.fromEntries(readdirSync(vaultDir).map((f) => [f, readFileSync(`${vaultDir}${f}`, "utf8")]))).toEqual(expected);
+  expect(Object.keys(out.output.vault_policies_hcl.value)).toEqual(["nbs-build-team-a"]);
 });

@@ -198,6 +198,12 @@ describe('secrets by reference', () => {
     expect(render(ssh, { ...config, sshHostKeyChecking: false }).TaskGroups[0]!.Tasks[0]!.Env?.NBS_SSH_HOST_KEY_CHECKING).toBe('off')
   })
 
+  test("a client's tasks log in to Vault with that client's own role; without authentication, the one role", () => {
+    const owned = renderJob({ id, request: withSecrets, createdAt: new Date(), owner: 'team-a' }, { ...config, vaultRole: 'nbs-build' })
+    expect(owned.TaskGroups[0]!.Tasks.filter((t) => t.Vault).map((t) => [t.Name, t.Vault?.Role])).toEqual([['build', 'nbs-build-team-a']])
+    expect(byName('build').Vault?.Role).toBe('nbs-build')
+  })
+
   test('test tasks get no template, no Vault identity and no secret reference in their environment', () => {
     for (const t of tasks().filter((x) => x.Name.startsWith('test-'))) {
       expect(t.Templates).toBeUndefined()
