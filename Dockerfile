@@ -12,8 +12,10 @@ COPY package.json package-lock.json* bun.lock* ./
 RUN bun install --production --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
-# Task scripts are embedded into the binary (import ... with { type: "text" }).
+# Task scripts and the builder image's definition are embedded into the binary
+# (import ... with { type: "text" }): the server names the image its scripts were written for.
 COPY jobspecs ./jobspecs
+COPY images ./images
 # bun build --compile embeds the runtime: the result needs only glibc.
 RUN bun build --compile --minify --sourcemap --outfile dist/nbs src/cli/main.ts \
  && ./dist/nbs --help >/dev/null
