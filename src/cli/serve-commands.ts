@@ -1,10 +1,12 @@
 // `nbs serve`, `nbs health` and `nbs mcp --stdio`: the server and its probes.
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
+import { Value } from '@sinclair/typebox/value'
 import type { Command } from 'commander'
 import { loadConfig } from '../config'
 import { createApp } from '../http/app'
 import { createMcpServer } from '../mcp/server'
-import { Clients } from '../service/clients'
+import type { Caller } from '../service/build-service'
+import { ClientEntry, Clients } from '../service/clients'
 import { connect, inProcess, serverUrl } from './connect'
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" → hostname and port. */
@@ -74,18 +76,50 @@ export function registerServeCommands(program: Command): void {
 
   program
     .command('mcp')
-    .description('Serve MCP on stdin/stdout for a local client; uses Nomad directly unless the global --server is given.')
+    .description('Serve MCP on stdin/stdout for a local client: with the global --server, through that server; otherwise against Nomad directly, for one client named by --as.')
     .requiredOption('--stdio', 'speak MCP over stdio (the only transport of this command; /mcp on `nbs serve` is the HTTP one)')
-    .action(async (_o: { stdio?: boolean }, cmd: Command) => {
+    .option('--as <name>', 'without --server: the client whose jobs this serves, and who submits (env NBS_MCP_AS)')
+    .option('--clients <file>', "without --server: the clients file that gives --as its secret prefixes and build limit (env NBS_CLIENTS_FILE)")
+    .action(async (o: { stdio?: boolean; as?: string; clients?: string }, cmd: Command) => {
       // With the global --server, the tools go to that server; otherwise the service runs here.
       const server = cmd.optsWithGlobals().server as string | undefined
+      const caller = server ? remoteCaller(o.as) : localCaller(o.as ?? process.env.NBS_MCP_AS, o.clients ?? loadConfig().clientsFile)
       const life = new AbortController()
       // The reconciler must not keep the process alive once the client has gone.
       process.stdin.on('end', () => life.abort())
       const api = server ? connect(server) : inProcess(life.signal)
-      const mcp = createMcpServer(api)
+      const mcp = createMcpServer(api, caller)
       await mcp.connect(new StdioServerTransport())
       // stdout is the protocol; anything for a person goes to stderr.
-      console.error('nbs: MCP on stdio')
+      console.error(`nbs: MCP on stdio${caller.owner ? ` for ${caller.owner}` : ''}`)
     })
+}
+
+function refuse(message: string): never {
+  console.error(`nbs mcp: ${message}`)
+  process.exit(2)
+}
+
+/** A server named by --server knows its caller by NBS_TOKEN: a name given here would mean nothing to it. */
+function remoteCaller(as: string | undefined): Caller {
+  if (as !== undefined) refuse('--as is for serving without --server; a server knows you by your token (NBS_TOKEN)')
+  return {}
+}
+
+/**
+ * In this process the service reaches Nomad with this process's own credentials, and would serve
+ * every owner's jobs; a caller name scopes it to one client's, as a token does on a server.
+ */
+function localCaller(as: string | undefined, clientsFile: string | undefined): Caller {
+  if (!as)
+    refuse(
+      'without --server this serves Nomad directly: name the client whose jobs it serves with --as NAME (env NBS_MCP_AS), its secret prefixes from --clients FILE (else NBS_SECRET_PREFIXES); or use a server: nbs --server URL mcp --stdio (with NBS_TOKEN)',
+    )
+  if (!clientsFile) {
+    if (!Value.Check(ClientEntry.properties.name, as))
+      refuse(`--as ${JSON.stringify(as)}: a client name is 1 to 63 lowercase letters, digits, _ and -, starting with a letter or digit`)
+    return { owner: as }
+  }
+  const clients = Clients.load(clientsFile)
+  return clients.byName(as) ?? refuse(`--as ${as}: ${clientsFile} has no client of that name (it has: ${clients.names.join(', ') || 'none'})`)
 }

@@ -48,9 +48,21 @@ export class Clients {
     let found: ClientEntry | undefined
     for (const { entry, hash: known } of this.entries) if (timingSafeEqual(hash, known)) found = entry
     if (!found) throw new ServiceError('unauthorized', 'authorization: the bearer token is not valid', 'authorization')
-    return { owner: found.name, secretPrefixes: found.secretPrefixes, maxInFlight: found.maxInFlight }
+    return callerOf(found)
+  }
+
+  /** The caller an entry stands for, by name: a local process that serves one client (`nbs mcp --stdio --as`). */
+  byName(name: string): Caller | undefined {
+    const found = this.entries.find(({ entry }) => entry.name === name)
+    return found && callerOf(found.entry)
+  }
+
+  get names(): string[] {
+    return this.entries.map(({ entry }) => entry.name)
   }
 }
+
+const callerOf = (entry: ClientEntry): Caller => ({ owner: entry.name, secretPrefixes: entry.secretPrefixes, maxInFlight: entry.maxInFlight })
 
 /** A new random token and the entry that admits it (the token itself is never stored). */
 export function newClient(name: string, secretPrefixes: string[]): { token: string; entry: ClientEntry } {
