@@ -32,7 +32,7 @@ export interface StatusInput {
 // `timeout` exits 124 when the phase's own time limit fires (Nomad has none for batch tasks).
 const TIMEOUT_EXIT = 124
 // The phase scripts' own exit when the node, not the request, is at fault (common.sh: infra).
-const INFRASTRUCTURE_EXIT = 78
+export const INFRASTRUCTURE_EXIT = 78
 
 interface Observed extends TaskRun {
   driverError?: string
@@ -81,7 +81,8 @@ function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allo
       message: `task ${waiting.task} cannot start: the secret ${waiting.missingSecret} does not exist (create it, or fix the reference in secrets)`,
     }
   const broken = runs.find((r) => r.driverError)
-  if (broken) return { reason: 'infrastructure', phase: broken.phase, message: `task ${broken.task} could not start: ${broken.driverError}` }
+  if (broken)
+    return { reason: 'infrastructure', phase: broken.phase, message: `task ${broken.task} could not start: ${broken.driverError}${driverHint(broken.driverError ?? '')}` }
   const build = runs[0]
   if (build?.state === 'failed' && build.exitCode === INFRASTRUCTURE_EXIT)
     return { reason: 'infrastructure', phase: 'build', message: files?.infrastructure?.trim() ?? 'the node cannot run the build: see the build log' }
@@ -111,6 +112,14 @@ function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allo
       ? { reason: 'timeout', phase: 'publish', message: 'the push ran out of time (timeouts.publish)' }
       : { reason: 'publish_failed', phase: 'publish', message: `the push failed with exit code ${publish.exitCode ?? 'unknown'}` }
   return undefined
+}
+
+/** The server setting an operator changes for a task Nomad's driver could not start. */
+function driverHint(error: string): string {
+  if (/^Failed to pull/.test(error))
+    return ' (the nodes cannot pull the builder image: push it where they can, `make builder-image REGISTRY=…`, and set NBS_BUILDAH_IMAGE to it)'
+  if (/\/dev\/fuse/.test(error)) return ' (the node has no /dev/fuse: load the fuse module on the nodes, or set NBS_STORAGE_DRIVER to overlay or vfs)'
+  return ''
 }
 
 /** The node went away under the build: not the user's doing, whatever else the job says (a stop included). */

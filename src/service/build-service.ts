@@ -6,7 +6,7 @@ import { buildIdOf, JOB_PREFIX, newBuildId, nomadJobId } from '../jobs/ids'
 import { grepMatcher, sliceLines } from '../jobs/logs'
 import { destinations, META, planTests, renderJob } from '../jobs/render'
 import { JobRequest } from '../jobs/request'
-import { deriveStatus, needsNodes, type StatusInput, waitsForever } from '../jobs/status'
+import { deriveStatus, INFRASTRUCTURE_EXIT, needsNodes, type StatusInput, waitsForever } from '../jobs/status'
 import { isFinal, type JobStatus, type Phase } from '../jobs/status-schema'
 import { validateRequest } from '../jobs/validate'
 import type { NomadClient } from '../nomad/client'
@@ -374,8 +374,11 @@ export class BuildService {
 
   private async statusInput(l: Loaded): Promise<StatusInput> {
     const evaluations = l.alloc ? [] : (await nomadCall(() => this.nomad.jobs.evaluations(l.job.ID))).data
-    const allDead = !!l.alloc && Object.values(l.alloc.TaskStates ?? {}).every((t) => t.State === 'dead')
-    const files = l.alloc && allDead ? await readAllocResults(this.nomad, l.alloc.ID, l.request) : undefined
+    const states = Object.values(l.alloc?.TaskStates ?? {})
+    const allDead = !!l.alloc && states.every((t) => t.State === 'dead')
+    // A node that cannot run the build says why in a file at once; publish, still to run, would delay it.
+    const buildSaidWhy = l.alloc?.TaskStates?.build?.Events?.some((e) => e.Type === 'Terminated' && e.ExitCode === INFRASTRUCTURE_EXIT)
+    const files = l.alloc && (allDead || buildSaidWhy) ? await readAllocResults(this.nomad, l.alloc.ID, l.request) : undefined
     const nodes = needsNodes(evaluations) ? (await nomadCall(() => this.nomad.nodes.list())).data : undefined
     return { id: l.id, request: l.request, createdAt: l.createdAt, job: l.job, alloc: l.alloc, evaluations, files, nodes }
   }

@@ -276,3 +276,14 @@ describe('tasks as a person reads them', () => {
     expect(st.tasks.map((t) => t.state)).toEqual(['skipped', 'skipped', 'skipped'])
   })
 })
+
+describe('a builder image the node cannot pull (recorded: docker-driver)', () => {
+  test('FAILED infrastructure quoting Docker, naming the setting to change', () => {
+    const alloc = fixture<Allocation>('docker-driver', 'alloc-no-image.json')
+    const tasks = Object.keys(alloc.TaskStates ?? {})
+    const st = deriveStatus({ id: 'x', request: { ...request, test: undefined }, createdAt: '', job: {} as Job, alloc: { ...alloc, TaskStates: { build: alloc.TaskStates![tasks[0]!]! } }, evaluations: [], files: { exits: {} } })
+    expect(st.failure?.reason).toBe('infrastructure')
+    expect(st.failure?.message).toContain('Failed to pull')
+    expect(st.failure?.message).toContain('NBS_BUILDAH_IMAGE')
+  })
+})
