@@ -2,8 +2,8 @@
 // never ends by itself (conformance: follow-dead-task), and a template whose variable does not
 // exist blocking its task for ever (conformance: missing-variable).
 import { beforeAll, describe, expect, test } from 'bun:test'
-import { nomadJobId } from '../../src/jobs/ids'
 import { ensureStack, nomad, service, urls } from '../support/dev-stack'
+import { stoppedByReconciler } from '../support/reconciler'
 
 beforeAll(ensureStack, 180_000)
 
@@ -54,13 +54,7 @@ describe('a secret reference to a variable that does not exist', () => {
     expect(st.failure?.reason).toBe('infrastructure')
     expect(st.failure?.message).toContain(`the secret ${ref} does not exist`)
     // The dev stack's server runs the reconciler: it stops the job, which a read never does.
-    const deadline = Date.now() + 20_000
-    let stopped = false
-    while (!stopped && Date.now() < deadline) {
-      stopped = !!(await nomad.jobs.info(nomadJobId(sub.id))).data.Stop
-      if (!stopped) await Bun.sleep(250)
-    }
-    expect(stopped).toBe(true)
+    expect(await stoppedByReconciler(nomad, sub.id)).toBe(true)
     const after = await service.getStatus(sub.id)
     expect(after.failure?.message).toContain(`the secret ${ref} does not exist`)
   })

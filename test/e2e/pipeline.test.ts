@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { ServiceError } from '../../src/errors'
 import { nomadJobId } from '../../src/jobs/ids'
 import { busyboxDockerfile, ensureStack, gitRepo, nomad, registryDigest, service, serviceEnv, urls } from '../support/dev-stack'
+import { stoppedByReconciler } from '../support/reconciler'
 
 beforeAll(ensureStack, 180_000)
 
@@ -100,13 +101,7 @@ describe('the pipeline on the dev stack', () => {
     expect(st.failure?.message).toContain('not enough memory: asked 10000000 MB')
     // The dev server's reconciler stops the job, so a blocked evaluation cannot place it later;
     // the read above did not.
-    const deadline = Date.now() + 20_000
-    let stopped = false
-    while (!stopped && Date.now() < deadline) {
-      stopped = !!(await nomad.jobs.info(nomadJobId(sub.id))).data.Stop
-      if (!stopped) await Bun.sleep(250)
-    }
-    expect(stopped).toBe(true)
+    expect(await stoppedByReconciler(nomad, sub.id)).toBe(true)
   })
 
   test('bad input is refused before anything reaches Nomad', async () => {
