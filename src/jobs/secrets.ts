@@ -81,33 +81,30 @@ export function refsOf(s: SecretRefs | undefined): { field: string; ref: string 
   return out
 }
 
-/** Nomad's template owner fields (Nomad 1.4 and later). */
-export type OwnedTemplate = Template & { Uid?: number; Gid?: number }
-
 /**
  * One template that renders one item of a secret into `secrets/nbs.<file>`, readable by the task
  * alone: by the task's user when `owner` is given (a non-root task cannot read a root-owned 0600
  * file). Not in a folder: Nomad would create it root-owned, and the task could not remove the
  * file once used; the phase scripts move it into a folder of their own.
  */
-export function secretFile(ref: string, defaultItem: string, file: string, owner?: number): OwnedTemplate {
+export function secretFile(ref: string, defaultItem: string, file: string, owner?: number): Template {
   const { backend, path, item = defaultItem } = parseRef(ref)
   // KV version 2 keeps the item under .Data.data; version 1 directly under .Data.
   const body =
     backend === 'nomad'
       ? `{{ with nomadVar "${path}" }}{{ .${item} }}{{ end }}`
       : `{{ with secret "${path}" }}{{ .Data${path.includes('/data/') ? '.data' : ''}.${item} }}{{ end }}`
-  const template: OwnedTemplate = { EmbeddedTmpl: body, DestPath: `secrets/nbs.${file}`, Perms: '0600', ChangeMode: 'noop' }
+  const template: Template = { EmbeddedTmpl: body, DestPath: `secrets/nbs.${file}`, Perms: '0600', ChangeMode: 'noop' }
   return owner === undefined ? template : { ...template, Uid: owner, Gid: owner }
 }
 
 export const usesVault = (templates: Template[]) => templates.some((tp) => tp.EmbeddedTmpl.includes('{{ with secret '))
 
 /** The templates of each task that needs secrets, owned by uid `owner` when given; the test tasks get none. */
-export function secretTemplates(s: SecretRefs | undefined, owner?: number): { build: OwnedTemplate[]; publish: OwnedTemplate[]; buildIds: string[] } {
+export function secretTemplates(s: SecretRefs | undefined, owner?: number): { build: Template[]; publish: Template[]; buildIds: string[] } {
   const file = (ref: string, item: string, name: string) => secretFile(ref, item, name, owner)
-  const build: OwnedTemplate[] = []
-  const publish: OwnedTemplate[] = []
+  const build: Template[] = []
+  const publish: Template[] = []
   if (s?.git) build.push(file(s.git, 'username', 'git_username'), file(s.git, 'password', 'git_password'))
   if (s?.gitSsh) build.push(file(s.gitSsh, 'ssh_key', 'git_ssh_key'))
   if (s?.gitKnownHosts) build.push(file(s.gitKnownHosts, 'known_hosts', 'git_known_hosts'))

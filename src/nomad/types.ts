@@ -10,6 +10,9 @@ export interface Template {
   Perms?: string
   LeftDelim?: string
   RightDelim?: string
+  /** Nomad 1.4 and later: a task that is not root can read a 0600 file only when it owns it. */
+  Uid?: number
+  Gid?: number
 }
 
 export interface Constraint {
