@@ -3,7 +3,8 @@
 # and env, and base64 has neither "$" nor braces, so no request field can reach Nomad's
 # interpolation, a shell parser or a template. These scripts never use the brace form of variables.
 set -u
-d() { printf %s "$1" | base64 -d; }
+# "-" is an empty item of a list (render.ts: b64List).
+d() { [ "$1" = - ] || printf %s "$1" | base64 -d; }
 say() { printf '==> nbs: %s\n' "$*"; }
 state="$NOMAD_ALLOC_DIR/nbs"
 mkdir -p "$state"

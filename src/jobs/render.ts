@@ -42,7 +42,9 @@ export interface PlannedTest {
 }
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
-const b64List = (items: string[]) => items.map(b64).join(' ')
+// A list is its items' base64 joined by spaces; the base64 of "" is "", which the shell's word
+// splitting would drop, so an empty item is "-", a character base64 never holds (common.sh: d).
+const b64List = (items: string[]) => items.map((s) => (s === '' ? '-' : b64(s))).join(' ')
 
 const describeCommand = (c: TestCommand): string => (typeof c === 'string' ? c : JSON.stringify(c))
 

@@ -8,7 +8,7 @@ const domain = `${domainComponent}(?:\\.${domainComponent})*(?::[0-9]+)?`
 const pathComponent = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*'
 export const imagePattern = `^(?:${domain}/)?${pathComponent}(?:/${pathComponent})*$`
 export const tagPattern = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
-export const envNamePattern = '^[A-Za-z_][A-Za-z0-9_]*$'
+export const envNamePattern = '^[A-Za-z_][A-Za-z0-9_]{0,127}$'
 export const refPattern = '^(?!-)[A-Za-z0-9._/@+-]{1,255}$'
 export const targetPattern = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$'
 export const gpuVendorPattern = '^[a-z0-9][a-z0-9_-]{0,31}$'
@@ -19,8 +19,18 @@ export const relativePathPattern = '^(?!/)(?!(?:.*/)?\\.\\.(?:/|$))[A-Za-z0-9._/
 
 export const defaults = { buildTimeout: 1800, testTimeout: 600, publishTimeout: 600, cpu: 200, memory: 1024 } as const
 
-/** The request's bounds: the schema enforces them, getServerInfo tells them. */
+/** The request's bounds: the schema enforces them (requestBytes: validateRequest), getServerInfo tells them. */
 export const limits = {
+  /**
+   * The whole request as JSON, in UTF-8 bytes. Nomad copies the job's Meta, and with it the request,
+   * into every task's environment (NOMAD_META_<key>, in up to four spellings of the key), and the
+   * largest field travels there once more in base64 (4/3 of its size). Linux refuses to start a
+   * process with one environment string over 128 KiB (MAX_ARG_STRLEN) or with arguments and
+   * environment over 2 MiB (ARG_MAX with an 8 MiB stack); at 64 KiB the longest string is 85 KiB and
+   * the whole, with Nomad's own variables, under 450 KiB (test/unit/os-limits.test.ts measures both).
+   * Only a bound on the whole does this: one on each field alone would leave each a few hundred characters.
+   */
+  requestBytes: 64 * 1024,
   testCommands: 32,
   tags: 16,
   buildArgs: 64,

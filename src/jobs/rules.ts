@@ -18,7 +18,7 @@ const [buildSecretIdPattern = ''] = Object.keys(SecretRefs.properties.build.patt
 const rules = new Map<string, string>([
   [imagePattern, 'must be a lowercase repository path without a tag, e.g. host:5000/team/app (an optional registry host[:port]/, then lowercase letters, digits, . _ - between slashes); put tags in `tags`'],
   [tagPattern, 'must be 1 to 128 letters, digits, _ . or -, not starting with . or -'],
-  [envNamePattern, 'must be a variable name: letters, digits and _, not starting with a digit'],
+  [envNamePattern, 'must be a variable name: up to 128 letters, digits and _, not starting with a digit'],
   [refPattern, 'must be a branch, tag or commit: 1 to 255 letters, digits, . _ / @ + -, not starting with -'],
   [targetPattern, 'must be a stage name: up to 128 letters, digits, _ . -, starting with a letter or digit'],
   [gpuVendorPattern, 'must be a lowercase vendor name such as nvidia: up to 32 letters, digits, _ -'],

@@ -2,7 +2,7 @@
 import { type TSchema, TypeGuard } from '@sinclair/typebox'
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value'
 import { ServiceError } from '../errors'
-import { JobRequest } from './request'
+import { JobRequest, limits } from './request'
 import { ruleOf } from './rules'
 import { refAllowed, refsOf } from './secrets'
 
@@ -115,6 +115,18 @@ export function repoUrlError(repo: string, policy: ValidationPolicy): string | u
   return undefined
 }
 
+const jsonBytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v) ?? '', 'utf8')
+
+/** The request's largest part, the one to shorten: a top-level field, or a field of test or secrets. */
+function largestPart(req: JobRequest): { field: string; bytes: number } {
+  const parts = Object.entries(req).flatMap(([k, v]) =>
+    (k === 'test' || k === 'secrets') && v && typeof v === 'object'
+      ? Object.entries(v).map(([sub, w]) => ({ field: `${k}.${sub}`, bytes: jsonBytes(w) }))
+      : [{ field: k, bytes: jsonBytes(v) }],
+  )
+  return parts.reduce((a, b) => (b.bytes > a.bytes ? b : a))
+}
+
 /** Returns the request typed, or throws one ServiceError naming every field at fault. */
 export function validateRequest(input: unknown, policy: ValidationPolicy): JobRequest {
   const errors = schemaErrors(JobRequest, input)
@@ -141,6 +153,14 @@ export function validateRequest(input: unknown, policy: ValidationPolicy): JobRe
       })
     if (req.test && !req.test.commands?.length && !req.test.entrypoint)
       errors.push({ field: 'test', message: 'needs at least one of commands or entrypoint: true (or leave test out)' })
+    const bytes = jsonBytes(req)
+    if (bytes > limits.requestBytes) {
+      const { field, bytes: largest } = largestPart(req)
+      errors.push({
+        field,
+        message: `the request is ${bytes} bytes as JSON, over the ${limits.requestBytes} a build can carry (Nomad hands the whole request to every task in its environment, where Linux takes at most 128 KiB in one variable); its largest part is ${field}, ${largest} bytes`,
+      })
+    }
   }
   const [first] = errors
   if (first)

@@ -143,6 +143,7 @@ export const ServerInfo = t.Object({
   }),
   limits: t.Object({
     bodyBytes: t.Integer({ description: 'The largest request body (REST, and MCP over HTTP).' }),
+    requestBytes: t.Integer({ description: 'The largest build request as JSON (UTF-8 bytes), whatever the transport: the tasks carry it in their environment.' }),
     testCommands: t.Integer(),
     tags: t.Integer(),
     buildArgs: t.Integer(),

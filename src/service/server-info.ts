@@ -19,6 +19,7 @@ export function serverInfo(config: Config, caller: Caller): ServerInfo {
     secrets: { prefixes: [...(caller.secretPrefixes ?? config.secretPrefixes)] },
     limits: {
       bodyBytes: MAX_BODY_BYTES,
+      requestBytes: limits.requestBytes,
       testCommands: limits.testCommands,
       tags: limits.tags,
       buildArgs: limits.buildArgs,

@@ -100,7 +100,7 @@ describe('getServerInfo', () => {
     expect(info.repo.forms).toEqual(['https://host/path', 'ssh://host/path', 'git@host:path', 'git://host/path', 'http://host/path'])
     expect(info.registries.insecure).toEqual(['registry.internal:5000'])
     expect(info.secrets.prefixes).toEqual(['vault:kv/data/team-a/'])
-    expect(info.limits).toMatchObject({ bodyBytes: 256 * 1024, testCommands: 32, tags: 16, maxInFlight: 3, waitSeconds: 600 })
+    expect(info.limits).toMatchObject({ bodyBytes: 256 * 1024, requestBytes: 64 * 1024, testCommands: 32, tags: 16, maxInFlight: 3, waitSeconds: 600 })
     expect(info.defaults).toEqual({ timeouts: { build: 1800, test: 600, publish: 600 }, resources: { cpu: 200, memory: 1024 }, waitSeconds: 50 })
     expect(info.gpuNodePool).toBe('gpu')
     expect(serverInfo(loadConfig({}), {}).repo.forms).not.toContain('git://host/path')

@@ -57,7 +57,7 @@ describe('patterns said as rules', () => {
 
   test('a name that is not allowed says what names are', () => {
     expect(refusal({ ...ok, buildArgs: { 'A-B': 'x' } }).message).toContain(
-      'buildArgs.A-B: is not an allowed name (it must be a variable name: letters, digits and _, not starting with a digit)',
+      'buildArgs.A-B: is not an allowed name (it must be a variable name: up to 128 letters, digits and _, not starting with a digit)',
     )
   })
 

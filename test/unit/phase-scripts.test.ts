@@ -3,6 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import common from '../../jobspecs/tasks/common.sh' with { type: 'text' }
+import { loadConfig } from '../../src/config'
+import { renderJob } from '../../src/jobs/render'
+import type { JobRequest } from '../../src/jobs/request'
 import { phaseScript } from '../../src/jobs/scripts'
 
 const dirs: string[] = []
@@ -56,6 +59,22 @@ describe('phase scripts', () => {
     expect(existsSync(join(secretsDir, 'nbs.git_password'))).toBe(false)
     expect(statSync(join(secretsDir, 'nbs')).mode & 0o777).toBe(0o700)
     expect(existsSync(join(secretsDir, 'api.sock'))).toBe(true)
+  })
+
+  test('an exec-form test gets its arguments as given, empty ones too, through the rendered environment and test.sh', async () => {
+    const argv = ['/bin/busybox', 'sh', '-c', 'test $# = 2', 'zero', '', 'two words', '']
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    dirs.push(store, bin)
+    // Buildah as the script calls it: a container name for "from", each argument of "run" on a line of its own.
+    writeFileSync(join(bin, 'buildah'), '#!/bin/sh\ncase " $* " in *" from "*) echo ctr ;; *" run "*) printf "<%s>\\n" "$@" ;; esac\n', { mode: 0o755 })
+    const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a', test: { commands: [argv] } }
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store }
+    const task = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config).TaskGroups[0]!.Tasks[1]!
+    const { out, code } = await runTask(phaseScript('test'), { ...task.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: task.Name, NOMAD_ALLOC_ID: 'a1' })
+    expect(code).toBe(0)
+    const run = out.split('\n').filter((l) => l.startsWith('<')).map((l) => l.slice(1, -1))
+    expect(run.slice(run.indexOf('--') + 1)).toEqual(argv)
   })
 
   test('the tests and publish use the store driver the build recorded for the allocation', async () => {

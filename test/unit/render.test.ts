@@ -17,7 +17,7 @@ const request: JobRequest = {
   test: { commands: ['make test', ['/app', '--selftest']], entrypoint: true, env: { CI: '1' } },
 }
 const render = (r: JobRequest = request, c = config) => renderJob({ id, request: r, createdAt: new Date('2026-11-25T12:00:00Z') }, c)
-const decode = (b: string) => b.split(' ').filter(Boolean).map((x) => Buffer.from(x, 'base64').toString())
+const decode = (b: string) => b.split(' ').filter(Boolean).map((x) => (x === '-' ? '' : Buffer.from(x, 'base64').toString()))
 
 describe('job rendering', () => {
   test('one batch job, one group, build → tests → publish with Nomad lifecycle hooks', () => {
@@ -72,10 +72,13 @@ describe('job rendering', () => {
     expect(decode(test0!.Env!.NBS_B64_TEST_ENV!)).toEqual(['X=${node.unique.id}'])
   })
 
-  test('exec-form commands keep their argument boundaries', () => {
+  test('exec-form commands keep their argument boundaries, and their empty arguments', () => {
     const test1 = render().TaskGroups[0]!.Tasks[2]!
     expect(test1.Env?.NBS_TEST_MODE).toBe('exec')
     expect(decode(test1.Env!.NBS_B64_ARGV!)).toEqual(['/app', '--selftest'])
+    const empties = render({ ...request, test: { commands: [['/app', '', 'a b', '']] } }).TaskGroups[0]!.Tasks[1]!
+    expect(empties.Env?.NBS_B64_ARGV?.split(' ')).toHaveLength(4)
+    expect(decode(empties.Env!.NBS_B64_ARGV!)).toEqual(['/app', '', 'a b', ''])
   })
 
   test('publish pushes every tag and checks every test', () => {
