@@ -1,11 +1,30 @@
 // build → test → publish for real: the service against the dev Nomad agent, Buildah, the registry and Git server.
 import { beforeAll, describe, expect, test } from 'bun:test'
+import { readdirSync, readFileSync } from 'node:fs'
 import { ServiceError } from '../../src/errors'
 import { nomadJobId } from '../../src/jobs/ids'
 import { busyboxDockerfile, ensureStack, gitRepo, nomad, registryDigest, service, serviceEnv, urls } from '../support/dev-stack'
 import { stoppedByReconciler } from '../support/reconciler'
 
 beforeAll(ensureStack, 180_000)
+
+/** The processes of this machine (the dev stack's node) whose environment holds the entry `needle`, or whose arguments contain it. */
+function processes(where: 'environ' | 'cmdline', needle: string): string[] {
+  const found: string[] = []
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const text = readFileSync(`/proc/${pid}/${where}`, 'utf8')
+      if (where === 'environ' ? text.split('\0').includes(needle) : text.includes(needle))
+        found.push(`${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 120)}`)
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found
+}
+/** The processes of an allocation's tasks: Nomad gives each its NOMAD_ALLOC_ID. */
+const allocProcesses = (allocId: string) => processes('environ', `NOMAD_ALLOC_ID=${allocId}`)
+const stepProcesses = (mark: string) => processes('cmdline', mark)
 
 const image = `${urls.registry}/e2e/pipeline`
 const helloRepo = `${urls.git}/hello-world`
@@ -53,12 +72,20 @@ describe('the pipeline on the dev stack', () => {
     expect(st.tasks.filter((t) => t.phase === 'test').every((t) => t.state === 'skipped')).toBe(true)
   })
 
-  test('kill during BUILDING: FAILED killed, and nothing of the job is left running in Nomad', async () => {
-    const repo = await gitRepo('slow-build', { Dockerfile: busyboxDockerfile('RUN sleep 120') })
+  test('kill during BUILDING: FAILED killed, and nothing of the job is left running, in Nomad or on the node', async () => {
+    // The build step's command line carries a mark of its own: a step runs in the image's
+    // environment, not the task's, so only its arguments tell it from another build's.
+    const mark = `nbs-slow-step-${Date.now()}`
+    const repo = await gitRepo('slow-build', { Dockerfile: busyboxDockerfile(`RUN sleep 120; echo ${mark}`) })
     const sub = await service.submitJob({ repo, image, test: { commands: ['true'] } })
     const building = await service.waitForJob({ id: sub.id, timeoutSeconds: 60, until: 'change' })
     expect(building.status).toBe('BUILDING')
-    await Bun.sleep(500)
+    const allocId = (await nomad.jobs.allocations(nomadJobId(sub.id))).data[0]!.ID
+    // Before the kill both probes see the build: the task's processes and the step's.
+    const seen = Date.now() + 60_000
+    while (Date.now() < seen && !(stepProcesses(mark).length && allocProcesses(allocId).length)) await Bun.sleep(100)
+    expect(allocProcesses(allocId).length).toBeGreaterThan(0)
+    expect(stepProcesses(mark).length).toBeGreaterThan(0)
     await service.killJob(sub.id)
     const st = await final(sub.id, 60)
     expect(st.status).toBe('FAILED')
@@ -73,8 +100,19 @@ describe('the pipeline on the dev stack', () => {
     expect(allocs.map((a) => a.ClientStatus)).toEqual(['complete'])
     const alloc = (await nomad.allocations.info(allocs[0]!.ID)).data
     expect(Object.values(alloc.TaskStates ?? {}).every((t) => t.State === 'dead')).toBe(true)
-    const ps = Bun.spawnSync(['ps', '-eo', 'args']).stdout.toString()
-    expect(ps).not.toContain(`nbs-${sub.id}`)
+    // Nomad's word is not the node's: no process of the allocation and no process of the build step is left.
+    const gone = Date.now() + 15_000
+    while (Date.now() < gone && (allocProcesses(allocId).length || stepProcesses(mark).length)) await Bun.sleep(250)
+    expect(allocProcesses(allocId)).toEqual([])
+    expect(stepProcesses(mark)).toEqual([])
+  })
+
+  test('an exec-form test gets its empty arguments', async () => {
+    const check = 'test $# = 3 && test -z "$1" && test "$2" = two && test -z "$3" && echo empty-arg-ok'
+    const sub = await service.submitJob({ repo: helloRepo, image, test: { commands: [['/bin/busybox', 'sh', '-c', check, 'zero', '', 'two', '']] } })
+    const st = await final(sub.id)
+    expect(st.status).toBe('SUCCEEDED')
+    expect((await service.getLogs({ id: sub.id, task: 'test-0' })).logs[0]?.text).toContain('empty-arg-ok')
   })
 
   test('a fresh process reads the same status and logs: the state is in Nomad', async () => {
