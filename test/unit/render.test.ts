@@ -199,6 +199,8 @@ describe('secrets by reference', () => {
     ])
     expect(build.Env?.NBS_SSH_HOST_KEY_CHECKING).toBe('on')
     expect(render(ssh, { ...config, sshHostKeyChecking: false }).TaskGroups[0]!.Tasks[0]!.Env?.NBS_SSH_HOST_KEY_CHECKING).toBe('off')
+    expect([loadConfig({}).sshHostKeyChecking, loadConfig({ NBS_SSH_HOST_KEY_CHECKING: 'off' }).sshHostKeyChecking]).toEqual([true, false])
+    expect(() => loadConfig({ NBS_SSH_HOST_KEY_CHECKING: 'no' })).toThrow('NBS_SSH_HOST_KEY_CHECKING: expected on or off; got "no"')
   })
 
   test("a client's tasks log in to Vault with that client's own role; without authentication, the one role", () => {
