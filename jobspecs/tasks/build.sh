@@ -52,7 +52,7 @@ git checkout -q FETCH_HEAD
 git config --unset credential.helper || true
 forget git_username git_password git_ssh_key git_known_hosts
 say "commit $(git rev-parse HEAD)"
-git rev-parse HEAD >"$state/commit"
+git rev-parse HEAD >"$r_commit"
 
 # The context and the Dockerfile must stay inside the clone. A repo can commit symlinks (ctx -> /,
 # proc -> /proc) that a plain [ -d ] or [ -f ] follows out of it, and the build would read the
@@ -99,7 +99,7 @@ set -- "$@" "$ctx_path"
 say "buildah $*"
 bah "$@" || { rc=$?; forget $(cd "$secrets" 2>/dev/null && ls); exit "$rc"; }
 forget $(cd "$secrets" 2>/dev/null && ls)
-touch "$state/build.ok"
+touch "$r_build_ok"
 # When the cache entry was last used: the prune forgets the least recently used first.
 mkdir -p "$store_dir/nbs-cache-keys"
 touch "$store_dir/nbs-cache-keys/$NBS_CACHE_KEY"

@@ -6,7 +6,7 @@ set -u
 # "-" is an empty item of a list (render.ts: b64List).
 d() { [ "$1" = - ] || printf %s "$1" | base64 -d; }
 say() { printf '==> nbs: %s\n' "$*"; }
-state="$NOMAD_ALLOC_DIR/nbs"
+# state and the r_* file names come from the result contract (src/jobs/results.ts).
 mkdir -p "$state"
 secrets="$NOMAD_SECRETS_DIR/nbs"
 
@@ -21,7 +21,7 @@ done
 # The store driver: the build decides it for the allocation (prepare_store, below), and
 # the tests and publish, which share the build's store, use the same.
 store_flags() {
-  case $(cat "$state/storage-driver" 2>/dev/null) in
+  case $(cat "$r_storage_driver" 2>/dev/null) in
     overlay) echo --storage-driver overlay ;;
     fuse-overlayfs) echo --storage-driver overlay --storage-opt overlay.mount_program=/usr/bin/fuse-overlayfs ;;
     *) echo --storage-driver vfs ;;
@@ -71,7 +71,7 @@ set -f
 # A failure of the node, not of the request: the status reads the marker and says infrastructure.
 infra() {
   say "$1"
-  printf '%s\n' "$1" >"$state/infrastructure"
+  printf '%s\n' "$1" >"$r_infrastructure"
   exit 78
 }
 
@@ -88,22 +88,22 @@ prepare_store() {
     infra "the cache volume $NBS_CACHE_VOLUME (at $(dirname "$NBS_STORAGE_ROOT")) is not writable by uid $uid: on each node, make the host volume's directory writable by uid $uid (chown -R $uid DIR), or set NBS_CACHE_VOLUME to a volume that is"
   case $NBS_STORAGE_DRIVER in
     auto)
-      if echo overlay >"$state/storage-driver" && bah images >/dev/null 2>&1; then
+      if echo overlay >"$r_storage_driver" && bah images >/dev/null 2>&1; then
         why="native overlay works here"
-      elif fuse_ok && echo fuse-overlayfs >"$state/storage-driver" && bah images >/dev/null 2>&1; then
+      elif fuse_ok && echo fuse-overlayfs >"$r_storage_driver" && bah images >/dev/null 2>&1; then
         why="native overlay does not work here; /dev/fuse does"
       else
-        echo vfs >"$state/storage-driver"
+        echo vfs >"$r_storage_driver"
         why="neither native overlay nor /dev/fuse works here for uid $uid"
       fi
       ;;
     overlay | fuse-overlayfs | vfs)
       [ "$NBS_STORAGE_DRIVER" != fuse-overlayfs ] || fuse_ok ||
         infra "fuse-overlayfs needs /dev/fuse, which uid $uid cannot open here: give the nodes /dev/fuse (modprobe fuse) with mode 0666, or set NBS_STORAGE_DRIVER to overlay or vfs"
-      echo "$NBS_STORAGE_DRIVER" >"$state/storage-driver"
+      echo "$NBS_STORAGE_DRIVER" >"$r_storage_driver"
       why="NBS_STORAGE_DRIVER"
       err=$(bah images 2>&1 >/dev/null) || infra "storage driver $NBS_STORAGE_DRIVER does not work here ($(printf %s "$err" | tail -n 1)): set NBS_STORAGE_DRIVER to auto or vfs"
       ;;
   esac
-  say "storage driver $(cat "$state/storage-driver") ($why), store $NBS_STORAGE_ROOT"
+  say "storage driver $(cat "$r_storage_driver") ($why), store $NBS_STORAGE_ROOT"
 }

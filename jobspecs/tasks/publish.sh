@@ -40,13 +40,13 @@ prune() {
 }
 skip() {
   say "not publishing: $1"
-  printf '%s\n' "$1" >"$state/publish.skipped"
+  printf '%s\n' "$1" >"$r_skipped"
   cleanup
   exit 0
 }
-[ -f "$state/build.ok" ] || skip "the build did not succeed"
+[ -f "$r_build_ok" ] || skip "the build did not succeed"
 for t in $NBS_TESTS; do
-  rc=$(cat "$state/$t.exit" 2>/dev/null)
+  rc=$(cat "$state/$t$r_exit_suffix" 2>/dev/null)
   [ -n "$rc" ] || skip "$t did not finish"
   [ "$rc" = 0 ] || skip "$t exited with $rc"
 done
@@ -72,15 +72,15 @@ for dest in $NBS_B64_DESTS; do
   [ -z "$stopping" ] || { say "stopped: not pushing the remaining tags"; break; }
   ref=$(d "$dest")
   say "pushing $ref"
-  if ! bah push "$@" --tls-verify="$NBS_TLS_VERIFY" --digestfile "$state/digest" "$NBS_LOCAL_IMAGE" "docker://$ref"; then
+  if ! bah push "$@" --tls-verify="$NBS_TLS_VERIFY" --digestfile "$r_digest" "$NBS_LOCAL_IMAGE" "docker://$ref"; then
     say "push to $ref failed"
     rm -f "$NOMAD_SECRETS_DIR/nbs-auth.json"
     cleanup
     exit 1
   fi
-  printf '%s\n' "$ref" >>"$state/published"
+  printf '%s\n' "$ref" >>"$r_published"
 done
 rm -f "$NOMAD_SECRETS_DIR/nbs-auth.json"
-say "published $(cat "$state/digest")"
+say "published $(cat "$r_digest")"
 cleanup
 exit 0

@@ -3,9 +3,13 @@ import build from '../../jobspecs/tasks/build.sh' with { type: 'text' }
 import common from '../../jobspecs/tasks/common.sh' with { type: 'text' }
 import publish from '../../jobspecs/tasks/publish.sh' with { type: 'text' }
 import test from '../../jobspecs/tasks/test.sh' with { type: 'text' }
+import { resultsPrelude } from './results'
 
 export type PhaseScript = 'build' | 'test' | 'publish'
 
 const bodies: Record<PhaseScript, string> = { build, test, publish }
 
-export const phaseScript = (phase: PhaseScript): string => `${common}\n${bodies[phase]}`
+/** What every phase script starts with: the result contract's names, then common.sh. */
+export const taskPrelude = `${resultsPrelude()}${common}`
+
+export const phaseScript = (phase: PhaseScript): string => `${taskPrelude}\n${bodies[phase]}`

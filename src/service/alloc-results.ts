@@ -1,6 +1,7 @@
-// Reading a finished allocation's results: the small files the phase scripts leave in alloc/nbs.
+// Reading a finished allocation's results: the small files the phase scripts leave (src/jobs/results.ts).
 import { planTests } from '../jobs/render'
 import type { JobRequest } from '../jobs/request'
+import { RESULT_FILES, RESULTS_DIR, testExitFile } from '../jobs/results'
 import type { AllocFiles } from '../jobs/status'
 import type { NomadClient } from '../nomad/client'
 import { nomadCall } from './nomad-call'
@@ -11,18 +12,18 @@ import { nomadCall } from './nomad-call'
  * every phase script creates it first and publish always runs, so missing means collected.
  */
 export async function readAllocResults(nomad: NomadClient, allocId: string, request: JobRequest): Promise<AllocFiles | null> {
-  const listed = await nomadCall(() => nomad.fs.ls(allocId, 'alloc/nbs'))
+  const listed = await nomadCall(() => nomad.fs.ls(allocId, RESULTS_DIR))
   if (!listed) return null
   const names = new Set(listed.filter((f) => !f.IsDir).map((f) => f.Name))
-  const cat = (name: string) => (names.has(name) ? nomadCall(() => nomad.fs.cat(allocId, `alloc/nbs/${name}`)) : undefined)
+  const cat = (name: string) => (names.has(name) ? nomadCall(() => nomad.fs.cat(allocId, `${RESULTS_DIR}/${name}`)) : undefined)
   const tests = planTests(request)
   const [digest, published, skipped, commit, infrastructure, ...exits] = await Promise.all([
-    cat('digest'),
-    cat('published'),
-    cat('publish.skipped'),
-    cat('commit'),
-    cat('infrastructure'),
-    ...tests.map((t) => cat(`${t.task}.exit`)),
+    cat(RESULT_FILES.digest),
+    cat(RESULT_FILES.published),
+    cat(RESULT_FILES.skipped),
+    cat(RESULT_FILES.commit),
+    cat(RESULT_FILES.infrastructure),
+    ...tests.map((t) => cat(testExitFile(t.task))),
   ])
   return { digest, published, skipped, commit, infrastructure, exits: Object.fromEntries(tests.map((t, i) => [t.task, exits[i]])) }
 }

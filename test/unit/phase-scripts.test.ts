@@ -2,11 +2,10 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import common from '../../jobspecs/tasks/common.sh' with { type: 'text' }
 import { loadConfig } from '../../src/config'
 import { renderJob } from '../../src/jobs/render'
 import type { JobRequest } from '../../src/jobs/request'
-import { phaseScript } from '../../src/jobs/scripts'
+import { phaseScript, taskPrelude } from '../../src/jobs/scripts'
 
 const dirs: string[] = []
 afterEach(() => {
@@ -47,7 +46,7 @@ describe('phase scripts', () => {
   })
 
   test('secrets rendered as secrets/nbs.<name> move into the task\'s own folder (one it may remove them from), are masked, and other files stay', async () => {
-    const { out, code, secretsDir } = await runTask(`${common}\necho "token is hunter22"; ls "$secrets"`, {}, {
+    const { out, code, secretsDir } = await runTask(`${taskPrelude}\necho "token is hunter22"; ls "$secrets"`, {}, {
       'nbs.git_password': 'hunter22',
       'nbs.git_username': 'bob-the-builder',
       'api.sock': '',
@@ -85,7 +84,7 @@ describe('phase scripts', () => {
         mkdirSync(join(alloc, 'nbs'))
         writeFileSync(join(alloc, 'nbs/storage-driver'), `${recorded}\n`)
       }
-      const { out } = await runTask(`${common}\nstore_flags`, { NOMAD_ALLOC_DIR: alloc })
+      const { out } = await runTask(`${taskPrelude}\nstore_flags`, { NOMAD_ALLOC_DIR: alloc })
       return out.trim()
     }
     expect(await driverOf('overlay')).toBe('--storage-driver overlay')

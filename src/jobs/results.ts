@@ -1,0 +1,37 @@
+// The result contract: the small files the phase scripts leave in the alloc dir's nbs/ folder, and
+// what each means. Their names are spelled here only: the scripts get them as shell variables
+// (resultsPrelude, put before every phase script), and the status reader reads the same names.
+
+/** The folder under the alloc root (Nomad's alloc/, the tasks' $NOMAD_ALLOC_DIR). */
+export const RESULTS_DIR = 'alloc/nbs'
+
+export const RESULT_FILES = {
+  /** build: the image was built (the build phase's last step). */
+  buildOk: 'build.ok',
+  /** build: the commit that was built, one line. */
+  commit: 'commit',
+  /** build: why the node cannot run the build (the phase exits 78), one line. */
+  infrastructure: 'infrastructure',
+  /** build: the store driver it chose for the allocation; tests and publish use the same. */
+  storageDriver: 'storage-driver',
+  /** publish: the manifest digest of what it pushed. */
+  digest: 'digest',
+  /** publish: each reference once its push has succeeded, one a line. */
+  published: 'published',
+  /** publish: why it pushed nothing, one line. */
+  skipped: 'publish.skipped',
+} as const
+
+/** test-N: the command's exit code, written when it ended. */
+export const testExitFile = (task: string) => `${task}.exit`
+
+const shellName = (key: string) => `r_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`
+
+/** The scripts' names for the files: `state` is the folder, `r_build_ok` etc. its files. */
+export function resultsPrelude(): string {
+  const folder = RESULTS_DIR.split('/').at(-1)
+  const lines = [`state="$NOMAD_ALLOC_DIR/${folder}"`]
+  for (const [key, file] of Object.entries(RESULT_FILES)) lines.push(`${shellName(key)}="$state/${file}"`)
+  lines.push(`r_test_exit="$state/$NOMAD_TASK_NAME${testExitFile('')}"`, `r_exit_suffix=${testExitFile('')}`)
+  return `${lines.join('\n')}\n`
+}
