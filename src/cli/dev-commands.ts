@@ -1,6 +1,6 @@
 // `nbs dev up|down|status|env`: the embedded dev stack.
 import type { Command } from 'commander'
-import { devDown, devServiceEnv, devStack, devStatus, devUp, devUrls, serverComponent } from '../dev/stack'
+import { devDown, devShellEnv, devStack, devStatus, devUp, devUrls, serverComponent } from '../dev/stack'
 
 const log = (m: string) => console.log(`dev: ${m}`)
 
@@ -27,13 +27,14 @@ export function registerDevCommands(program: Command): void {
     .description('Show which dev stack processes run.')
     .action(async () => {
       const rows = await devStatus(devStack(), extra())
-      for (const r of rows) console.log(`${r.name.padEnd(9)} ${r.ready ? 'ready' : r.pid ? 'starting' : 'stopped'}${r.pid ? ` (pid ${r.pid})` : ''}`)
+      for (const r of rows)
+        console.log(`${r.name.padEnd(9)} ${r.ready ? 'ready' : r.pid ? 'starting' : 'stopped'}${r.pid ? ` (pid ${r.pid})` : ''}${r.problem ? `: ${r.problem}` : ''}`)
       if (!rows.every((r) => r.ready)) process.exitCode = 1
     })
   dev
     .command('env')
-    .description('Print the service settings that match the dev stack, as shell exports.')
+    .description('Print, as shell exports, the settings that match the dev stack: the service\'s, NBS_SERVER for the CLI, NBS_DEV_GIT and NBS_DEV_REGISTRY for request files.')
     .action(() => {
-      for (const [k, v] of Object.entries(devServiceEnv(devStack()))) console.log(`export ${k}=${JSON.stringify(v)}`)
+      for (const [k, v] of Object.entries(devShellEnv(devStack()))) console.log(`export ${k}=${JSON.stringify(v)}`)
     })
 }

@@ -1,6 +1,7 @@
 // Turns `nbs submit` flags (and an optional -f file) into a build request; flags win over the file.
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
+import { devAddresses, devPorts } from '../dev/paths'
 import { ServiceError } from '../errors'
 import type { FlagNames } from './flags'
 
@@ -32,7 +33,27 @@ function pairs(flag: string, values: string[]): Record<string, string> {
   return out
 }
 
-function readFile(path: string): Record<string, unknown> {
+const placeholder = /\$\{(NBS_DEV_[A-Z_]+)\}/g
+
+/**
+ * `${NBS_DEV_GIT}` and `${NBS_DEV_REGISTRY}` in the file's strings: the dev stack's Git server and
+ * registry, as `nbs dev env` exports them, else as the stack's ports (NBS_DEV_*_PORT) place them.
+ * Only these names: any other `${…}` is the image's shell's, in a test command.
+ */
+function expandDevAddresses(value: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof value === 'string') {
+    const known: Record<string, string> = devAddresses(devPorts(env))
+    return value.replace(placeholder, (_, name: string) => {
+      if (!(name in known)) throw new ServiceError('invalid_request', `--file: \${${name}} is not a dev stack address; the file may name ${Object.keys(known).map((k) => `\${${k}}`).join(' and ')}`, 'file')
+      return env[name] || (known[name] as string)
+    })
+  }
+  if (Array.isArray(value)) return value.map((v) => expandDevAddresses(v, env))
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandDevAddresses(v, env)]))
+  return value
+}
+
+function readFile(path: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
@@ -42,7 +63,7 @@ function readFile(path: string): Record<string, unknown> {
   const parsed: unknown = parseYaml(text)
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
     throw new ServiceError('invalid_request', `--file: ${path} must hold a mapping of request fields (YAML or JSON)`, 'file')
-  return parsed as Record<string, unknown>
+  return expandDevAddresses(parsed, env) as Record<string, unknown>
 }
 
 // Which request field each flag sets, for naming the flag when the server refuses the field.
@@ -67,8 +88,8 @@ const fieldFlags: [field: string, flag: keyof SubmitFlags, name: string][] = [
 export const flagNames = (f: SubmitFlags): FlagNames =>
   Object.fromEntries(fieldFlags.filter(([, flag]) => f[flag] !== undefined).map(([field, , name]) => [field, name]))
 
-export function requestFromFlags(f: SubmitFlags): Record<string, unknown> {
-  const req: Record<string, unknown> = f.file ? readFile(f.file) : {}
+export function requestFromFlags(f: SubmitFlags, env = process.env): Record<string, unknown> {
+  const req: Record<string, unknown> = f.file ? readFile(f.file, env) : {}
   const set = (key: string, value: unknown) => {
     if (value !== undefined) req[key] = value
   }

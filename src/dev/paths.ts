@@ -27,16 +27,37 @@ export interface DevPaths {
   git: string
 }
 
-const port = (v: string | undefined, def: number) => (v ? Number(v) : def)
+/** The variable that moves each port, for the messages that ask to move one. */
+export const devPortVariables: Record<keyof DevPorts, string> = {
+  nomad: 'NBS_DEV_NOMAD_PORT',
+  registry: 'NBS_DEV_REGISTRY_PORT',
+  git: 'NBS_DEV_GIT_PORT',
+  server: 'NBS_DEV_SERVER_PORT',
+}
+
+const defaultPorts: DevPorts = { nomad: 4646, registry: 5000, git: 9418, server: 8080 }
 
 export function devPorts(env = process.env): DevPorts {
-  return {
-    nomad: port(env.NBS_DEV_NOMAD_PORT, 4646),
-    registry: port(env.NBS_DEV_REGISTRY_PORT, 5000),
-    git: port(env.NBS_DEV_GIT_PORT, 9418),
-    server: port(env.NBS_DEV_SERVER_PORT, 8080),
+  const ports = { ...defaultPorts }
+  for (const key of Object.keys(ports) as (keyof DevPorts)[]) {
+    const name = devPortVariables[key]
+    const v = env[name]
+    if (!v) continue
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name}: expected a port number from 1 to 65535; got "${v}"`)
+    ports[key] = n
   }
+  return ports
 }
+
+/**
+ * The dev stack's Git server and registry as `nbs dev env` exports them, and as a request file
+ * names them (`${NBS_DEV_GIT}/hello-world`): the one spelling that follows the stack's ports.
+ */
+export const devAddresses = (ports: DevPorts) => ({
+  NBS_DEV_GIT: `git://127.0.0.1:${ports.git}`,
+  NBS_DEV_REGISTRY: `127.0.0.1:${ports.registry}`,
+})
 
 /** The checkout the dev stack serves examples from: NBS_PROJECT_DIR, the sources' own tree, or the working directory. */
 function projectDir(env = process.env): string {

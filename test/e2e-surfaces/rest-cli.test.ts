@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { HttpBuildApi } from '../../src/cli/http-client'
 import { ServiceError } from '../../src/errors'
+import { urls } from '../support/dev-stack'
 import { ensureStack, helloWorld, mainTs, projectDir, type ServerProcess, serviceEnv, spawnServer } from '../support/surfaces'
 
 let a: ServerProcess
@@ -71,7 +72,7 @@ describe('REST through the HTTP client', () => {
   })
 
   test('the CLI goes through the server: submit --wait, status, logs, an unknown id', async () => {
-    const submit = await nbs('submit', '-f', 'examples/hello-world/nbs.yaml', '--image', '127.0.0.1:5000/test/rest-cli', '--wait', '--json')
+    const submit = await nbs('submit', '-f', 'examples/hello-world/nbs.yaml', '--image', `${urls.registry}/test/rest-cli`, '--wait', '--json')
     expect(submit.status).toBe(0)
     const final = JSON.parse(submit.stdout.trim().split('\n').at(-1) as string) as { id: string; status: string }
     expect(final.status).toBe('SUCCEEDED')

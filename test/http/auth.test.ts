@@ -6,6 +6,7 @@ import { HttpBuildApi } from '../../src/cli/http-client'
 import { ServiceError } from '../../src/errors'
 import { createApp } from '../../src/http/app'
 import { Clients, newClient } from '../../src/service/clients'
+import { urls } from '../support/dev-stack'
 import { ensureStack, service } from '../support/surfaces'
 
 const alice = newClient('alice', [])
@@ -42,7 +43,7 @@ describe('client tokens', () => {
   test("an owner's job does not exist for another owner", async () => {
     const a = new HttpBuildApi(url, alice.token)
     const b = new HttpBuildApi(url, bob.token)
-    const { id } = await a.submitJob({ repo: 'git://127.0.0.1:9418/hello-world', image: '127.0.0.1:5000/test/auth', test: { commands: ['true'] } })
+    const { id } = await a.submitJob({ repo: `${urls.git}/hello-world`, image: `${urls.registry}/test/auth`, test: { commands: ['true'] } })
     expect((await a.getStatus(id)).id).toBe(id)
     const err = await b.getStatus(id).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ServiceError)
@@ -71,7 +72,7 @@ describe('client tokens', () => {
       return client
     }
     const api = new HttpBuildApi(url, alice.token)
-    const { id } = await api.submitJob({ repo: 'git://127.0.0.1:9418/hello-world', image: '127.0.0.1:5000/test/auth', test: { commands: ['true'] } })
+    const { id } = await api.submitJob({ repo: `${urls.git}/hello-world`, image: `${urls.registry}/test/auth`, test: { commands: ['true'] } })
     const [asAlice, asBob] = await Promise.all([mcpAs(alice.token), mcpAs(bob.token)])
     type R = { isError?: boolean; content: { text: string }[]; structuredContent?: { id?: string } }
     const mine = (await asAlice.callTool({ name: 'getStatus', arguments: { id } })) as R
@@ -89,7 +90,7 @@ describe('client tokens', () => {
 describe('a per-client limit on builds in flight', () => {
   test('over the limit: 429 with Retry-After and a problem saying why; no job created; other clients unaffected', async () => {
     const c = new HttpBuildApi(url, carol.token)
-    const slow = { repo: 'git://127.0.0.1:9418/hello-world', image: '127.0.0.1:5000/test/limit', test: { commands: ['sleep 20'] } }
+    const slow = { repo: `${urls.git}/hello-world`, image: `${urls.registry}/test/limit`, test: { commands: ['sleep 20'] } }
     const first = await c.submitJob(slow)
     try {
       const res = await fetch(`${url}/v1/jobs`, {

@@ -11,7 +11,7 @@ import { validateRequest } from '../../src/jobs/validate'
 import { MAX_BODY_BYTES } from '../../src/service/server-info'
 import { BuildService } from '../../src/service/build-service'
 import { Clients, newClient } from '../../src/service/clients'
-import { config, ensureStack, nomad, service } from '../support/dev-stack'
+import { config, ensureStack, nomad, service, urls } from '../support/dev-stack'
 import { nomadJobIds } from '../support/surfaces'
 
 const alice = newClient('alice', ['nomad:nbs/alice/', 'vault:kv/data/nbs/alice/'])
@@ -123,7 +123,7 @@ let alicesJob: string
 
 beforeAll(async () => {
   await ensureStack()
-  const res = await post(dev, JSON.stringify({ repo: 'git://127.0.0.1:9418/hello-world', image: '127.0.0.1:5000/test/hostile' }), alice.token)
+  const res = await post(dev, JSON.stringify({ repo: `${urls.git}/hello-world`, image: `${urls.registry}/test/hostile` }), alice.token)
   alicesJob = ((await res.json()) as { id: string }).id
   before = await nomadJobIds()
 }, 120_000)

@@ -1,7 +1,7 @@
 // REST validation and errors in-process: every refusal is a problem+json naming the field, and none reaches Nomad.
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { createApp } from '../../src/http/app'
-import { config } from '../support/dev-stack'
+import { config, urls } from '../support/dev-stack'
 import { ensureStack, newJobsFor, nomadJobIds, service } from '../support/surfaces'
 
 const app = createApp(service)
@@ -14,7 +14,7 @@ const call = (method: string, path: string, body?: unknown) =>
     }),
   )
 
-const valid = { repo: 'git://127.0.0.1:9418/hello-world', image: '127.0.0.1:5000/test/problems', test: { commands: ['true'] } }
+const valid = { repo: `${urls.git}/hello-world`, image: `${urls.registry}/test/problems`, test: { commands: ['true'] } }
 
 async function problem(res: Response) {
   expect(res.headers.get('content-type')).toStartWith('application/problem+json')

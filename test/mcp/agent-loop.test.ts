@@ -1,13 +1,13 @@
 // The loop this product exists for: an agent's build fails, it reads the build log over MCP, finds
 // the failing step and its error, pushes a fix to the Git server, resubmits, and reaches SUCCEEDED.
 import { expect, test } from 'bun:test'
-import { busyboxDockerfile, gitRepo } from '../support/dev-stack'
+import { busyboxDockerfile, gitRepo, urls } from '../support/dev-stack'
 import { mcpSession } from '../support/surfaces'
 
 const { call } = mcpSession()
 
 async function buildToEnd(repo: string): Promise<Record<string, any>> {
-  const submitted = await call('submitJob', { repo, image: '127.0.0.1:5000/test/agent-loop', tags: ['fixed'], test: { commands: ['app --version'] } })
+  const submitted = await call('submitJob', { repo, image: `${urls.registry}/test/agent-loop`, tags: ['fixed'], test: { commands: ['app --version'] } })
   expect(submitted.isError).toBeFalsy()
   const r = await call('waitForJob', { id: submitted.structuredContent?.id, until: 'final', timeoutSeconds: 120 })
   return r.structuredContent as Record<string, any>
@@ -36,7 +36,7 @@ test('broken Containerfile → read the build log → push a fix → SUCCEEDED',
 
   const second = await buildToEnd(repo)
   expect(second.status).toBe('SUCCEEDED')
-  expect(second.result.images).toEqual(['127.0.0.1:5000/test/agent-loop:fixed'])
+  expect(second.result.images).toEqual([`${urls.registry}/test/agent-loop:fixed`])
   expect(second.result.commit).not.toBe(first.result?.commit)
   const testLog = await call('getLogs', { id: second.id, phase: 'test' })
   expect(testLog.structuredContent?.logs[0].text).toContain('app 1.0')

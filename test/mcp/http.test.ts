@@ -1,5 +1,6 @@
 // MCP over Streamable HTTP with the SDK's own client: tool schemas, a real hello-world build, refusals as isError.
 import { describe, expect, test } from 'bun:test'
+import { urls } from '../support/dev-stack'
 import { helloWorld, mcpSession, newJobsFor, nomadJobIds, type ToolResult } from '../support/surfaces'
 
 type Structured = Record<string, unknown>
@@ -44,7 +45,7 @@ describe('MCP over HTTP', () => {
     expect(status?.status).toBe('SUCCEEDED')
     const result = status?.result as { digest: string; images: string[] }
     expect(result.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
-    expect(result.images[0]).toStartWith('127.0.0.1:5000/test/mcp:')
+    expect(result.images[0]).toStartWith(`${urls.registry}/test/mcp:`)
 
     const build = await call('getLogs', { id, phase: 'build', tail: 0 })
     expect(build.isError).toBeFalsy()
@@ -85,6 +86,6 @@ describe('MCP over HTTP', () => {
     const scheme = await call('submitJob', { ...helloWorld('test/mcp-refused'), repo: 'file:///etc' })
     expect(scheme.isError).toBe(true)
     expect(text(scheme)).toContain('repo:')
-    expect(await newJobsFor(before, '127.0.0.1:5000/test/mcp-refused')).toEqual([])
+    expect(await newJobsFor(before, `${urls.registry}/test/mcp-refused`)).toEqual([])
   })
 })

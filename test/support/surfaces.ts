@@ -6,7 +6,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { createApp } from '../../src/http/app'
 import { JOB_PREFIX } from '../../src/jobs/ids'
-import { ensureStack, nomad, service, serviceEnv } from './dev-stack'
+import { ensureStack, nomad, service, serviceEnv, urls } from './dev-stack'
 
 export { ensureStack, nomad, service, serviceEnv }
 
@@ -14,8 +14,8 @@ export const projectDir = resolve(import.meta.dir, '../..')
 export const mainTs = resolve(projectDir, 'src/cli/main.ts')
 
 export const helloWorld = (image: string) => ({
-  repo: 'git://127.0.0.1:9418/hello-world',
-  image: `127.0.0.1:5000/${image}`,
+  repo: `${urls.git}/hello-world`,
+  image: `${urls.registry}/${image}`,
   test: { commands: ['test "$(cat /hello)" = hello-from-build'] },
 })
 
