@@ -242,7 +242,8 @@ async function untilReady(s: DevStack, c: Component, own: PidRecord, logFile: st
   }
 }
 
-async function startComponent(s: DevStack, c: Component, log: (m: string) => void): Promise<void> {
+/** Starts `c` unless its own process is ready already; resolves once it is ready, fails as soon as it cannot be. */
+export async function startComponent(s: DevStack, c: Component, log: (m: string) => void): Promise<void> {
   const running = pidRecord(s.paths.state, c.name)
   if (running && (await ready(s, c, running))) return log(`${c.name}: already running (pid ${running.pid})`)
   await stopDaemon(s.paths.state, c.name)
@@ -298,4 +299,4 @@ export async function devStatus(s: DevStack, extra: Component[] = []): Promise<{
   )
 }
 
-export type { Component }
+export type { Component, DevPort }
