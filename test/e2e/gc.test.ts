@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
+import { cacheWritableByBuilder } from '../../src/dev/docker'
 import { nomadDaemon } from '../../src/dev/nomad-agent'
 import { startDaemon, stopDaemon, waitFor } from '../../src/dev/process'
 import { nomadJobId } from '../../src/jobs/ids'
@@ -24,7 +25,9 @@ const life = new AbortController()
 
 beforeAll(async () => {
   await ensureStack()
-  const agent = await nomadDaemon(paths, { ...stack.ports, nomad: port }, () => {}, undefined, process.env, 2)
+  const agent = await nomadDaemon(paths, { ...stack.ports, nomad: port }, () => {}, stack.docker?.host, process.env, 2)
+  // In the docker profile its tasks run on the stack's engine, as the builder image's user.
+  if (stack.docker) cacheWritableByBuilder(paths)
   startDaemon(state, state, { ...agent, name: 'gc-agent' })
   await waitFor('the gc test agent', async () => ((await nomad.status.leader()) ? (await nomad.nodes.list()).data.some((n) => n.Status === 'ready') : false), 60_000, join(state, 'gc-agent.log'))
   void runReconciler(service, nomad, life.signal, () => {})

@@ -1,4 +1,5 @@
 // The dev stack for integration and end-to-end tests: started once (idempotently), then used for real.
+// Its profile is NBS_DEV_PROFILE's (raw_exec by default), so the same files run in either profile.
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +10,7 @@ import { NomadClient } from '../../src/nomad/client'
 import { BuildService } from '../../src/service/build-service'
 
 export const stack = devStack()
+export const profile = stack.profile
 export const urls = devUrls(stack)
 export const serviceEnv = devServiceEnv(stack)
 export const config = loadConfig({ ...process.env, ...serviceEnv })
@@ -45,3 +47,27 @@ export async function registryDigest(image: string, tag: string): Promise<string
 
 export const busyboxDockerfile = (...steps: string[]) =>
   ['FROM scratch', 'COPY busybox /bin/busybox', 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox --install -s /bin"]', ...steps, ''].join('\n')
+
+/** A GET on the docker profile's engine, the one the agent's docker driver runs the tasks on. */
+export async function dockerGet<T>(path: string): Promise<T> {
+  const host = stack.docker?.host
+  if (!host) throw new Error('the raw_exec profile has no Docker engine')
+  const res = host.startsWith('unix://')
+    ? await fetch(`http://docker${path}`, { unix: host.slice('unix://'.length) })
+    : await fetch(`${host.replace(/^tcp:/, 'http:')}${path}`)
+  if (!res.ok) throw new Error(`docker GET ${path}: ${res.status} ${await res.text()}`)
+  return (await res.json()) as T
+}
+
+export interface TaskContainer {
+  Id: string
+  Labels: Record<string, string>
+  Mounts: { Type: string; Name?: string }[]
+}
+
+/** The containers, running or not, that Nomad's docker driver made for the jobs `jobIds` (it labels each with its job). */
+export async function taskContainers(jobIds: string[]): Promise<TaskContainer[]> {
+  const filters = encodeURIComponent(JSON.stringify({ label: ['com.hashicorp.nomad.job_id'] }))
+  const all = await dockerGet<TaskContainer[]>(`/containers/json?all=1&filters=${filters}`)
+  return all.filter((c) => jobIds.includes(c.Labels['com.hashicorp.nomad.job_id'] ?? ''))
+}
