@@ -98,7 +98,8 @@ describe('build secrets', () => {
   test('reach the RUN step that mounts them, and are masked where the build prints them', async () => {
     const repo = await gitRepo(`secret-build-${port}`, {
       Dockerfile: busyboxDockerfile(
-        'RUN --mount=type=secret,id=token sha256sum /run/secrets/token',
+        // A step of this run's own: the layer cache would otherwise replay an earlier run's, silently.
+        `RUN --mount=type=secret,id=token echo "run ${crypto.randomUUID()}" && sha256sum /run/secrets/token`,
         'RUN --mount=type=secret,id=token echo "leaking $(cat /run/secrets/token)"',
         'RUN test ! -e /run/secrets/token',
       ),
