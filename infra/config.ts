@@ -2,6 +2,8 @@
 // `resolveConfig({})` is a complete, working configuration; overrides are deep-merged.
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { builderRef, DEFAULT_BUILDER_REGISTRY } from "../src/builder/definition.ts";
+import { ClientEntry } from "../src/service/clients.ts";
 
 // Nomad object names: namespaces, node pools, volumes, policies (conservative subset).
 const Name = Type.String({ pattern: "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}$" });
@@ -20,7 +22,13 @@ export const InfraConfigSchema = Type.Object({
   image: Type.String({ minLength: 1, default: "nbs:latest" }),
   datacenters: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, default: ["*"] }),
   profile: Type.Union([Type.Literal("docker"), Type.Literal("raw_exec")], { default: "docker" }),
-  buildahImage: Type.String({ minLength: 1, default: "quay.io/buildah/stable" }),
+  /** The project's builder image (images/builder/) as `make builder-image` pushes it to a registry
+   *  on each node's loopback, the server's own default; set it to where you pushed the image. */
+  buildahImage: Type.String({ minLength: 1, default: builderRef(DEFAULT_BUILDER_REGISTRY) }),
+  /** The server's client list, as in its clients file (token hashes only; the schema the server
+   *  reads it with refuses any other field). Written to the server job's own Variable, which
+   *  the job waits for: without it a deploy would hang until Nomad gave the deployment up. */
+  clients: Type.Array(ClientEntry, { default: [] }),
   /** How the server authenticates to Nomad: its workload identity (no long-lived secret)
    *  or an ACL token stored in the Nomad Variable `nomad/jobs/<serverJobId>` (item nomad_token). */
   nomadAuth: Type.Union([Type.Literal("workload-identity"), Type.Literal("variable")], {
@@ -39,7 +47,7 @@ export const InfraConfigSchema = Type.Object({
       nodeIds: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
       nodePool: Type.String({ ...Name, default: "default" }),
       /** Plugin parameters. For `mkdir`: the directory belongs to the `build` user (uid 1000)
-       *  that Buildah runs as in quay.io/buildah/stable, so the rootless store can write it. */
+       *  that Buildah runs as in the builder image, so the rootless store can write it. */
       parameters: Type.Record(Type.String(), Type.String(), { default: { uid: "1000", gid: "1000", mode: "0750" } }),
     },
     { default: {} },

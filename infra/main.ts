@@ -13,9 +13,10 @@ const input: InfraConfigInput = file ? JSON.parse(readFileSync(file, "utf8")) : 
 if (!input.nomadAddress && process.env.NOMAD_ADDR) input.nomadAddress = process.env.NOMAD_ADDR;
 // The server's clients file is where clients and their prefixes are kept; the config may list them instead.
 const clientsFile = process.env.NBS_CLIENTS_FILE;
-if (clientsFile && !input.vault?.clients)
-  input.vault = { ...input.vault, clients: vaultClientsOf(JSON.parse(readFileSync(clientsFile, "utf8"))) };
-const cfg = resolveConfig(input);
+if (clientsFile && !input.clients) input.clients = JSON.parse(readFileSync(clientsFile, "utf8")).clients;
+const resolved = resolveConfig(input);
+// Each client's vault: prefixes make its Vault policy, unless the config lists the Vault clients itself.
+const cfg = input.vault?.clients ? resolved : resolveConfig({ ...input, vault: { ...input.vault, clients: vaultClientsOf(resolved) } });
 
 // Vault is not managed here (no Vault provider installed): each client's policy and JWT role are
 // written next to the stack for `vault policy write` / `vault write`, and also output.

@@ -8,6 +8,8 @@ import { Namespace } from "@cdktf/provider-nomad/lib/namespace";
 import { DynamicHostVolume } from "@cdktf/provider-nomad/lib/dynamic-host-volume";
 import { NodePool } from "@cdktf/provider-nomad/lib/node-pool";
 import { AclPolicy } from "@cdktf/provider-nomad/lib/acl-policy";
+import { AclToken } from "@cdktf/provider-nomad/lib/acl-token";
+import { Variable } from "@cdktf/provider-nomad/lib/variable";
 import { Job } from "@cdktf/provider-nomad/lib/job";
 import type { InfraConfig } from "./config.ts";
 import { serverAclPolicyRules, vaultName, vaultPolicyHcl, vaultRole } from "./policies.ts";
@@ -98,12 +100,30 @@ export class NbsStack extends TerraformStack {
       dependsOn: [buildNs, ...(serverNs ? [serverNs] : [])],
     });
 
+    // nomad_auth = "variable": the server's ACL token, made here so that it can be written next
+    // to the client list (the Variable is one resource: the stack owns all of its items). Its
+    // secret is in the Terraform state, as any token the state manages; never in the synth output.
+    const token =
+      cfg.nomadAuth === "variable"
+        ? new AclToken(this, "server_token", { name: cfg.aclPolicyName, type: "client", policies: [policy.name] })
+        : undefined;
+
+    // The job's own Variable, which its tasks read without any policy: the client list (hashes
+    // only) and, in token mode, the token. The job's template waits for it, so without it the
+    // deployment never becomes healthy.
+    const serverVariable = new Variable(this, "server_variable", {
+      namespace: cfg.serverNamespace,
+      path: `nomad/jobs/${cfg.serverJobId}`,
+      items: { clients: JSON.stringify({ clients: cfg.clients }), ...(token ? { nomad_token: token.secretId } : {}) },
+      ...(serverNs ? { dependsOn: [serverNs] } : {}),
+    });
+
     const job = new Job(this, "server_job", {
       jobspec: terraformEscape(readFileSync(SERVER_JOBSPEC_PATH, "utf8")),
       hcl2: { vars: Object.fromEntries(Object.entries(serverJobVars(cfg)).map(([k, v]) => [k, terraformEscape(v)])) },
       // Wait for the deployment so a bad image fails `cdktf deploy` (auto_revert undoes it).
       detach: false,
-      dependsOn: [policy, buildNs, ...(serverNs ? [serverNs] : [])],
+      dependsOn: [policy, buildNs, serverVariable, ...(serverNs ? [serverNs] : [])],
     });
 
     new TerraformOutput(this, "server_job_id", { value: job.id });

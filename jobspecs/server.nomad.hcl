@@ -12,7 +12,7 @@
 #   nomad_auth = "variable": NOMAD_TOKEN is an ACL token read from the Nomad Variable
 #     nomad/jobs/nomad-build-service (item nomad_token), rendered by a template.
 # Client tokens (hashed) come from the same Variable, item `clients`; the job waits for
-# it to exist, so a server never starts open to anyone.
+# it to exist, so a server never starts open to anyone. infra/ writes it before the job.
 
 variable "image" {
   type        = string
@@ -54,8 +54,11 @@ variable "profile" {
 }
 
 variable "buildah_image" {
-  type    = string
-  default = "quay.io/buildah/stable"
+  type        = string
+  description = "The builder image (images/builder/) where the nodes pull it, as `make builder-image REGISTRY=...` prints it (NBS_BUILDAH_IMAGE)."
+  # `nbs builder ref localhost:5000`, the server's own default: the tag is a hash of the image's
+  # definition, so it changes with it (test/infra checks that this is this version's).
+  default = "localhost:5000/nbs/builder:9fcdda00c18b6c24"
 }
 
 variable "cache_volume" {

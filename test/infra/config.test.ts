@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { resolveConfig, vaultClientsOf } from "../../infra/config.ts";
+import { builderRef, DEFAULT_BUILDER_REGISTRY } from "../../src/builder/definition.ts";
 
 describe("infra config", () => {
   test("defaults form a complete config", () => {
@@ -11,7 +12,8 @@ describe("infra config", () => {
       image: "nbs:latest",
       datacenters: ["*"],
       profile: "docker",
-      buildahImage: "quay.io/buildah/stable",
+      buildahImage: builderRef(DEFAULT_BUILDER_REGISTRY),
+      clients: [],
       nomadAuth: "workload-identity",
       serverNomadAddr: "",
       cacheVolume: {
@@ -75,6 +77,9 @@ describe("infra config", () => {
     [{ vault: { clients: [{ name: "Team A", pathPrefixes: ["kv/data/a/"] }] } }, "/vault/clients/0/name"],
     [{ vault: { clients: [{ name: "a", pathPrefixes: ["kv/data/a/"], policies: ["root"] }] } } as never, "/vault/clients/0/policies"],
     [{ vault: { clients: [{ name: "a", pathPrefixes: ["kv/data/a/"] }, { name: "a", pathPrefixes: ["kv/data/b/"] }] } }, "/vault/clients names a twice"],
+    // The clients Variable holds hashes only: a token itself is refused, as the server refuses it.
+    [{ clients: [{ name: "a", token: "nbs_plain", tokenSha256: "0".repeat(64), secretPrefixes: [] }] } as never, "/clients/0/token"],
+    [{ clients: [{ name: "a", tokenSha256: "nbs_plain", secretPrefixes: [] }] }, "/clients/0/tokenSha256"],
     [{ nomadAddress: "nomad:4646" }, "/nomadAddress"],
     [{ gpu: { nodePool: "default" } }, "/gpu/nodePool"],
     [{ gpu: { nodePool: "all" } }, "/gpu/nodePool"],

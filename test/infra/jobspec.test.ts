@@ -8,6 +8,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SERVER_JOBSPEC_PATH, terraformEscape } from "../../infra/stack.ts";
+import { builderRef, DEFAULT_BUILDER_REGISTRY } from "../../src/builder/definition.ts";
+import { loadConfig } from "../../src/config.ts";
 import { ensureStack, nomad, urls } from "../support/dev-stack.ts";
 import { nomadCheck, nomadCheckBin, synth, terraformUnescape, tmpFile } from "./helpers.ts";
 
@@ -35,6 +37,13 @@ describe("server jobspec text", () => {
       ["buildah_image", "build_namespace", "cache_volume", "datacenters", "gpu_node_pool", "image", "namespace", "nomad_addr", "nomad_auth", "profile", "replicas"].sort(),
     );
     expect(jobspec).toMatch(/variable "replicas" \{\s*type\s*=\s*number\s*default\s*=\s*2\s*\}/);
+  });
+
+  test("the builder image by default is this version's, as the server's own default names it", () => {
+    const block = /variable "buildah_image" \{[^}]*\}/.exec(jobspec)?.[0] ?? "";
+    // After a change to images/builder/, the default is what `nbs builder ref localhost:5000` prints.
+    expect(/^\s*default\s*=\s*"([^"]*)"/m.exec(block)?.[1]).toBe(builderRef(DEFAULT_BUILDER_REGISTRY));
+    expect(builderRef(DEFAULT_BUILDER_REGISTRY)).toBe(loadConfig({}).buildahImage);
   });
 });
 
@@ -78,7 +87,7 @@ describe.skipIf(!nomadCheckBin)("server jobspec read as Nomad reads it, validate
       NBS_NOMAD_NAMESPACE: "nbs",
       NBS_DATACENTERS: "*",
       NBS_PROFILE: "docker",
-      NBS_BUILDAH_IMAGE: "quay.io/buildah/stable",
+      NBS_BUILDAH_IMAGE: builderRef(DEFAULT_BUILDER_REGISTRY),
       NBS_CACHE_VOLUME: "buildah-cache",
       NBS_GPU_NODE_POOL: "gpu",
       NBS_CLIENTS_FILE: "${NOMAD_SECRETS_DIR}/clients.json",

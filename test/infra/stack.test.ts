@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolveConfig } from "../../infra/config.ts";
 import { vaultFiles, vaultName, vaultPolicyHcl, vaultRole } from "../../infra/policies.ts";
+import { builderRef, DEFAULT_BUILDER_REGISTRY } from "../../src/builder/definition.ts";
 import { loadConfig } from "../../src/config.ts";
+import { Clients } from "../../src/service/clients.ts";
 import { renderJob } from "../../src/jobs/render.ts";
 import { SERVER_JOBSPEC_PATH } from "../../infra/stack.ts";
 import { synth, terraformUnescape, tmpFile } from "./helpers.ts";
@@ -23,6 +25,7 @@ describe("synthesized stack (defaults)", () => {
       "nomad_job",
       "nomad_namespace",
       "nomad_node_pool",
+      "nomad_variable",
     ]);
     expect(out.provider).toEqual({ nomad: [{ address: "http://127.0.0.1:4646" }] });
   });
@@ -86,14 +89,24 @@ describe("synthesized stack (defaults)", () => {
         build_namespace: "nbs",
         datacenters: '["*"]',
         profile: "docker",
-        buildah_image: "quay.io/buildah/stable",
+        buildah_image: builderRef(DEFAULT_BUILDER_REGISTRY),
         cache_volume: "buildah-cache",
         gpu_node_pool: "gpu",
         nomad_auth: "workload-identity",
       },
     });
     expect(job.detach).toBe(false);
-    expect(job.depends_on).toEqual(["nomad_acl_policy.server_acl_policy", "nomad_namespace.build_namespace"]);
+    expect(job.depends_on).toEqual(["nomad_acl_policy.server_acl_policy", "nomad_namespace.build_namespace", "nomad_variable.server_variable"]);
+  });
+
+  test("the server's Variable, which its job waits for: written before the job, at the path its template reads, with the client list", () => {
+    const v = only(out.resource.nomad_variable);
+    expect(v.namespace).toBe("default");
+    expect(v.path).toBe("nomad/jobs/nomad-build-service");
+    expect(readFileSync(SERVER_JOBSPEC_PATH, "utf8")).toContain(`{{ with nomadVar \\"${v.path}\\" }}{{ .clients }}{{ end }}`);
+    // No client configured: a server no token opens, not one that never starts.
+    expect(v.items).toEqual({ clients: '{"clients":[]}' });
+    expect(out.resource.nomad_acl_token).toBeUndefined();
   });
 
   test("no Vault client configured: no policy, no role", () => {
@@ -223,7 +236,7 @@ describe("synthesized stack (overrides)", () => {
       build_namespace: "ci-builds",
       datacenters: '["dc1","dc2"]',
       profile: "raw_exec",
-      buildah_image: "quay.io/buildah/stable",
+      buildah_image: builderRef(DEFAULT_BUILDER_REGISTRY),
       cache_volume: "bcache",
       gpu_node_pool: "a100",
       nomad_auth: "variable",
@@ -231,6 +244,26 @@ describe("synthesized stack (overrides)", () => {
     });
     expect(job.depends_on).toContain("nomad_namespace.server_namespace");
   });
+
+  test("token mode: the stack makes the server's token with its policy and writes it beside the clients, by reference only", () => {
+    const t = only(out.resource.nomad_acl_token);
+    expect(t).toEqual({ name: "builds-api", type: "client", policies: ["${nomad_acl_policy.server_acl_policy.name}"] });
+    const v = only(out.resource.nomad_variable);
+    expect(v).toMatchObject({ namespace: "platform", path: "nomad/jobs/nomad-build-service", depends_on: ["nomad_namespace.server_namespace"] });
+    expect(v.items).toEqual({ clients: '{"clients":[]}', nomad_token: "${nomad_acl_token.server_token.secret_id}" });
+  });
+});
+
+test("clients in the config: the Variable holds them as the server reads them, hashes and all, nothing else", () => {
+  const clients = [
+    { name: "team-a", tokenSha256: "a".repeat(64), secretPrefixes: ["vault:kv/data/nbs/team-a/"], maxInFlight: 4 },
+    { name: "team-a", tokenSha256: "b".repeat(64), secretPrefixes: ["vault:kv/data/nbs/team-a/"] },
+    { name: "ci", tokenSha256: "c".repeat(64), secretPrefixes: [] },
+  ];
+  const items = only(synth({ clients }).resource.nomad_variable).items;
+  expect(Object.keys(items)).toEqual(["clients"]);
+  expect(JSON.parse(items.clients)).toEqual({ clients });
+  expect(Clients.parse(JSON.parse(items.clients)).names).toEqual(["team-a", "team-a", "ci"]);
 });
 
 test("a shared namespace keeps the server's docker driver enabled", () => {
@@ -267,4 +300,6 @@ test("the cdktf app (infra/main.ts) synthesizes to infra/cdktf.out with a config
   expect(Object.keys(expected)).toEqual(["nbs-build-team-a.hcl", "nbs-build-team-a-role.json"]);
   expect(Object.fromEntries(readdirSync(vaultDir).map((f) => [f, readFileSync(`${vaultDir}${f}`, "utf8")]))).toEqual(expected);
   expect(Object.keys(out.output.vault_policies_hcl.value)).toEqual(["nbs-build-team-a"]);
+  // The same file is the client list the server job's Variable carries.
+  expect(JSON.parse(out.resource.nomad_variable.server_variable.items.clients)).toEqual(JSON.parse(readFileSync(clientsFile, "utf8")));
 });
