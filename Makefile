@@ -5,7 +5,7 @@ CACHE_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nbs
 NOMADLITE  := $(CACHE_DIR)/nomadlite
 export NBS_NOMADLITE_BIN ?= $(NOMADLITE)
 
-.PHONY: help deps nomadlite build builder-image demo test test-go test-bun typecheck dev-up dev-down bench clean
+.PHONY: help deps nomadlite build builder-image demo test test-go test-bun test-docker typecheck dev-up dev-down bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -26,8 +26,8 @@ builder-image: deps ## build the builder image (as root) and push it: make build
 	$(if $(REGISTRY),,$(error set REGISTRY=host[:port], the registry the Nomad nodes pull from))
 	$(NBS) builder build --push $(REGISTRY) $(if $(INSECURE),--insecure)
 
-dev-up: deps nomadlite ## start the dev stack (Nomad or nomadlite, registry, Git server, service)
-	$(NBS) dev up
+dev-up: deps nomadlite ## start the dev stack (Nomad or nomadlite, registry, Git server, service) in NBS_DEV_PROFILE's profile
+	$(NBS) dev up --switch
 
 dev-down: deps ## stop the dev stack
 	$(NBS) dev down
@@ -41,12 +41,34 @@ typecheck: deps
 test-go: ## nomadlite's own tests
 	cd tools/nomadlite && go vet ./... && go test ./...
 
-test-bun: deps nomadlite ## unit, integration and end-to-end tests on the dev stack
-	@# Up front, so that installing Debian packages on a fresh machine is not charged to one test's time limit.
-	$(NBS) dev up
+# The end-to-end files whose outcome depends on where the tasks run, the host's Buildah
+# (raw_exec) or the builder image under Nomad's docker driver (docker): the builds themselves,
+# failures, kills, secrets and private Git, SSH clones, log follows, records, the layer cache,
+# path safety, the agent loop, and what Docker is left with (docker only). Run in raw_exec
+# only: unit, infra, http, dev and the surface tests (the server, CLI, MCP and binary over the
+# same service, whatever runs its tasks); profiles.test.ts (it renders and validates both
+# profiles' jobs itself, and its node without Docker is the raw_exec stack's); gc.test.ts
+# (Nomad's GC of allocations and jobs; the records it falls back on are records.test.ts's);
+# queue.test.ts (the queue is the scheduler's, decided from the job's resources before any
+# driver runs; the docker pass already runs 5 to 7 builds at once in three files), whose 40
+# builds would take minutes more.
+DOCKER_E2E := pipeline follow-and-waits secrets ssh-host-keys path-safety records cache docker-leftovers
+DOCKER_TESTS := $(DOCKER_E2E:%=./test/e2e/%.test.ts) ./test/mcp/agent-loop.test.ts
+
+# A running stack keeps its profile: each pass asks for its own and stops one of the other
+# (`dev up --switch`). Up front, so that installing Debian packages, or building the builder
+# image, on a fresh machine is not charged to one test's time limit.
+test-bun: export NBS_DEV_PROFILE = raw_exec
+test-bun: deps nomadlite ## unit, integration and end-to-end tests on the dev stack, raw_exec profile
+	$(NBS) dev up --switch
 	$(BUN) test --timeout 180000
 
-test: typecheck test-go test-bun ## the whole suite
+test-docker: export NBS_DEV_PROFILE = docker
+test-docker: deps nomadlite ## the profile-dependent end-to-end tests again, docker profile (builder image, dockerd)
+	$(NBS) dev up --switch
+	$(BUN) test --timeout 180000 $(DOCKER_TESTS)
+
+test: typecheck test-go test-bun test-docker ## the whole suite, both profiles
 
 bench: dev-up nomadlite ## benchmarks: the service beside bare Buildah; the layer cache (cold, same commit, one file changed); 40 submits at once; the builder image and vfs against overlay (root); nomadlite's memory under 20 jobs
 	$(BUN) bench/e2e.ts

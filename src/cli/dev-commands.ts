@@ -12,9 +12,10 @@ export function registerDevCommands(program: Command): void {
   dev
     .command('up')
     .description('Start the dev stack (idempotent); installs missing Debian packages when run as root.')
-    .action(async () => {
+    .option('--switch', 'when the stack runs the other profile (NBS_DEV_PROFILE), stop it first instead of refusing')
+    .action(async (o: { switch?: boolean }) => {
       const s = devStack()
-      await devUp(s, log, extra())
+      await devUp(s, log, extra(), o.switch)
       const u = devUrls(s)
       console.log(`nomad ${u.nomad}\nregistry ${u.registry}\ngit ${u.git}\nserver ${u.server}\nstate ${s.paths.state}`)
     })

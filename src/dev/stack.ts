@@ -160,13 +160,22 @@ export function serverComponent(): Component {
 
 const componentsOf = (s: DevStack): Component[] => (s.docker?.own ? [docker, ...components] : components)
 
-/** The profile the running stack was started with: one stack runs one profile at a time. */
-function checkProfile(s: DevStack, extra: Component[]): void {
+/**
+ * One stack runs one profile at a time: a stack running the other one is refused, since others
+ * may be using it, or with `switchProfile` (the caller's explicit choice) stopped first.
+ */
+export async function claimProfile(s: DevStack, log: (m: string) => void, extra: Component[], switchProfile = false): Promise<void> {
   const file = join(s.paths.state, 'profile')
   const running = existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined
   const up = [docker, ...components, ...extra].some((c) => runningPid(s.paths.state, c.name))
-  if (up && running && running !== s.profile)
-    throw new Error(`the dev stack in ${s.paths.state} runs the ${running} profile: run \`nbs dev down\` first, or set NBS_DEV_PROFILE=${running}`)
+  if (up && running && running !== s.profile) {
+    if (!switchProfile)
+      throw new Error(
+        `the dev stack in ${s.paths.state} runs the ${running} profile: run \`nbs dev down\` first (or \`nbs dev up --switch\`), or set NBS_DEV_PROFILE=${running}`,
+      )
+    log(`the stack runs the ${running} profile: stopping it for ${s.profile}`)
+    await devDown(s, log, extra)
+  }
   writeFileSync(file, s.profile)
 }
 
@@ -255,9 +264,9 @@ export async function startComponent(s: DevStack, c: Component, log: (m: string)
   log(`${c.name}: started (pid ${started.pid}, ${d.command})`)
 }
 
-export async function devUp(s: DevStack, log: (m: string) => void, extra: Component[] = []): Promise<void> {
+export async function devUp(s: DevStack, log: (m: string) => void, extra: Component[] = [], switchProfile = false): Promise<void> {
   for (const dir of [s.paths.state, s.paths.cache, s.paths.git, s.paths.logs]) mkdirSync(dir, { recursive: true })
-  checkProfile(s, extra)
+  await claimProfile(s, log, extra, switchProfile)
   await checkPorts(s, [...componentsOf(s), ...extra])
   await ensurePackages(log, s.docker?.own ? [...devNeeds, ...dockerNeeds] : devNeeds)
   if (s.docker) {

@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { builderTag } from '../../src/builder/definition'
 import { nomadDaemon } from '../../src/dev/nomad-agent'
-import { devStack, devServiceEnv } from '../../src/dev/stack'
+import { runningPid, startDaemon } from '../../src/dev/process'
+import { claimProfile, devStack, devServiceEnv } from '../../src/dev/stack'
 
 const state = mkdtempSync(join(tmpdir(), 'nbs-dev-profile-'))
 afterAll(() => rmSync(state, { recursive: true, force: true }))
@@ -43,5 +44,37 @@ describe('the dev stack profiles', () => {
     expect(hcl).toContain(`plugin "docker" {\n  config {\n    endpoint = "${endpoint}"\n    volumes { enabled = true }`)
     const plain = await nomadDaemon(s.paths, s.ports, () => {}, undefined, { NBS_NOMAD_BIN: '/bin/true' })
     expect(readFileSync(plain.args.at(-1)!, 'utf8')).not.toContain('plugin "docker"')
+  })
+})
+
+describe('switching profiles', () => {
+  // A stack "running" the docker profile: its profile file, and one of its daemons alive.
+  const dockerStack = () => {
+    const dir = mkdtempSync(join(state, 'switch-'))
+    writeFileSync(join(dir, 'profile'), 'docker')
+    startDaemon(dir, dir, { name: 'registry', command: 'sleep', args: ['60'] })
+    expect(runningPid(dir, 'registry')).toBeNumber()
+    return dir
+  }
+
+  test('a stack running the other profile is refused, naming both ways out, and left running', async () => {
+    const dir = dockerStack()
+    const e = await claimProfile(devStack({ NBS_STATE_DIR: dir }), () => {}, []).catch((x: Error) => x)
+    expect((e as Error).message).toContain('runs the docker profile: run `nbs dev down` first (or `nbs dev up --switch`), or set NBS_DEV_PROFILE=docker')
+    expect(runningPid(dir, 'registry')).toBeNumber()
+    expect(readFileSync(join(dir, 'profile'), 'utf8')).toBe('docker')
+    await claimProfile(devStack({ NBS_STATE_DIR: dir }), () => {}, [], true)
+  })
+
+  test('--switch stops it first, then the stack is the new profile', async () => {
+    const dir = dockerStack()
+    const said: string[] = []
+    await claimProfile(devStack({ NBS_STATE_DIR: dir }), (m) => said.push(m), [], true)
+    expect(runningPid(dir, 'registry')).toBeUndefined()
+    expect(readFileSync(join(dir, 'profile'), 'utf8')).toBe('raw_exec')
+    expect(said).toEqual(['the stack runs the docker profile: stopping it for raw_exec', 'registry: stopped'])
+    // Claimed once, the same profile is claimed again without stopping anything.
+    await claimProfile(devStack({ NBS_STATE_DIR: dir }), (m) => said.push(m), [])
+    expect(said).toHaveLength(2)
   })
 })
