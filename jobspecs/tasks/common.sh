@@ -88,13 +88,20 @@ prepare_store() {
     infra "the cache volume $NBS_CACHE_VOLUME (at $(dirname "$NBS_STORAGE_ROOT")) is not writable by uid $uid: on each node, make the host volume's directory writable by uid $uid (chown -R $uid DIR), or set NBS_CACHE_VOLUME to a volume that is"
   case $NBS_STORAGE_DRIVER in
     auto)
-      if echo overlay >"$r_storage_driver" && bah images >/dev/null 2>&1; then
+      err=
+      if echo overlay >"$r_storage_driver" && err=$(bah images 2>&1 >/dev/null); then
         why="native overlay works here"
-      elif fuse_ok && echo fuse-overlayfs >"$r_storage_driver" && bah images >/dev/null 2>&1; then
-        why="native overlay does not work here; /dev/fuse does"
       else
-        echo vfs >"$r_storage_driver"
-        why="neither native overlay nor /dev/fuse works here for uid $uid"
+        # Buildah's own words: native overlay can also fail on a store that should allow it (its
+        # directories chowned to root by a buildah run as root on the node), and every build
+        # then pays for the fallback; the log must say so.
+        err=$(printf '%s\n' "$err" | grep -m 1 '^Error: ' || printf '%s\n' "$err" | tail -n 1)
+        if fuse_ok && echo fuse-overlayfs >"$r_storage_driver" && bah images >/dev/null 2>&1; then
+          why="native overlay does not work here ($err); /dev/fuse does"
+        else
+          echo vfs >"$r_storage_driver"
+          why="neither native overlay ($err) nor /dev/fuse works here for uid $uid"
+        fi
       fi
       ;;
     overlay | fuse-overlayfs | vfs)

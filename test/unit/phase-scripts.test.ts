@@ -76,6 +76,28 @@ describe('phase scripts', () => {
     expect(run.slice(run.indexOf('--') + 1)).toEqual(argv)
   })
 
+  test("auto: when native overlay fails, the build log gives Buildah's reason with the driver it falls back to", async () => {
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    dirs.push(store, bin)
+    // A store whose overlay directory a root buildah chowned: vfs still works, overlay (native or fuse) does not.
+    writeFileSync(
+      join(bin, 'buildah'),
+      '#!/bin/sh\ncase " $* " in *" --storage-driver vfs "*) exit 0 ;; esac\necho "Error: chown /s/storage/overlay/l: operation not permitted" >&2\necho \'time="x" level=warning msg="failed to shutdown storage"\' >&2\nexit 125\n',
+      { mode: 0o755 },
+    )
+    const { out, code, alloc } = await runTask(`${taskPrelude}\nprepare_store`, {
+      NBS_STORAGE_ROOT: `${store}/storage`,
+      NBS_RUNROOT: `${store}/run`,
+      NBS_CACHE_VOLUME: 'buildah-cache',
+      NBS_STORAGE_DRIVER: 'auto',
+      PATH: `${bin}:${process.env.PATH}`,
+    })
+    expect(code).toBe(0)
+    expect(readFileSync(join(alloc, 'nbs/storage-driver'), 'utf8').trim()).toBe('vfs')
+    expect(out).toContain(`storage driver vfs (neither native overlay (Error: chown /s/storage/overlay/l: operation not permitted) nor /dev/fuse works here for uid ${process.getuid!()})`)
+  })
+
   test('the tests and publish use the store driver the build recorded for the allocation', async () => {
     const driverOf = async (recorded?: string) => {
       const alloc = mkdtempSync(join(tmpdir(), 'nbs-alloc-'))
