@@ -83,10 +83,9 @@ fi
 df_path=$(inside dockerfile "$ctx_path/$df" "$df (in $ctx)")
 [ -f "$df_path" ] || { say "dockerfile $df (in $ctx) is not a file in the repository"; exit 2; }
 
-# Two names: publish removes the build's own, and the cache name keeps the newest image of this
-# repo and Dockerfile, so its layers stay in the store for the next build to reuse. --force-rm:
-# a failed step leaves no working container behind.
-set -- bud --isolation "$NBS_ISOLATION" --layers --force-rm --tls-verify="$NBS_TLS_VERIFY" -f "$df_path" -t "$NBS_LOCAL_IMAGE" -t "$NBS_CACHE_IMAGE"
+# The image is built without a name and named afterwards under the names lock (common.sh).
+# --force-rm: a failed step leaves no working container behind.
+set -- bud --isolation "$NBS_ISOLATION" --layers --force-rm --tls-verify="$NBS_TLS_VERIFY" -f "$df_path" --iidfile "$r_image_id"
 if [ "$NBS_NO_CACHE" = 1 ]; then
   say "noCache: every step runs again"
   set -- "$@" --no-cache
@@ -99,6 +98,9 @@ set -- "$@" "$ctx_path"
 say "buildah $*"
 bah "$@" || { rc=$?; forget $(cd "$secrets" 2>/dev/null && ls); exit "$rc"; }
 forget $(cd "$secrets" 2>/dev/null && ls)
+# Two names: publish removes the build's own, and the cache name keeps the newest image of this
+# repo and Dockerfile, so its layers stay in the store for the next build to reuse.
+names tag "$(cat "$r_image_id")" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"
 touch "$r_build_ok"
 # When the cache entry was last used: the prune forgets the least recently used first.
 mkdir -p "$store_dir/nbs-cache-keys"

@@ -37,6 +37,12 @@ bah() { buildah --root "$NBS_STORAGE_ROOT" --runroot "$NBS_RUNROOT" $(store_flag
 store_dir=$(dirname "$NBS_STORAGE_ROOT")
 hold_store() { exec 9>>"$store_dir/nbs-store.lock" && flock -s 9; }
 
+# Image names change only here, one Buildah at a time on the node: Buildah 1.28 writes an image's
+# whole list of names from what it read moments before, so two builds naming the same image at
+# once (every build of an unchanged repo ends in the same cached image) drop each other's names,
+# and a build fails with `locating just-written image ...: image not known`.
+names() ( exec 8>>"$store_dir/nbs-names.lock" && flock -x 8 && bah "$@" 8>&- )
+
 # Secrets rendered for this task are masked in everything it prints, even when a build step
 # echoes one: a filter reads the values from the files before any output passes through it.
 if [ -d "$secrets" ] && [ -n "$(ls -A "$secrets")" ]; then

@@ -3,7 +3,7 @@
 hold_store
 # Only the build's own name goes: the cache name keeps the layers (build.sh).
 cleanup() {
-  bah rmi "$NBS_LOCAL_IMAGE" >/dev/null 2>&1
+  names rmi "$NBS_LOCAL_IMAGE" >/dev/null 2>&1
   prune
 }
 

@@ -12,6 +12,8 @@ export const RESULT_FILES = {
   commit: 'commit',
   /** build: why the node cannot run the build (the phase exits 78), one line. */
   infrastructure: 'infrastructure',
+  /** build: the ID of the image it built, which it then names (common.sh: names). */
+  imageId: 'image-id',
   /** build: the store driver it chose for the allocation; tests and publish use the same. */
   storageDriver: 'storage-driver',
   /** publish: the manifest digest of what it pushed. */

@@ -76,6 +76,48 @@ describe('phase scripts', () => {
     expect(run.slice(run.indexOf('--') + 1)).toEqual(argv)
   })
 
+  test('image names change only under the names lock, one Buildah at a time; the build builds without a name, then names its image', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    const repo = mkdtempSync(join(tmpdir(), 'nbs-repo-'))
+    dirs.push(store, bin, repo)
+    for (const c of [['init', '-q'], ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '--allow-empty', '-m', 'x']])
+      expect(Bun.spawnSync(['git', ...c], { cwd: repo }).exitCode).toBe(0)
+    writeFileSync(join(repo, 'Dockerfile'), 'FROM scratch\n')
+    expect(Bun.spawnSync(['sh', '-c', 'git add Dockerfile && git -c user.name=t -c user.email=t@t commit -q -m d'], { cwd: repo }).exitCode).toBe(0)
+    // Buildah as a log: whether another process holds the names lock (flock -n fails) and whether
+    // Buildah got the lock's descriptor, then its arguments; bud writes the image id it is asked for.
+    const log = join(store, 'calls')
+    writeFileSync(
+      join(bin, 'buildah'),
+      `#!/bin/sh
+held=free; flock -n -x "${store}/nbs-names.lock" true || held=held
+fd=no-fd8; [ -e /proc/$$/fd/8 ] && fd=fd8
+echo "$held $fd $*" >>"${log}"
+prev=; for a in "$@"; do [ "$prev" != --iidfile ] || printf 'sha256:feed\\n' >"$a"; prev=$a; done
+`,
+      { mode: 0o755 },
+    )
+    const request: JobRequest = { repo, image: 'registry.example.com/a' }
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store, storageDriver: 'vfs' as const }
+    const job = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config)
+    const build = job.TaskGroups[0]!.Tasks.find((t) => t.Name === 'build')!
+    const env = { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' }
+    const built = await runTask(phaseScript('build'), env)
+    expect(built.code).toBe(0)
+    const { out, code } = await runTask(`${taskPrelude}\nhold_store\nnames rmi "$NBS_LOCAL_IMAGE"`, env)
+    expect([out, code]).toEqual(['', 0])
+    const calls = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.replace(/--root \S+ --runroot \S+ --storage-driver vfs /, ''))
+    const local = build.Env!.NBS_LOCAL_IMAGE!
+    const cache = build.Env!.NBS_CACHE_IMAGE!
+    expect(calls.filter((c) => / (bud|tag|rmi) /.test(` ${c} `))).toEqual([
+      expect.stringMatching(/^free no-fd8 bud .* --iidfile \S+\/nbs\/image-id .*$/),
+      `held no-fd8 tag sha256:feed ${local} ${cache}`,
+      `held no-fd8 rmi ${local}`,
+    ])
+    expect(calls.find((c) => c.includes(' bud '))).not.toContain(' -t ')
+  })
+
   test("auto: when native overlay fails, the build log gives Buildah's reason with the driver it falls back to", async () => {
     const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
     const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
