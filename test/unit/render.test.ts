@@ -279,9 +279,9 @@ describe('the layer cache', () => {
 
   test('publish removes only the build\'s own name; the cache name keeps the layers', () => {
     const script = phaseScript('publish')
-    expect(script).toContain('bah rmi "$NBS_LOCAL_IMAGE"')
+    expect(script).toContain('names rmi "$NBS_LOCAL_IMAGE"')
     expect(script).not.toMatch(/rmi[^\n]*NBS_CACHE_IMAGE/)
-    expect(phaseScript('build')).toContain('-t "$NBS_LOCAL_IMAGE" -t "$NBS_CACHE_IMAGE"')
+    expect(phaseScript('build')).toContain('names tag "$(cat "$r_image_id")" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"')
   })
 })
 
