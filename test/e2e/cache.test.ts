@@ -75,22 +75,26 @@ describe('the layer cache', () => {
   }, 300_000)
 
   test('killed and timed-out builds leave no container in the store once the last build has pruned it', async () => {
+    // Containers other builds left (Buildah 1.28 cannot remove one it was creating when it was
+    // killed, a FROM scratch one) are not this test's: it looks at those its own builds make.
+    const before = new Set(storeContainers())
+    const made = () => storeContainers().filter((c) => !before.has(c))
     const token = word()
-    const repo = await gitRepo(`cache-kill-${token}`, { Dockerfile: busyboxDockerfile(`RUN echo ${token}; sleep 60`) })
+    const step = `RUN echo ${token}; sleep 60`
+    const repo = await gitRepo(`cache-kill-${token}`, { Dockerfile: busyboxDockerfile(step) })
     const killed = await Promise.all([1, 2].map(() => service.submitJob({ repo, image, test: { commands: ['true'] } })))
-    for (const k of killed) {
-      let st = await service.getStatus(k.id)
-      while (st.status === 'PENDING') st = await service.waitForJob({ id: k.id, until: 'change', timeoutSeconds: 60 })
-      expect(st.status).toBe('BUILDING')
-    }
-    // The store holds their working containers now: what must be gone at the end is seen here.
+    // Its limit falls inside the long step, as the kills below do: there is the working container.
+    const late = await service.submitJob({ repo, image, timeouts: { build: 20 } })
+    const sleeping = async (id: string) => (await buildLog(id)).includes(`STEP 4/4: ${step}`)
     const deadline = Date.now() + 60_000
-    while (Date.now() < deadline && storeContainers().length < killed.length) await Bun.sleep(250)
-    expect(storeContainers().length).toBeGreaterThanOrEqual(killed.length)
+    while (Date.now() < deadline && !(await Promise.all(killed.map((k) => sleeping(k.id)))).every(Boolean)) await Bun.sleep(250)
+    expect((await Promise.all(killed.map((k) => service.getStatus(k.id)))).map((st) => st.status)).toEqual(['BUILDING', 'BUILDING'])
+    // What must be gone at the end is in the store now.
+    expect(made().length).toBeGreaterThanOrEqual(killed.length)
     for (const k of killed) await service.killJob(k.id)
-    const late = await service.submitJob({ repo, image, timeouts: { build: 3 } })
     const timedOut = await service.waitForJob({ id: late.id, until: 'final', timeoutSeconds: 120 })
     expect(timedOut.failure?.reason).toBe('timeout')
+    expect(await buildLog(late.id)).toContain(`STEP 4/4: ${step}`)
     for (const k of killed) await service.waitForJob({ id: k.id, until: 'final', timeoutSeconds: 60 })
     // The last build to finish prunes, and its publish log says what went. Another build on the
     // same node (a developer's, beside the suite) defers the prune to a later one: a few tries.
@@ -100,6 +104,6 @@ describe('the layer cache', () => {
       publish = (await service.getLogs({ id: last.id, phase: 'publish' })).logs[0]?.text ?? ''
     }
     expect(publish).toMatch(/cache: pruned \d+ leftover container\(s\)/)
-    expect(storeContainers()).toEqual([])
+    expect(made()).toEqual([])
   }, 300_000)
 })
