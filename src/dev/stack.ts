@@ -19,6 +19,7 @@ import {
   startDaemon,
   stopDaemon,
   tcpOpen,
+  waitFor,
 } from './process'
 import { publishExamples } from './repos'
 
@@ -175,6 +176,10 @@ export async function claimProfile(s: DevStack, log: (m: string) => void, extra:
       )
     log(`the stack runs the ${running} profile: stopping it for ${s.profile}`)
     await devDown(s, log, extra)
+    // A daemon that has just exited can still show its listening socket for a moment, with no
+    // process behind it: the new stack's port check would take it for a stranger's.
+    const ports = [docker, ...components, ...extra].flatMap((c) => c.ports(s))
+    await waitFor('the stopped stack\'s ports to close', async () => ports.every((p) => { const l = listeners(p.port); return l.pids.length === 0 && !l.unseen }), 15_000)
   }
   writeFileSync(file, s.profile)
 }
