@@ -1,4 +1,5 @@
 // Refusals in words: every pattern has a rule a person can follow, unions list what they allow, the CLI names its flags.
+import { refusal as refuse } from '../support/refusal'
 import { describe, expect, test } from 'bun:test'
 import type { TSchema } from '@sinclair/typebox'
 import { inFlagWords } from '../../src/cli/flags'
@@ -14,15 +15,7 @@ import { tools } from '../../src/mcp/tools'
 const ok = { repo: 'https://example.com/acme/app.git', image: 'ghcr.io/acme/app' }
 const policy = { allowInsecureGit: false, secretPrefixes: ['nomad:nbs/'], sshHostKeyChecking: true }
 
-function refusal(input: unknown): ServiceError {
-  try {
-    validateRequest(input, policy)
-  } catch (e) {
-    if (e instanceof ServiceError) return e
-    throw e
-  }
-  throw new Error(`accepted: ${JSON.stringify(input)}`)
-}
+const refusal = (input: unknown) => refuse(input, policy)
 
 /** Every `pattern` and `patternProperties` key in a schema, wherever it is nested. */
 function patterns(schema: unknown, out = new Set<string>()): Set<string> {

@@ -1,3 +1,4 @@
+import { refusal as refuse } from '../support/refusal'
 import { describe, expect, test } from 'bun:test'
 import { ServiceError } from '../../src/errors'
 import { fieldName, repoUrlError, validateRequest } from '../../src/jobs/validate'
@@ -6,15 +7,7 @@ const ok = { repo: 'https://example.com/acme/app.git', image: 'registry.example.
 const strict = { allowInsecureGit: false, secretPrefixes: ['nomad:nbs/team-a/', 'vault:kv/data/nbs/team-a/'], sshHostKeyChecking: true }
 const dev = { ...strict, allowInsecureGit: true }
 
-function refusal(input: unknown, policy = strict): ServiceError {
-  try {
-    validateRequest(input, policy)
-  } catch (e) {
-    if (e instanceof ServiceError) return e
-    throw e
-  }
-  throw new Error(`accepted: ${JSON.stringify(input)}`)
-}
+const refusal = (input: unknown, policy = strict) => refuse(input, policy)
 
 describe('request validation', () => {
   test('a minimal request passes and comes back unchanged', () => {
