@@ -92,7 +92,7 @@ if [ "$NBS_NO_CACHE" = 1 ]; then
 fi
 target=$(d "$NBS_B64_TARGET")
 [ -z "$target" ] || set -- "$@" --target "$target"
-for a in $NBS_B64_BUILD_ARGS; do set -- "$@" --build-arg "$(d "$a")"; done
+for a in $NBS_B64_BUILD_ARGS; do d_into a "$a"; set -- "$@" --build-arg "$a"; done
 for id in $NBS_BUILD_SECRET_IDS; do set -- "$@" --secret "id=$id,src=$secrets/build_$id"; done
 set -- "$@" "$ctx_path"
 say "buildah $*"

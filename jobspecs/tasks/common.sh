@@ -5,6 +5,11 @@
 set -u
 # "-" is an empty item of a list (render.ts: b64List).
 d() { [ "$1" = - ] || printf %s "$1" | base64 -d; }
+# d_into NAME ITEM: NAME gets the decoded item whole. $(d …) drops trailing newlines, so a dot
+# follows the text and a parameter expansion removes it; that expansion is put together at run
+# time, since the scripts' own text never holds the brace form (it is only NAME that eval sees).
+lb='{'
+d_into() { _v=$(d "$2"; echo .); eval "$1=\"\$$lb""_v%.}\""; }
 say() { printf '==> nbs: %s\n' "$*"; }
 # state and the r_* file names come from the result contract (src/jobs/results.ts).
 mkdir -p "$state"

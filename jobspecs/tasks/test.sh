@@ -11,7 +11,7 @@ trap cleanup EXIT
 trap 'cleanup; exit 143' TERM INT
 
 set -- run --isolation "$NBS_ISOLATION"
-for e in $NBS_B64_TEST_ENV; do set -- "$@" --env "$(d "$e")"; done
+for e in $NBS_B64_TEST_ENV; do d_into e "$e"; set -- "$@" --env "$e"; done
 set -- "$@" "$ctr" --
 case "$NBS_TEST_MODE" in
   shell)
@@ -22,7 +22,7 @@ case "$NBS_TEST_MODE" in
   exec)
     shown=
     for a in $NBS_B64_ARGV; do
-      arg=$(d "$a")
+      d_into arg "$a"
       set -- "$@" "$arg"
       shown="$shown $arg"
     done

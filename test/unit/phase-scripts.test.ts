@@ -60,19 +60,19 @@ describe('phase scripts', () => {
     expect(existsSync(join(secretsDir, 'api.sock'))).toBe(true)
   })
 
-  test('an exec-form test gets its arguments as given, empty ones too, through the rendered environment and test.sh', async () => {
-    const argv = ['/bin/busybox', 'sh', '-c', 'test $# = 2', 'zero', '', 'two words', '']
+  test('an exec-form test gets its arguments as given, empty ones and trailing newlines too, through the rendered environment and test.sh', async () => {
+    const argv = ['/bin/busybox', 'sh', '-c', 'test $# = 2', 'zero', '', 'two words', 'ends in a newline\n', '\n\n', '']
     const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
     const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
     dirs.push(store, bin)
-    // Buildah as the script calls it: a container name for "from", each argument of "run" on a line of its own.
-    writeFileSync(join(bin, 'buildah'), '#!/bin/sh\ncase " $* " in *" from "*) echo ctr ;; *" run "*) printf "<%s>\\n" "$@" ;; esac\n', { mode: 0o755 })
+    // Buildah as the script calls it: a container name for "from", each argument of "run" ended by a NUL.
+    writeFileSync(join(bin, 'buildah'), '#!/bin/sh\ncase " $* " in *" from "*) echo ctr ;; *" run "*) printf "%s\\0" "$@" ;; esac\n', { mode: 0o755 })
     const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a', test: { commands: [argv] } }
     const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store }
     const task = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config).TaskGroups[0]!.Tasks[1]!
     const { out, code } = await runTask(phaseScript('test'), { ...task.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: task.Name, NOMAD_ALLOC_ID: 'a1' })
     expect(code).toBe(0)
-    const run = out.split('\n').filter((l) => l.startsWith('<')).map((l) => l.slice(1, -1))
+    const run = out.slice(out.indexOf('--root')).split('\0').slice(0, -1)
     expect(run.slice(run.indexOf('--') + 1)).toEqual(argv)
   })
 
