@@ -15,19 +15,10 @@ import (
 // gcLoop collects finished allocations, evaluations and dead jobs older than
 // -gc-age, as Nomad's periodic core-scheduler GC does.
 func (s *Server) gcLoop() {
-	every := min(s.cfg.GCAge/4, time.Minute)
-	every = max(every, time.Second)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.gcOnce(time.Now().Add(-s.cfg.GCAge))
-			s.makeRoomFor(0)
-		}
-	}
+	every(s.stop, max(min(s.cfg.GCAge/4, time.Minute), time.Second), func() {
+		s.gcOnce(time.Now().Add(-s.cfg.GCAge))
+		s.makeRoomFor(0)
+	})
 }
 
 // systemGC serves PUT /v1/system/gc (`nomad system gc`): the GC runs now for

@@ -196,32 +196,16 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 func (s *Server) jobAllocs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	s.blocking(w, r, func() (uint64, int, any, string) {
-		out := []allocStubOut{}
-		var idx uint64
-		for _, a := range s.sortedAllocs(func(a *api.Allocation) bool { return a.JobID == id }) {
-			out = append(out, toStubOut(a))
-			idx = max(idx, a.ModifyIndex)
-		}
-		if idx == 0 {
-			idx = s.jobIndex(id)
-		}
-		return idx, 200, out, ""
+		allocs := s.sortedAllocs(func(a *api.Allocation) bool { return a.JobID == id })
+		return jobList(s, id, allocs, func(a *api.Allocation) uint64 { return a.ModifyIndex }, toStubOut)
 	})
 }
 
 func (s *Server) jobEvals(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	s.blocking(w, r, func() (uint64, int, any, string) {
-		out := []*api.Evaluation{}
-		var idx uint64
-		for _, e := range s.sortedEvals(func(e *api.Evaluation) bool { return e.JobID == id }) {
-			out = append(out, e)
-			idx = max(idx, e.ModifyIndex)
-		}
-		if idx == 0 {
-			idx = s.jobIndex(id)
-		}
-		return idx, 200, out, ""
+		evals := s.sortedEvals(func(e *api.Evaluation) bool { return e.JobID == id })
+		return jobList(s, id, evals, func(e *api.Evaluation) uint64 { return e.ModifyIndex }, func(e *api.Evaluation) *api.Evaluation { return e })
 	})
 }
 
@@ -309,4 +293,19 @@ func (s *Server) validateJob(w http.ResponseWriter, r *http.Request) {
 		resp.DriverConfigValidated = false
 	}
 	writeJSON(w, 200, resp)
+}
+
+// jobList answers one of a job's lists (allocations, evaluations) as Nomad does: never null, and
+// with the newest entry's ModifyIndex as the index, or the job's own while the list is empty.
+func jobList[T, O any](s *Server, id string, items []T, index func(T) uint64, show func(T) O) (uint64, int, any, string) {
+	out := []O{}
+	var idx uint64
+	for _, it := range items {
+		out = append(out, show(it))
+		idx = max(idx, index(it))
+	}
+	if idx == 0 {
+		idx = s.jobIndex(id)
+	}
+	return idx, 200, out, ""
 }

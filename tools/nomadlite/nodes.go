@@ -84,16 +84,7 @@ func (s *Server) fingerprintLoop() {
 	if s.docker == nil {
 		return
 	}
-	t := time.NewTicker(fingerprintPeriod)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.fingerprintDocker()
-		}
-	}
+	every(s.stop, fingerprintPeriod, s.fingerprintDocker)
 }
 
 // fingerprintDocker records the docker driver in the node as Nomad's client

@@ -132,17 +132,22 @@ func (s *State) save() {
 	}
 }
 
-// saver persists the state a few times a second while it changes.
+// saver persists the state a few times a second while it changes, and once more at the stop.
 func (s *State) saver(stop <-chan struct{}) {
-	t := time.NewTicker(200 * time.Millisecond)
+	every(stop, 200*time.Millisecond, s.save)
+	s.save()
+}
+
+// every runs fn each period until stop is closed.
+func every(stop <-chan struct{}, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
-		case <-t.C:
-			s.save()
 		case <-stop:
-			s.save()
 			return
+		case <-t.C:
+			fn()
 		}
 	}
 }
