@@ -4,6 +4,7 @@ import { ServiceError } from '../errors'
 import { errorOfProblem, type ProblemBody } from '../http/problem'
 import type { JobStatus } from '../jobs/status-schema'
 import type { BuildApi } from '../service/api'
+import { waitLoop } from '../service/wait'
 import type { CleanupQuery, CleanupResult, JobList, ListQuery, Logs, LogsQuery, ServerInfo, SubmitResult, WaitQuery } from '../service/schemas'
 
 type Query = Record<string, string | number | boolean | undefined>
@@ -67,9 +68,15 @@ export class HttpBuildApi implements BuildApi {
     return this.call('GET', `/v1/jobs${qs(q)}`)
   }
 
-  waitForJob(q: WaitQuery, _caller?: unknown, signal?: AbortSignal): Promise<JobStatus> {
+  /**
+   * One wait on the server; with `onProgress`, waits of a few seconds each, so that a caller over
+   * `nbs mcp --stdio --server` hears how the build goes as it would from the server's own MCP.
+   */
+  async waitForJob(q: WaitQuery, _caller?: unknown, signal?: AbortSignal, onProgress?: (s: JobStatus) => Promise<void> | void): Promise<JobStatus> {
     const { id, ...rest } = q
-    return this.call('GET', `/v1/jobs/${encodeURIComponent(id)}/wait${qs(rest)}`, undefined, signal)
+    const wait = (w: Omit<WaitQuery, 'id'>) => this.call<JobStatus>('GET', `/v1/jobs/${encodeURIComponent(id)}/wait${qs(w)}`, undefined, signal)
+    if (!onProgress) return wait(rest)
+    return waitLoop(q, await this.getStatus(id), (seconds) => wait({ until: 'change', timeoutSeconds: seconds }), signal, onProgress)
   }
 
   serverInfo(): Promise<ServerInfo> {

@@ -29,8 +29,8 @@ import type {
   TaskLog,
   WaitQuery,
 } from './schemas'
-import { WAIT_SECONDS } from './schemas'
 import { serverInfo } from './server-info'
+import { settled, waitLoop } from './wait'
 
 /** Who is asking: jobs are tagged with their owner, and another owner's job does not exist for them. */
 export interface Caller {
@@ -254,20 +254,18 @@ export class BuildService {
     signal?: AbortSignal,
     onProgress?: (status: JobStatus) => Promise<void> | void,
   ): Promise<JobStatus> {
-    const deadline = Date.now() + (q.timeoutSeconds ?? WAIT_SECONDS.default) * 1000
-    let status = await this.getStatus(q.id, caller)
-    const start = status.status
     let index = 0
-    for (;;) {
-      if (settled(status) || ((q.until ?? 'change') === 'change' && status.status !== start)) return status
-      const left = deadline - Date.now()
-      if (left <= 0 || signal?.aborted) return status
-      await onProgress?.(status)
-      const wait = `${Math.max(1, Math.min(5, Math.ceil(left / 1000)))}s`
-      const r = await nomadCall(() => this.nomad.jobs.allocations(nomadJobId(q.id), { waitIndex: index, waitTime: wait, signal }))
-      index = r.meta.lastIndex
-      status = await this.getStatus(q.id, caller)
-    }
+    return waitLoop(
+      q,
+      await this.getStatus(q.id, caller),
+      async (seconds) => {
+        const r = await nomadCall(() => this.nomad.jobs.allocations(nomadJobId(q.id), { waitIndex: index, waitTime: `${seconds}s`, signal }))
+        index = r.meta.lastIndex
+        return this.getStatus(q.id, caller)
+      },
+      signal,
+      onProgress,
+    )
   }
 
   /**
@@ -400,9 +398,6 @@ export class BuildService {
     return { status }
   }
 }
-
-/** Final, and Nomad has finished too: a failure is known before publish has declined, and a kill before poststop ran. */
-const settled = (s: JobStatus) => isFinal(s.status) && (s.finishedAt !== undefined || !s.tasks.some((t) => t.startedAt))
 
 const phaseOf = (task: string): Phase => (task === 'build' ? 'build' : task === 'publish' ? 'publish' : 'test')
 

@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
+import { CallToolResultSchema, type Progress } from '@modelcontextprotocol/sdk/types.js'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -90,6 +91,26 @@ describe('nbs mcp --stdio', () => {
     const outside = (await client.callTool({ name: 'submitJob', arguments: { ...unplaceable, secrets: { registry: 'nomad:nbs/other/registry' } } })) as Result
     expect(outside.isError).toBe(true)
     expect(outside.content[0]?.text).toContain('secrets.registry: reference nomad:nbs/other/registry is outside the prefixes this client may use: nomad:nbs/stdio-team/')
+  }, 120_000)
+
+  test('with --server: waitForJob with a progressToken sends progress while the build runs, then its final status', async () => {
+    await ensureStack()
+    const remote = listenInProcess()
+    try {
+      const client = await stdioClient(['--server', remote.url, 'mcp', '--stdio'])
+      const submitted = (await client.callTool({ name: 'submitJob', arguments: helloWorld('test/stdio-progress') })) as Result
+      const seen: Progress[] = []
+      const r = (await client.callTool({ name: 'waitForJob', arguments: { id: submitted.structuredContent?.id, until: 'final', timeoutSeconds: 55 } }, CallToolResultSchema, {
+        onprogress: (p) => seen.push(p),
+        resetTimeoutOnProgress: true,
+      })) as Result
+      expect(r.structuredContent?.status).toBe('SUCCEEDED')
+      expect(seen.length).toBeGreaterThan(0)
+      expect(seen[0]?.message).toMatch(/^(PENDING|BUILDING|TESTING|PUBLISHING): .*; [\d.]+ s waited$/)
+      expect(seen.every((p) => p.total === 55)).toBe(true)
+    } finally {
+      remote.stop()
+    }
   }, 120_000)
 
   test('with --server: the tools go to that server, its problems come back as isError', async () => {
