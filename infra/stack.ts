@@ -30,6 +30,7 @@ export function serverJobVars(cfg: InfraConfig): Record<string, string> {
     buildah_image: cfg.buildahImage,
     cache_volume: cfg.cacheVolume.name,
     gpu_node_pool: cfg.gpu.nodePool,
+    vault_role: cfg.vault.role,
     nomad_auth: cfg.nomadAuth,
     // Unset: the jobspec's default, the Nomad agent on the server's node.
     ...(cfg.serverNomadAddr ? { nomad_addr: cfg.serverNomadAddr } : {}),

@@ -72,6 +72,12 @@ variable "gpu_node_pool" {
   default     = "gpu"
 }
 
+variable "vault_role" {
+  type        = string
+  description = "Prefix of the per-client Vault roles (<vault_role>-<client>) build tasks log in with (NBS_VAULT_ROLE); infra/ names the roles and policies the same."
+  default     = "nbs-build"
+}
+
 variable "nomad_auth" {
   type    = string
   default = "workload-identity"
@@ -198,6 +204,7 @@ job "nomad-build-service" {
         NBS_BUILDAH_IMAGE    = var.buildah_image
         NBS_CACHE_VOLUME     = var.cache_volume
         NBS_GPU_NODE_POOL    = var.gpu_node_pool
+        NBS_VAULT_ROLE       = var.vault_role
         NBS_CLIENTS_FILE     = "$${NOMAD_SECRETS_DIR}/clients.json"
       }
 

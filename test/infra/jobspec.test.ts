@@ -34,7 +34,7 @@ describe("server jobspec text", () => {
   test("declares the operator-facing variables", () => {
     const vars = [...jobspec.matchAll(/^variable "([a-z_]+)"/gm)].map((m) => m[1]);
     expect(vars.sort()).toEqual(
-      ["buildah_image", "build_namespace", "cache_volume", "datacenters", "gpu_node_pool", "image", "namespace", "nomad_addr", "nomad_auth", "profile", "replicas"].sort(),
+      ["buildah_image", "build_namespace", "cache_volume", "datacenters", "gpu_node_pool", "image", "namespace", "nomad_addr", "nomad_auth", "profile", "replicas", "vault_role"].sort(),
     );
     expect(jobspec).toMatch(/variable "replicas" \{\s*type\s*=\s*number\s*default\s*=\s*2\s*\}/);
   });
@@ -90,6 +90,7 @@ describe.skipIf(!nomadCheckBin)("server jobspec read as Nomad reads it, validate
       NBS_BUILDAH_IMAGE: builderRef(DEFAULT_BUILDER_REGISTRY),
       NBS_CACHE_VOLUME: "buildah-cache",
       NBS_GPU_NODE_POOL: "gpu",
+      NBS_VAULT_ROLE: "nbs-build",
       NBS_CLIENTS_FILE: "${NOMAD_SECRETS_DIR}/clients.json",
     });
     await expectNomadAccepts(job);
@@ -103,6 +104,7 @@ describe.skipIf(!nomadCheckBin)("server jobspec read as Nomad reads it, validate
       nomadAuth: "variable",
       serverNomadAddr: "https://nomad.example.com:4646",
       profile: "raw_exec",
+      vault: { role: "ci-build", authPath: "jwt-nomad", clients: [] },
     });
     const job = Object.values(out.resource.nomad_job!)[0]!;
     const specFile = tmpFile("server.nomad.hcl", terraformUnescape(job.jobspec));
@@ -114,7 +116,7 @@ describe.skipIf(!nomadCheckBin)("server jobspec read as Nomad reads it, validate
     expect(r.json.Datacenters).toEqual(["dc1", "dc2"]);
     expect(g.Count).toBe(3);
     expect(t.Config.image).toBe("registry.example.com/nbs:1.2.3");
-    expect(t.Env).toMatchObject({ NBS_PROFILE: "raw_exec", NBS_DATACENTERS: "dc1,dc2", NBS_NOMAD_ADDR: "https://nomad.example.com:4646" });
+    expect(t.Env).toMatchObject({ NBS_PROFILE: "raw_exec", NBS_DATACENTERS: "dc1,dc2", NBS_NOMAD_ADDR: "https://nomad.example.com:4646", NBS_VAULT_ROLE: "ci-build" });
     // Token mode: no workload identity in env, NOMAD_TOKEN from the Variable instead.
     expect(t.Identity).toBeNull();
     const token = t.Templates.find((x: any) => x.DestPath === "secrets/nomad-token.env");

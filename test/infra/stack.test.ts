@@ -92,6 +92,7 @@ describe("synthesized stack (defaults)", () => {
         buildah_image: builderRef(DEFAULT_BUILDER_REGISTRY),
         cache_volume: "buildah-cache",
         gpu_node_pool: "gpu",
+        vault_role: "nbs-build",
         nomad_auth: "workload-identity",
       },
     });
@@ -239,6 +240,7 @@ describe("synthesized stack (overrides)", () => {
       buildah_image: builderRef(DEFAULT_BUILDER_REGISTRY),
       cache_volume: "bcache",
       gpu_node_pool: "a100",
+      vault_role: "nbs-build",
       nomad_auth: "variable",
       nomad_addr: "https://nomad.service.consul:4646",
     });
