@@ -94,10 +94,23 @@ target=$(d "$NBS_B64_TARGET")
 [ -z "$target" ] || set -- "$@" --target "$target"
 for a in $NBS_B64_BUILD_ARGS; do d_into a "$a"; set -- "$@" --build-arg "$a"; done
 for id in $NBS_BUILD_SECRET_IDS; do set -- "$@" --secret "id=$id,src=$secrets/build_$id"; done
+cache_registry=$(d "$NBS_B64_CACHE_REGISTRY")
+if [ -n "$cache_registry" ]; then
+  say "cache.registry $cache_registry: layers this node lacks are pulled from there, new ones pushed"
+  if [ -f "$secrets/registry_password" ]; then
+    registry_login || { forget $(cd "$secrets" 2>/dev/null && ls); exit 1; }
+    set -- "$@" --authfile "$auth"
+  fi
+  # What the prune (publish.sh) must unname: the layers pulled from there arrive named after it.
+  printf '%s\n' "$cache_registry" >>"$store_dir/nbs-cache-registries"
+  [ "$NBS_NO_CACHE" = 1 ] || set -- "$@" --cache-from "$cache_registry"
+  set -- "$@" --cache-to "$cache_registry"
+fi
 set -- "$@" "$ctx_path"
 say "buildah $*"
-bah "$@" || { rc=$?; forget $(cd "$secrets" 2>/dev/null && ls); exit "$rc"; }
+bah "$@" || { rc=$?; forget $(cd "$secrets" 2>/dev/null && ls); rm -f "$auth"; exit "$rc"; }
 forget $(cd "$secrets" 2>/dev/null && ls)
+rm -f "$auth"
 # Two names: publish removes the build's own, and the cache name keeps the newest image of this
 # repo and Dockerfile, so its layers stay in the store for the next build to reuse.
 names tag "$(cat "$r_image_id")" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"

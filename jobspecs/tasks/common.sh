@@ -77,6 +77,20 @@ fi
 
 # A secret file is removed once used: raw_exec does not isolate tasks, so a sibling could read it.
 forget() { for f in "$@"; do rm -f "$secrets/$f"; done; }
+
+# The image registry's login, for publish and for a build that shares its cache there: the
+# secrets.registry credentials become an auth file of the task's own, and are forgotten.
+auth="$NOMAD_SECRETS_DIR/nbs-auth.json"
+registry_login() {
+  registry=$(d "$NBS_B64_REGISTRY")
+  say "logging in to $registry as $(cat "$secrets/registry_username")"
+  bah login --authfile "$auth" --tls-verify="$NBS_TLS_VERIFY" -u "$(cat "$secrets/registry_username")" --password-stdin "$registry" <"$secrets/registry_password" || {
+    say "login to $registry failed: check the registry credentials the secrets.registry reference names"
+    forget registry_username registry_password
+    return 1
+  }
+  forget registry_username registry_password
+}
 set -f
 
 # A failure of the node, not of the request: the status reads the marker and says infrastructure.

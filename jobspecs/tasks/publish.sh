@@ -26,6 +26,15 @@ prune() {
   for f in $(find "$keys" -type f -mmin +"$((NBS_CACHE_MAX_AGE_HOURS * 60))" 2>/dev/null); do forget_entry "$(basename "$f")"; done
   containers=$(bah rm --all 2>/dev/null | wc -l)
   images=0
+  # Layers pulled from a cache.registry come as images named after it (build.sh lists those
+  # repositories). Unnamed, they are the layers of the entries built on them, bounded with those.
+  pulled="$store_dir/nbs-cache-registries"
+  if [ -f "$pulled" ]; then
+    for ref in $(bah images --format '{{.Name}}:{{.Tag}}' | awk 'NR == FNR { r[$0] = 1; next } { n = $0; sub(/:[^:]*$/, "", n); if (n in r) print }' "$pulled" -); do
+      bah rmi "$ref" >/dev/null 2>&1 && images=$((images + 1))
+    done
+    sort -u -o "$pulled" "$pulled"
+  fi
   drop_dangling() {
     while n=$(bah rmi --prune 2>/dev/null | wc -l) && [ "$n" -gt 0 ]; do images=$((images + n)); done
   }
@@ -52,16 +61,7 @@ for t in $NBS_TESTS; do
 done
 set --
 if [ -f "$secrets/registry_password" ]; then
-  auth="$NOMAD_SECRETS_DIR/nbs-auth.json"
-  registry=$(d "$NBS_B64_REGISTRY")
-  say "logging in to $registry as $(cat "$secrets/registry_username")"
-  bah login --authfile "$auth" --tls-verify="$NBS_TLS_VERIFY" -u "$(cat "$secrets/registry_username")" --password-stdin "$registry" <"$secrets/registry_password" || {
-    say "login to $registry failed: check the registry credentials the secrets.registry reference names"
-    forget registry_username registry_password
-    cleanup
-    exit 1
-  }
-  forget registry_username registry_password
+  registry_login || { cleanup; exit 1; }
   set -- --authfile "$auth"
 fi
 # A stop while pushing lets the current push finish (the status then lists exactly what was
@@ -74,13 +74,13 @@ for dest in $NBS_B64_DESTS; do
   say "pushing $ref"
   if ! bah push "$@" --tls-verify="$NBS_TLS_VERIFY" --digestfile "$r_digest" "$NBS_LOCAL_IMAGE" "docker://$ref"; then
     say "push to $ref failed"
-    rm -f "$NOMAD_SECRETS_DIR/nbs-auth.json"
+    rm -f "$auth"
     cleanup
     exit 1
   fi
   printf '%s\n' "$ref" >>"$r_published"
 done
-rm -f "$NOMAD_SECRETS_DIR/nbs-auth.json"
+rm -f "$auth"
 say "published $(cat "$r_digest")"
 cleanup
 exit 0

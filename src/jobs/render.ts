@@ -115,6 +115,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_CACHE_MAX_MB: String(config.cacheMaxMB),
     NBS_CACHE_MAX_AGE_HOURS: String(config.cacheMaxAgeHours),
     NBS_TLS_VERIFY: tlsVerify,
+    NBS_B64_REGISTRY: b64(registryOf(request.image)),
   }
   const cpu = request.resources?.cpu ?? defaults.cpu
   const memory = request.resources?.memory ?? defaults.memory
@@ -153,7 +154,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     return base
   }
 
-  const secrets = secretTemplates(request.secrets, config.profile === 'docker' ? BUILD_USER.uid : undefined)
+  const secrets = secretTemplates(request.secrets, config.profile === 'docker' ? BUILD_USER.uid : undefined, !!request.cache?.registry)
   const build = task('build', 'build', request.timeouts?.build ?? defaults.buildTimeout, {
     NBS_B64_REPO: b64(request.repo),
     NBS_B64_REF: b64(request.ref ?? ''),
@@ -161,6 +162,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_B64_DOCKERFILE: b64(request.dockerfile ?? ''),
     NBS_B64_TARGET: b64(request.target ?? ''),
     NBS_NO_CACHE: request.noCache ? '1' : '0',
+    NBS_B64_CACHE_REGISTRY: b64(request.cache?.registry ?? ''),
     NBS_B64_BUILD_ARGS: b64List(Object.entries(request.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`)),
     NBS_BUILD_SECRET_IDS: secrets.buildIds.join(' '),
     NBS_SSH_HOST_KEY_CHECKING: config.sshHostKeyChecking ? 'on' : 'off',
@@ -191,7 +193,6 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const publish = task('publish', 'publish', request.timeouts?.publish ?? defaults.publishTimeout, {
     NBS_TESTS: tests.map((t) => t.task).join(' '),
     NBS_B64_DESTS: b64List(destinations(id, request)),
-    NBS_B64_REGISTRY: b64(registryOf(request.image)),
   })
   publish.Lifecycle = { Hook: 'poststop', Sidecar: false }
   withSecrets(publish, secrets.publish, vaultRoleOf(config.vaultRole, input.owner))

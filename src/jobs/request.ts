@@ -133,6 +133,21 @@ export const JobRequest = t.Object(
     noCache: t.Optional(
       t.Boolean({ description: "true: run every step again instead of reusing the node's layer cache (default false)." }),
     ),
+    cache: t.Optional(
+      t.Object(
+        {
+          registry: t.Optional(
+            t.String({
+              maxLength: 255,
+              pattern: imagePattern,
+              description:
+                "Registry repository, without a tag, that shares this build's layers between nodes (Buildah --cache-from/--cache-to): a node without them in its store pulls them from there, and new ones are pushed as they are built. On the image's registry (it uses secrets.registry too), and not the image's own repository: cache layers are pushed before the tests decide. E.g. 127.0.0.1:5000/team/app-cache.",
+            }),
+          ),
+        },
+        { additionalProperties: false, description: "Layer cache beyond the node's own store." },
+      ),
+    ),
     image: t.String({
       maxLength: 255,
       pattern: imagePattern,

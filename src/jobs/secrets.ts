@@ -26,7 +26,7 @@ export const SecretRefs = t.Object(
         "The Git server's SSH host keys, the only ones an SSH clone trusts: item `known_hosts`, lines as `ssh-keyscan -p PORT HOST` prints them (check them). It may be the gitSsh secret itself, holding both items.",
       ),
     ),
-    registry: t.Optional(Ref('Registry credentials for publish: items `username` and `password`.')),
+    registry: t.Optional(Ref("Registry credentials for publish (and for the build when it shares its cache there, cache.registry): items `username` and `password`.")),
     build: t.Optional(
       t.Record(t.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Ref('A Buildah build secret (RUN --mount=type=secret,id=ID); item `value` unless the reference ends in #item.'), {
         additionalProperties: false,
@@ -100,8 +100,15 @@ export function secretFile(ref: string, defaultItem: string, file: string, owner
 
 export const usesVault = (templates: Template[]) => templates.some((tp) => tp.EmbeddedTmpl.includes('{{ with secret '))
 
-/** The templates of each task that needs secrets, owned by uid `owner` when given; the test tasks get none. */
-export function secretTemplates(s: SecretRefs | undefined, owner?: number): { build: Template[]; publish: Template[]; buildIds: string[] } {
+/**
+ * The templates of each task that needs secrets, owned by uid `owner` when given; the test tasks get
+ * none. The build gets the registry's credentials only when it pushes cache layers there (`registryInBuild`).
+ */
+export function secretTemplates(
+  s: SecretRefs | undefined,
+  owner?: number,
+  registryInBuild = false,
+): { build: Template[]; publish: Template[]; buildIds: string[] } {
   const file = (ref: string, item: string, name: string) => secretFile(ref, item, name, owner)
   const build: Template[] = []
   const publish: Template[] = []
@@ -110,6 +117,10 @@ export function secretTemplates(s: SecretRefs | undefined, owner?: number): { bu
   if (s?.gitKnownHosts) build.push(file(s.gitKnownHosts, 'known_hosts', 'git_known_hosts'))
   const buildIds = Object.keys(s?.build ?? {})
   for (const id of buildIds) build.push(file(s!.build![id]!, 'value', `build_${id}`))
-  if (s?.registry) publish.push(file(s.registry, 'username', 'registry_username'), file(s.registry, 'password', 'registry_password'))
+  if (s?.registry) {
+    const registry = () => [file(s.registry!, 'username', 'registry_username'), file(s.registry!, 'password', 'registry_password')]
+    publish.push(...registry())
+    if (registryInBuild) build.push(...registry())
+  }
   return { build, publish, buildIds }
 }

@@ -2,6 +2,7 @@
 import { type TSchema, TypeGuard } from '@sinclair/typebox'
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value'
 import { ServiceError } from '../errors'
+import { registryOf } from './render'
 import { JobRequest, limits } from './request'
 import { ruleOf } from './rules'
 import { refAllowed, refsOf } from './secrets'
@@ -150,6 +151,17 @@ export function validateRequest(input: unknown, policy: ValidationPolicy): JobRe
         field: 'secrets.gitKnownHosts',
         message:
           "is required with gitSsh: name the secret that holds the Git server's SSH host keys (item known_hosts, lines as ssh-keyscan prints them; the gitSsh secret itself may hold both items). Only the server's operator can turn host-key checking off (NBS_SSH_HOST_KEY_CHECKING=off)",
+      })
+    const cacheRegistry = req.cache?.registry
+    if (cacheRegistry && registryOf(cacheRegistry) !== registryOf(req.image))
+      errors.push({
+        field: 'cache.registry',
+        message: `must be a repository on the image's registry, ${registryOf(req.image)} (it is ${registryOf(cacheRegistry)}): the build reaches it with the image's credentials and TLS settings`,
+      })
+    else if (cacheRegistry === req.image)
+      errors.push({
+        field: 'cache.registry',
+        message: 'must be another repository than image: cache layers are pushed while building, before the tests decide, and image only ever gets images that passed them',
       })
     if (req.test && !req.test.commands?.length && !req.test.entrypoint)
       errors.push({ field: 'test', message: 'needs at least one of commands or entrypoint: true (or leave test out)' })

@@ -190,6 +190,16 @@ describe('secrets by reference', () => {
     expect(byName('publish').Vault).toBeUndefined()
   })
 
+  test('the build gets the registry credentials only when it pushes cache layers there (cache.registry)', () => {
+    const names = (r: JobRequest) => render(r).TaskGroups[0]!.Tasks[0]!.Templates?.map((t) => t.DestPath) ?? []
+    const registry = { ...request, secrets: { registry: 'nomad:nbs/a/registry' } }
+    expect(names(registry)).toEqual([])
+    const cached = render({ ...registry, cache: { registry: `${registryOf(request.image)}/a-cache` } }).TaskGroups[0]!.Tasks[0]!
+    expect(cached.Templates?.map((t) => t.DestPath)).toEqual(['secrets/nbs.registry_username', 'secrets/nbs.registry_password'])
+    expect(Buffer.from(cached.Env!.NBS_B64_CACHE_REGISTRY!, 'base64').toString()).toBe(`${registryOf(request.image)}/a-cache`)
+    expect(Buffer.from(cached.Env!.NBS_B64_REGISTRY!, 'base64').toString()).toBe(registryOf(request.image))
+  })
+
   test('an SSH clone renders its key and the host keys it trusts into the build task; the checking setting reaches the script', () => {
     const ssh: JobRequest = { ...request, secrets: { gitSsh: 'vault:kv/data/nbs/a/deploy', gitKnownHosts: 'nomad:nbs/shared/hosts#github' } }
     const build = render(ssh).TaskGroups[0]!.Tasks[0]!

@@ -131,6 +131,25 @@ describe('noCache', () => {
   })
 })
 
+describe('cache.registry', () => {
+  test.each([
+    ['another registry', { registry: 'other.example.com/acme/app-cache' }, "must be a repository on the image's registry, registry.example.com (it is other.example.com)"],
+    ["the image's own repository", { registry: ok.image }, 'must be another repository than image: cache layers are pushed while building, before the tests decide'],
+    ['a tag', { registry: 'registry.example.com/acme/app-cache:v1' }, 'without a tag'],
+    ['uppercase', { registry: 'registry.example.com/Acme/cache' }, 'must be a lowercase repository path'],
+  ])('%s is refused naming the field', (_what, cache, words) => {
+    const e = refusal({ ...ok, cache })
+    expect(e.details?.map((d) => d.field)).toEqual(['cache.registry'])
+    expect(e.message).toContain(words)
+  })
+  test('an unknown field of cache is refused naming it', () => {
+    expect(refusal({ ...ok, cache: { registry: 'registry.example.com/acme/app-cache', ttl: 1 } }).details?.map((d) => d.field)).toEqual(['cache.ttl'])
+  })
+  test("a repository of the image's registry is accepted", () => {
+    expect(validateRequest({ ...ok, cache: { registry: 'registry.example.com/acme/app-cache' } }, strict).cache?.registry).toBe('registry.example.com/acme/app-cache')
+  })
+})
+
 describe('tenant boundaries of secret references', () => {
   test.each([
     ['vault:kv/data/nbs/team-a/../team-b/registry'],
