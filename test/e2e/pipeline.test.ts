@@ -78,7 +78,9 @@ describe('the pipeline on the dev stack', () => {
     const mark = `nbs-slow-step-${Date.now()}`
     const repo = await gitRepo('slow-build', { Dockerfile: busyboxDockerfile(`RUN sleep 120; echo ${mark}`) })
     const sub = await service.submitJob({ repo, image, test: { commands: ['true'] } })
-    const building = await service.waitForJob({ id: sub.id, timeoutSeconds: 60, until: 'change' })
+    // Placed at once, the build may read BUILDING on the first look: "change" would then wait for the next status.
+    let building = await service.getStatus(sub.id)
+    if (building.status === 'PENDING') building = await service.waitForJob({ id: sub.id, timeoutSeconds: 60, until: 'change' })
     expect(building.status).toBe('BUILDING')
     const allocId = (await nomad.jobs.allocations(nomadJobId(sub.id))).data[0]!.ID
     // Before the kill both probes see the build: the task's processes and the step's.
