@@ -1,8 +1,11 @@
 # Publish phase, a poststop task: Nomad runs it after success, failure and stop alike
 # (observed on Nomad 2.0.5), so it pushes only when the build and every test left their marks.
 hold_store
-# Only the build's own name goes: the cache name keeps the layers (build.sh).
+# Only the build's own name goes: the cache name keeps the layers (build.sh). A build stopped
+# before it chose the store driver (prepare_store) put nothing in the store, and a guessed driver
+# would open another store than the builds use: the next build's publish prunes.
 cleanup() {
+  [ -f "$r_storage_driver" ] || { say "cache: the build stopped before it opened the store; nothing of it to remove"; return 0; }
   names rmi "$NBS_LOCAL_IMAGE" >/dev/null 2>&1
   prune
 }

@@ -118,6 +118,22 @@ prev=; for a in "$@"; do [ "$prev" != --iidfile ] || printf 'sha256:feed\\n' >"$
     expect(calls.find((c) => c.includes(' bud '))).not.toContain(' -t ')
   })
 
+  test('publish after a build stopped before it opened the store: no Buildah call, no guessed driver, and it says why', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    dirs.push(store, bin)
+    writeFileSync(join(bin, 'buildah'), `#!/bin/sh\necho "$*" >>"${store}/calls"\n`, { mode: 0o755 })
+    const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a' }
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store }
+    const publish = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config).TaskGroups[0]!.Tasks.find((t) => t.Name === 'publish')!
+    const { out, code, alloc } = await runTask(phaseScript('publish'), { ...publish.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: 'publish', NOMAD_ALLOC_ID: 'a1' })
+    expect(code).toBe(0)
+    expect(out).toContain('not publishing: the build did not succeed')
+    expect(out).toContain('cache: the build stopped before it opened the store; nothing of it to remove')
+    expect(existsSync(join(store, 'calls'))).toBe(false)
+    expect(readFileSync(join(alloc, 'nbs/publish.skipped'), 'utf8')).toContain('the build did not succeed')
+  })
+
   test("auto: when native overlay fails, the build log gives Buildah's reason with the driver it falls back to", async () => {
     const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
     const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
