@@ -272,37 +272,50 @@ export class BuildService {
    * One pass of the reconciler (src/service/reconciler.ts): stops the jobs Nomad would keep waiting
    * for ever. Idempotent, so every replica may run it: stopping a stopped job changes nothing.
    */
-  async stopStuckJobs(): Promise<string[]> {
-    const stopped: string[] = []
-    for (const job of await this.ownJobs({})) {
-      if (job.Stop || job.Status === 'dead') continue
+  async stopStuckJobs(): Promise<PassResult> {
+    return this.eachOwnJob(async (job) => {
+      if (job.Stop || job.Status === 'dead') return undefined
       const loaded = await this.loadJob(job, {})
-      if (!loaded || !waitsForever(await this.statusInput(loaded))) continue
+      if (!loaded || !waitsForever(await this.statusInput(loaded))) return undefined
       await nomadCall(() => this.nomad.jobs.deregister(job.ID))
-      stopped.push(loaded.id)
-    }
-    return stopped
+      return loaded.id
+    })
   }
 
   /**
    * The reconciler's other duty: a record for every finished build that has none, read while
    * Nomad still has the allocation. Written once (check-and-set), so replicas cannot clash.
    */
-  async recordFinishedJobs(): Promise<string[]> {
+  async recordFinishedJobs(): Promise<PassResult> {
     const recorded = await nomadCall(() => this.records.ids())
-    const written: string[] = []
-    for (const job of await this.ownJobs({})) {
+    return this.eachOwnJob(async (job) => {
       const id = buildIdOf(job.ID)
-      if (!id || job.Status !== 'dead' || recorded.has(id)) continue
+      if (!id || job.Status !== 'dead' || recorded.has(id)) return undefined
       const loaded = await this.loadJob(job, {})
-      if (!loaded) continue
+      if (!loaded) return undefined
       const { status } = await this.statusOf(loaded)
-      if (!isFinal(status.status) || !settled(status)) continue
+      if (!isFinal(status.status) || !settled(status)) return undefined
       const { logs } = await this.getLogs({ id, tail: 200 })
       const owner = loaded.job.Meta?.[META.owner]
-      if (await nomadCall(() => this.records.write(id, { status, logs, ...(owner ? { owner } : {}) }))) written.push(id)
+      return (await nomadCall(() => this.records.write(id, { status, logs, ...(owner ? { owner } : {}) }))) ? id : undefined
+    })
+  }
+
+  /**
+   * `act` on each build job, one at a time; a job it fails on is reported and the pass goes on, so
+   * that one job this replica cannot read (another version's, say, during a rolling update) holds up no other.
+   */
+  private async eachOwnJob(act: (job: Job) => Promise<string | undefined>): Promise<PassResult> {
+    const result: PassResult = { done: [], failed: [] }
+    for (const job of await this.ownJobs({})) {
+      try {
+        const id = await act(job)
+        if (id) result.done.push(id)
+      } catch (e) {
+        result.failed.push({ job: job.ID, message: e instanceof Error ? e.message : String(e) })
+      }
     }
-    return written
+    return result
   }
 
   /** What this server accepts, for this caller: getServerInfo, GET /v1/info. */
@@ -397,6 +410,12 @@ export class BuildService {
     }
     return { status }
   }
+}
+
+/** What a reconciler pass did: the builds it acted on, and the jobs it could not handle this time. */
+export interface PassResult {
+  done: string[]
+  failed: { job: string; message: string }[]
 }
 
 const phaseOf = (task: string): Phase => (task === 'build' ? 'build' : task === 'publish' ? 'publish' : 'test')

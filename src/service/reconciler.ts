@@ -18,11 +18,17 @@ export async function runReconciler(
   log: (line: string) => void = console.error,
 ): Promise<void> {
   let index = 0
+  // A job the pass cannot handle is said once, not every pass, and again only if it recovers and fails anew.
+  let told = new Set<string>()
   while (!signal.aborted) {
     const began = Date.now()
     try {
-      for (const id of await service.stopStuckJobs()) log(`nbs: reconciler: stopped job ${id}: it would wait for ever (see its status)`)
-      await service.recordFinishedJobs()
+      const stopped = await service.stopStuckJobs()
+      for (const id of stopped.done) log(`nbs: reconciler: stopped job ${id}: it would wait for ever (see its status)`)
+      const failed = [...stopped.failed, ...(await service.recordFinishedJobs()).failed]
+      const now = new Set(failed.map((f) => `${f.job}: ${f.message}`))
+      for (const line of now) if (!told.has(line)) log(`nbs: reconciler: skipping ${line}`)
+      told = now
       index = (await nomad.allocations.list({ waitIndex: index, waitTime: WAIT, signal })).meta.lastIndex
       await Bun.sleep(Math.max(0, MIN_PERIOD_MS - (Date.now() - began)))
     } catch (e) {

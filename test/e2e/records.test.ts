@@ -2,7 +2,9 @@
 // and the status and log tails outlive the job itself.
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { ServiceError } from '../../src/errors'
-import { nomadJobId } from '../../src/jobs/ids'
+import { newBuildId, nomadJobId } from '../../src/jobs/ids'
+import { META } from '../../src/jobs/render'
+import type { Job } from '../../src/nomad/types'
 import { ensureStack, nomad, registryDigest, service, urls } from '../support/dev-stack'
 
 beforeAll(ensureStack, 180_000)
@@ -56,5 +58,30 @@ describe('cleanup of one job', () => {
     expect((await service.cleanup({ id: a.id })).removed).toEqual([a.id])
     expect((await service.getStatus(b.id)).status).toBe('SUCCEEDED')
     expect((await service.cleanup({ id: b.id })).removed).toEqual([b.id])
+  }, 180_000)
+})
+
+describe('a build job this server cannot read', () => {
+  test('holds up no other build: the reconciler goes on, records the others, and leaves that job alone', async () => {
+    // Another version's build during a rolling update, or a job whose Meta someone rewrote: a
+    // build job id whose request this server refuses. It waits (no node meets its constraint).
+    const foreign = nomadJobId(newBuildId())
+    await nomad.jobs.register({
+      ID: foreign,
+      Name: foreign,
+      Type: 'batch',
+      Datacenters: ['*'],
+      Meta: { [META.request]: JSON.stringify({ repo: `${urls.git}/hello-world`, image, fromANewerServer: true }) },
+      Constraints: [{ LTarget: '${attr.kernel.name}', RTarget: 'nowhere', Operand: '=' }],
+      TaskGroups: [{ Name: 'g', Count: 1, Tasks: [{ Name: 't', Driver: 'raw_exec', Config: { command: '/bin/true' } }] }],
+    } as Job)
+    try {
+      const sub = await service.submitJob({ repo: `${urls.git}/hello-world`, image })
+      expect((await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 120 })).status).toBe('SUCCEEDED')
+      expect(await recorded(sub.id)).toBe(true)
+      expect((await nomad.jobs.info(foreign)).data.Stop).toBeFalsy()
+    } finally {
+      await nomad.jobs.deregister(foreign, { purge: true })
+    }
   }, 180_000)
 })
