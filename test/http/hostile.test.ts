@@ -80,6 +80,13 @@ const cases: Case[] = [
   ['leading dash image', with_({ image: '-registry.example.com/app' }), 'image'],
   ['tag too long', with_({ tags: ['a'.repeat(129)] }), 'tags[0]'],
   ['tag starting with a dot', with_({ tags: ['.hidden'] }), 'tags[0]'],
+  // The cache registry: a repository of the image's registry, never the image's own.
+  ['template in cache.registry', with_({ cache: { registry: `registry.example.com/${T}` } }), 'cache.registry'],
+  ['cache.registry on another registry', with_({ cache: { registry: 'evil.example.com/acme/cache' } }), 'cache.registry'],
+  ["cache.registry the image's own repository", with_({ cache: { registry: base.image } }), 'cache.registry'],
+  ['cache.registry with a tag', with_({ cache: { registry: 'registry.example.com/acme/cache:v1' } }), 'cache.registry'],
+  ['unknown field in cache', with_({ cache: { registry: 'registry.example.com/acme/cache', push: 'always' } }), 'cache.push'],
+  ['noCache not a boolean', with_({ noCache: 'yes' }), 'noCache'],
   // Secret references.
   ['secret outside the allow list', with_({ secrets: { registry: 'nomad:nbs/bob/registry' } }), 'secrets.registry'],
   ['vault secret outside the allow list', with_({ secrets: { git: 'vault:kv/data/nbs/bob/git' } }), 'secrets.git'],
@@ -209,6 +216,7 @@ describe('every string the request schema takes, with template and interpolation
     tags: ['v1'],
     test: { commands: ['true'], env: { E: '1' }, gpus: { count: 1, vendor: 'nvidia', model: 'T4' } },
     secrets: { gitSsh: 'nomad:nbs/alice/k', gitKnownHosts: 'nomad:nbs/alice/h', registry: 'nomad:nbs/alice/r', build: { npm: 'nomad:nbs/alice/n' } },
+    cache: { registry: 'registry.example.com/acme/app-cache' },
   }
   const hostile = `${T}\${NOMAD_ALLOC_ID}`
   const places = stringPlaces(JobRequest)
