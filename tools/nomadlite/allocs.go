@@ -106,16 +106,8 @@ func (s *Server) sortedAllocs(keep func(*api.Allocation) bool) []*api.Allocation
 func (s *Server) listAllocs(w http.ResponseWriter, r *http.Request) {
 	prefix := r.URL.Query().Get("prefix")
 	s.blocking(w, r, func() (uint64, int, any, string) {
-		out := []allocStubOut{}
-		var idx uint64
-		for _, a := range s.sortedAllocs(func(a *api.Allocation) bool { return strings.HasPrefix(a.ID, prefix) }) {
-			out = append(out, toStubOut(a))
-			idx = max(idx, a.ModifyIndex)
-		}
-		if idx == 0 {
-			idx = s.st.Index
-		}
-		return idx, 200, out, ""
+		allocs := s.sortedAllocs(func(a *api.Allocation) bool { return strings.HasPrefix(a.ID, prefix) })
+		return listAnswer(allocs, allocIndex, toStubOut, s.st.Index)
 	})
 }
 

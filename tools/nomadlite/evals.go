@@ -54,18 +54,10 @@ func (s *Server) listEvals(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	prefix, job, status := q.Get("prefix"), q.Get("job"), q.Get("status")
 	s.blocking(w, r, func() (uint64, int, any, string) {
-		out := []*api.Evaluation{}
-		var idx uint64
-		for _, e := range s.sortedEvals(func(e *api.Evaluation) bool {
+		evals := s.sortedEvals(func(e *api.Evaluation) bool {
 			return strings.HasPrefix(e.ID, prefix) && (job == "" || e.JobID == job) && (status == "" || e.Status == status)
-		}) {
-			out = append(out, e)
-			idx = max(idx, e.ModifyIndex)
-		}
-		if idx == 0 {
-			idx = s.st.Index
-		}
-		return idx, 200, out, ""
+		})
+		return listAnswer(evals, evalIndex, asIs, s.st.Index)
 	})
 }
 

@@ -197,7 +197,7 @@ func (s *Server) jobAllocs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	s.blocking(w, r, func() (uint64, int, any, string) {
 		allocs := s.sortedAllocs(func(a *api.Allocation) bool { return a.JobID == id })
-		return jobList(s, id, allocs, func(a *api.Allocation) uint64 { return a.ModifyIndex }, toStubOut)
+		return listAnswer(allocs, allocIndex, toStubOut, s.jobIndex(id))
 	})
 }
 
@@ -205,7 +205,7 @@ func (s *Server) jobEvals(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	s.blocking(w, r, func() (uint64, int, any, string) {
 		evals := s.sortedEvals(func(e *api.Evaluation) bool { return e.JobID == id })
-		return jobList(s, id, evals, func(e *api.Evaluation) uint64 { return e.ModifyIndex }, func(e *api.Evaluation) *api.Evaluation { return e })
+		return listAnswer(evals, evalIndex, asIs, s.jobIndex(id))
 	})
 }
 
@@ -295,9 +295,9 @@ func (s *Server) validateJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, resp)
 }
 
-// jobList answers one of a job's lists (allocations, evaluations) as Nomad does: never null, and
-// with the newest entry's ModifyIndex as the index, or the job's own while the list is empty.
-func jobList[T, O any](s *Server, id string, items []T, index func(T) uint64, show func(T) O) (uint64, int, any, string) {
+// listAnswer answers a list as Nomad does: never null, and with the newest entry's ModifyIndex as
+// the index, or emptyIndex (the job's own, the state's) while the list is empty.
+func listAnswer[T, O any](items []T, index func(T) uint64, show func(T) O, emptyIndex uint64) (uint64, int, any, string) {
 	out := []O{}
 	var idx uint64
 	for _, it := range items {
@@ -305,7 +305,12 @@ func jobList[T, O any](s *Server, id string, items []T, index func(T) uint64, sh
 		idx = max(idx, index(it))
 	}
 	if idx == 0 {
-		idx = s.jobIndex(id)
+		idx = emptyIndex
 	}
 	return idx, 200, out, ""
 }
+
+// The ModifyIndex of an allocation and of an evaluation, and an evaluation as it is shown.
+func allocIndex(a *api.Allocation) uint64    { return a.ModifyIndex }
+func evalIndex(e *api.Evaluation) uint64     { return e.ModifyIndex }
+func asIs(e *api.Evaluation) *api.Evaluation { return e }
