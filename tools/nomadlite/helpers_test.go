@@ -214,6 +214,10 @@ func summarize(al M) string {
 	fmt.Fprintf(&b, "ClientStatus=%v", al["ClientStatus"])
 	for name := range taskStates(al) {
 		fmt.Fprintf(&b, " %s:%v%v", name, taskStates(al)[name]["State"], eventTypes(al, name))
+		// A failure's own words, so that a failed run says why.
+		if e := lastEvent(al, name, "Driver Failure"); e != nil {
+			fmt.Fprintf(&b, " (%v)", e["DriverError"])
+		}
 	}
 	return b.String()
 }
