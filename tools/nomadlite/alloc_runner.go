@@ -112,14 +112,20 @@ func (ar *allocRunner) run() {
 	})
 	logf("alloc %s (%s) started", ar.id[:8], ar.jobName())
 	failed := ""
-	if len(pre) > 0 && !ar.isStopped() {
-		failed = ar.runPhase("prestart", pre, nil)
+	// Tasks that never start only get the kill events: the main tasks after a failed prestart
+	// or a stop, and the prestart ones too when the stop came before them.
+	never := append(append([]*api.Task{}, mains...), side...)
+	if len(pre) > 0 {
+		if ar.isStopped() {
+			never = append(append([]*api.Task{}, pre...), never...)
+		} else {
+			failed = ar.runPhase("prestart", pre, nil)
+		}
 	}
 	if failed == "" && !ar.isStopped() {
 		failed = ar.runPhase("main", mains, side)
 	} else {
-		// Main tasks never start: they only get the kill events.
-		for _, t := range append(append([]*api.Task{}, mains...), side...) {
+		for _, t := range never {
 			ar.skipTask(t, failed)
 		}
 	}

@@ -274,3 +274,42 @@ func TestStopAllocation(t *testing.T) {
 		t.Errorf("unknown alloc stop: %d", code)
 	}
 }
+
+// TestStopBeforeTheFirstTask: a stop that lands between placement and the
+// runner's first step (seen under load: the alloc never ended, its prestart
+// task pending for ever). Every task that never runs is dead with a Killing
+// event, the poststop task still runs, and the allocation ends.
+func TestStopBeforeTheFirstTask(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, t.TempDir())
+	job := batchJob("stop-first", task("build", "echo built", "prestart"), task("test-0", "true", ""), task("publish", "echo published", "poststop"))
+	// Placed by the test below, not by the scheduler: no node meets this.
+	job["Constraints"] = []M{{"LTarget": "${attr.kernel.name}", "RTarget": "plan9", "Operand": "="}}
+	a.register(job)
+	s := a.srv
+	s.st.mu.Lock()
+	j := s.st.Jobs["stop-first"]
+	al := s.newAlloc(j, j.TaskGroups[0], "stop-first-eval", 0)
+	s.st.Allocs[al.ID] = al
+	s.st.mu.Unlock()
+	ar := &allocRunner{s: s, id: al.ID, job: j, tg: j.TaskGroups[0], dir: s.allocDir(al.ID), live: map[string]*taskRunner{}}
+	s.runMu.Lock()
+	s.runners[al.ID] = ar
+	s.runMu.Unlock()
+	ar.requestStop()
+	ar.run()
+
+	var got M
+	a.getJSON("/v1/allocation/"+al.ID, &got)
+	if got["ClientStatus"] != "complete" {
+		t.Errorf("alloc %s", summarize(got))
+	}
+	for _, name := range []string{"build", "test-0"} {
+		if st := taskStates(got)[name]; st["State"] != "dead" || lastEvent(got, name, "Killing") == nil || started(got, name) {
+			t.Errorf("%s: %v %v", name, st["State"], eventTypes(got, name))
+		}
+	}
+	if !started(got, "publish") || !strings.Contains(a.logs(al.ID, "publish", "stdout", ""), "published") {
+		t.Errorf("publish did not run: %v", eventTypes(got, "publish"))
+	}
+}
