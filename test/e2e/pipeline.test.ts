@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { readdirSync, readFileSync } from 'node:fs'
 import { ServiceError } from '../../src/errors'
 import { nomadJobId } from '../../src/jobs/ids'
+import { isFinal } from '../../src/jobs/status-schema'
 import { busyboxDockerfile, ensureStack, gitRepo, nomad, registryDigest, service, serviceEnv, urls } from '../support/dev-stack'
 import { stoppedByReconciler } from '../support/reconciler'
 
@@ -183,9 +184,12 @@ describe('one rule for publishing', () => {
         // Refused only because the job was publishing or had finished: never for another reason.
         if (refused) expect(refused.message).toMatch(/is publishing|has already finished/)
         const st = await final(sub.id)
-        return { delay, status: st.status, digest: st.result?.digest, images: st.result?.images, registry: await registryDigest(image, tag), tag }
+        // Ended, Nomad included: every task that started has finished (a kill that landed before the first task once left one pending for ever).
+        const ended = isFinal(st.status) && (st.finishedAt !== undefined || !st.tasks.some((t) => t.startedAt))
+        return { delay, ended, status: st.status, digest: st.result?.digest, images: st.result?.images, registry: await registryDigest(image, tag), tag }
       }),
     )
+    expect(outcomes.filter((o) => !o.ended)).toEqual([])
     for (const o of outcomes) {
       if (o.status === 'SUCCEEDED') {
         expect(o.registry).toBe(o.digest!)
