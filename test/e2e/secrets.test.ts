@@ -79,6 +79,21 @@ describe('registry credentials from a Nomad Variable', () => {
     expect(testLog).not.toContain('builder')
   })
 
+  test('with cache.registry on that registry the build logs in with the same reference and pushes its layers there; the password is in no log, job spec or answer', async () => {
+    // A step of this run's own, so that the layer is new and goes to the registry.
+    const repo = await gitRepo(`cache-auth-${port}`, { Dockerfile: busyboxDockerfile(`RUN echo ${crypto.randomUUID()} > /u`) })
+    const cache = `${registry}/private/app-cache`
+    const sub = await service.submitJob({ repo, image, tags: ['v3'], cache: { registry: cache }, secrets: { registry: `nomad:${varPath}` } })
+    const st = await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 120 })
+    expect(st.status).toBe('SUCCEEDED')
+    const buildLog = (await service.getLogs({ id: sub.id, phase: 'build', tail: 0 })).logs[0]?.text ?? ''
+    expect(buildLog).toContain(`logging in to ${registry} as `)
+    expect(buildLog).toContain(`--> Pushing cache ${cache}:`)
+    const tags = (await (await fetch(`http://${cache.replace(registry, `${registry}/v2`)}/tags/list`, { headers: { Authorization: basic } })).json()) as { tags?: string[] }
+    expect(tags.tags?.length).toBeGreaterThan(0)
+    expect(await everything(sub.id)).not.toContain(password)
+  })
+
   test('the same build without credentials fails at publish, saying why', async () => {
     const sub = await service.submitJob({ repo: helloRepo(), image, tags: ['v2'] })
     const st = await service.waitForJob({ id: sub.id, until: 'final', timeoutSeconds: 120 })
