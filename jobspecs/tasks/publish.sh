@@ -71,11 +71,21 @@ fi
 # pushed) and pushes no further tag.
 stopping=
 trap 'stopping=1' TERM INT
+# Buildah retries network errors itself, but not a registry that lost a blob another build was
+# pushing to the same repository at that moment (docker-registry then refuses the manifest:
+# "blob unknown to registry"). A failed push goes once more: the blob is there by then.
+push() { bah push "$@" --tls-verify="$NBS_TLS_VERIFY" --digestfile "$r_digest" "$NBS_LOCAL_IMAGE" "docker://$ref"; }
 for dest in $NBS_B64_DESTS; do
   [ -z "$stopping" ] || { say "stopped: not pushing the remaining tags"; break; }
   ref=$(d "$dest")
   say "pushing $ref"
-  if ! bah push "$@" --tls-verify="$NBS_TLS_VERIFY" --digestfile "$r_digest" "$NBS_LOCAL_IMAGE" "docker://$ref"; then
+  pushed=
+  push "$@" && pushed=1
+  if [ -z "$pushed" ] && [ -z "$stopping" ]; then
+    say "push to $ref failed; trying once more"
+    push "$@" && pushed=1
+  fi
+  if [ -z "$pushed" ]; then
     say "push to $ref failed"
     rm -f "$auth"
     cleanup

@@ -134,6 +134,38 @@ prev=; for a in "$@"; do [ "$prev" != --iidfile ] || printf 'sha256:feed\\n' >"$
     expect(readFileSync(join(alloc, 'nbs/publish.skipped'), 'utf8')).toContain('the build did not succeed')
   })
 
+  test.each([
+    [1, 0, 'pushed on the second try'],
+    [2, 1, 'failed twice'],
+  ])('a push that fails is tried once more: %d failure(s) → exit %d (%s)', async (failures, exit) => {
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    dirs.push(store, bin)
+    // Buildah's push: the first `failures` calls fail as docker-registry does when it lost a blob; then it pushes.
+    writeFileSync(
+      join(bin, 'buildah'),
+      `#!/bin/sh
+case " $* " in *" push "*) ;; *) exit 0 ;; esac
+n=$(cat "${store}/pushes" 2>/dev/null || echo 0); echo $((n + 1)) >"${store}/pushes"
+[ "$n" -ge ${failures} ] || { echo "manifest blob unknown: blob unknown to registry"; exit 1; }
+prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; prev=$a; done
+`,
+      { mode: 0o755 },
+    )
+    const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a', tags: ['v1'] }
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store }
+    const publish = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config).TaskGroups[0]!.Tasks.find((t) => t.Name === 'publish')!
+    const { out, code, alloc } = await runTask(
+      `mkdir -p "$NOMAD_ALLOC_DIR/nbs" && echo vfs >"$NOMAD_ALLOC_DIR/nbs/storage-driver" && touch "$NOMAD_ALLOC_DIR/nbs/build.ok"\n${phaseScript('publish')}`,
+      { ...publish.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: 'publish', NOMAD_ALLOC_ID: 'a1' },
+    )
+    expect(code).toBe(exit)
+    expect(readFileSync(join(store, 'pushes'), 'utf8').trim()).toBe('2')
+    expect(out).toContain('push to registry.example.com/a:v1 failed; trying once more')
+    if (exit === 0) expect(readFileSync(join(alloc, 'nbs/published'), 'utf8')).toBe('registry.example.com/a:v1\n')
+    else expect(out).toContain('==> nbs: push to registry.example.com/a:v1 failed\n')
+  })
+
   test("auto: when native overlay fails, the build log gives Buildah's reason with the driver it falls back to", async () => {
     const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
     const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
