@@ -210,41 +210,29 @@ export class BuildService {
   }
 
   async listJobs(q: ListQuery = {}, caller: Caller = {}): Promise<JobList> {
-    const jobs = (await this.ownJobs(caller)).sort((a, b) => b.ID.localeCompare(a.ID))
+    const live = new Map((await this.ownJobs(caller)).map((j) => [buildIdOf(j.ID) as string, j]))
+    const recorded = [...(await nomadCall(() => this.records.ids()))].filter((id) => !live.has(id))
+    // Newest first, the builds Nomad still has and those only a record tells of alike: a build
+    // id begins with its creation time.
+    const ids = [...live.keys(), ...recorded].sort().reverse()
     const limit = q.limit ?? 50
     const out: JobSummary[] = []
-    for (const job of jobs) {
+    for (const id of ids) {
       if (out.length >= limit) break
-      const loaded = await this.loadJob(job, caller).catch(() => undefined)
-      if (!loaded) continue
-      const { status } = await this.statusOf(loaded)
-      if (q.status && status.status !== q.status) continue
-      const summary: JobSummary = {
-        id: status.id,
-        status: status.status,
-        createdAt: status.createdAt,
-        repo: status.request.repo,
-        image: status.request.image,
-      }
-      if (status.finishedAt) summary.finishedAt = status.finishedAt
-      if (status.failure) summary.reason = status.failure.reason
-      out.push(summary)
-    }
-    const live = new Set(jobs.map((j) => buildIdOf(j.ID)))
-    for (const { status } of await this.orphanRecords(await nomadCall(() => this.records.ids()), live, caller)) {
-      if (out.length >= limit) break
-      if (q.status && status.status !== q.status) continue
-      out.push({
-        id: status.id,
-        status: status.status,
-        createdAt: status.createdAt,
-        repo: status.request.repo,
-        image: status.request.image,
-        ...(status.finishedAt ? { finishedAt: status.finishedAt } : {}),
-        ...(status.failure ? { reason: status.failure.reason } : {}),
-      })
+      const status = await this.listedStatus(id, live.get(id), caller)
+      if (status && (!q.status || status.status === q.status)) out.push(summaryOf(status))
     }
     return { jobs: out }
+  }
+
+  /** A listed build's status: from its job, or from its record once Nomad no longer has the job. */
+  private async listedStatus(id: string, job: Job | undefined, caller: Caller): Promise<JobStatus | undefined> {
+    if (job) {
+      const loaded = await this.loadJob(job, caller).catch(() => undefined)
+      return loaded && (await this.statusOf(loaded)).status
+    }
+    const record = await nomadCall(() => this.records.read(id))
+    return record && (!caller.owner || record.owner === caller.owner) ? record.status : undefined
   }
 
   /** Returns when the status changes (or becomes final), or at the timeout: blocking queries, not polling. */
@@ -417,6 +405,16 @@ export interface PassResult {
   done: string[]
   failed: { job: string; message: string }[]
 }
+
+const summaryOf = (s: JobStatus): JobSummary => ({
+  id: s.id,
+  status: s.status,
+  createdAt: s.createdAt,
+  repo: s.request.repo,
+  image: s.request.image,
+  ...(s.finishedAt ? { finishedAt: s.finishedAt } : {}),
+  ...(s.failure ? { reason: s.failure.reason } : {}),
+})
 
 const phaseOf = (task: string): Phase => (task === 'build' ? 'build' : task === 'publish' ? 'publish' : 'test')
 
