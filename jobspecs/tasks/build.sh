@@ -94,11 +94,13 @@ target=$(d "$NBS_B64_TARGET")
 [ -z "$target" ] || set -- "$@" --target "$target"
 for a in $NBS_B64_BUILD_ARGS; do d_into a "$a"; set -- "$@" --build-arg "$a"; done
 for id in $NBS_BUILD_SECRET_IDS; do set -- "$@" --secret "id=$id,src=$secrets/build_$id"; done
+# After the bud, or a failure before it: no secret of the build and no registry login stays.
+forget_all() { forget $(cd "$secrets" 2>/dev/null && ls); rm -f "$auth"; }
 cache_registry=$(d "$NBS_B64_CACHE_REGISTRY")
 if [ -n "$cache_registry" ]; then
   say "cache.registry $cache_registry: layers this node lacks are pulled from there, new ones pushed"
   if [ -f "$secrets/registry_password" ]; then
-    registry_login || { forget $(cd "$secrets" 2>/dev/null && ls); exit 1; }
+    registry_login || { forget_all; exit 1; }
     set -- "$@" --authfile "$auth"
   fi
   # What the prune (publish.sh) must unname: the layers pulled from there arrive named after it.
@@ -108,9 +110,8 @@ if [ -n "$cache_registry" ]; then
 fi
 set -- "$@" "$ctx_path"
 say "buildah $*"
-bah "$@" || { rc=$?; forget $(cd "$secrets" 2>/dev/null && ls); rm -f "$auth"; exit "$rc"; }
-forget $(cd "$secrets" 2>/dev/null && ls)
-rm -f "$auth"
+bah "$@" || { rc=$?; forget_all; exit "$rc"; }
+forget_all
 # Two names: publish removes the build's own, and the cache name keeps the newest image of this
 # repo and Dockerfile, so its layers stay in the store for the next build to reuse.
 names tag "$(cat "$r_image_id")" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"

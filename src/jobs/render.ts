@@ -102,7 +102,8 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const tests = planTests(request)
   const storeDir = config.profile === 'raw_exec' ? config.cachePath : DOCKER_CACHE_MOUNT
   const cacheKey = cacheKeyOf(request)
-  const tlsVerify = config.insecureRegistries.includes(registryOf(request.image)) ? 'false' : 'true'
+  const registry = registryOf(request.image)
+  const tlsVerify = config.insecureRegistries.includes(registry) ? 'false' : 'true'
   const common: Record<string, string> = {
     NBS_STORAGE_ROOT: `${storeDir}/storage`,
     NBS_RUNROOT: `${storeDir}/run`,
@@ -115,7 +116,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_CACHE_MAX_MB: String(config.cacheMaxMB),
     NBS_CACHE_MAX_AGE_HOURS: String(config.cacheMaxAgeHours),
     NBS_TLS_VERIFY: tlsVerify,
-    NBS_B64_REGISTRY: b64(registryOf(request.image)),
+    NBS_B64_REGISTRY: b64(registry),
   }
   const cpu = request.resources?.cpu ?? defaults.cpu
   const memory = request.resources?.memory ?? defaults.memory

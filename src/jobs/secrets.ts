@@ -118,9 +118,9 @@ export function secretTemplates(
   const buildIds = Object.keys(s?.build ?? {})
   for (const id of buildIds) build.push(file(s!.build![id]!, 'value', `build_${id}`))
   if (s?.registry) {
-    const registry = () => [file(s.registry!, 'username', 'registry_username'), file(s.registry!, 'password', 'registry_password')]
-    publish.push(...registry())
-    if (registryInBuild) build.push(...registry())
+    const registry = [file(s.registry, 'username', 'registry_username'), file(s.registry, 'password', 'registry_password')]
+    publish.push(...registry)
+    if (registryInBuild) build.push(...registry)
   }
   return { build, publish, buildIds }
 }

@@ -231,8 +231,7 @@ export class BuildService {
       const loaded = await this.loadJob(job, caller).catch(() => undefined)
       return loaded && (await this.statusOf(loaded)).status
     }
-    const record = await nomadCall(() => this.records.read(id))
-    return record && (!caller.owner || record.owner === caller.owner) ? record.status : undefined
+    return (await this.callersRecord(id, caller))?.status
   }
 
   /** Returns when the status changes (or becomes final), or at the timeout: blocking queries, not polling. */
@@ -333,8 +332,8 @@ export class BuildService {
       return await this.load(id, caller)
     } catch (e) {
       if (!isServiceNotFound(e)) throw e
-      const record = await nomadCall(() => this.records.read(id))
-      if (!record || (caller.owner && record.owner !== caller.owner)) throw e
+      const record = await this.callersRecord(id, caller)
+      if (!record) throw e
       return { record }
     }
   }
@@ -342,8 +341,14 @@ export class BuildService {
   /** The records of this caller whose Nomad job is gone, newest first. */
   private async orphanRecords(recorded: Set<string>, live: Set<string | undefined>, caller: Caller): Promise<BuildRecord[]> {
     const ids = [...recorded].filter((id) => !live.has(id)).sort().reverse()
-    const records = await Promise.all(ids.map((id) => nomadCall(() => this.records.read(id))))
-    return records.filter((r): r is BuildRecord => !!r && (!caller.owner || r.owner === caller.owner))
+    const records = await Promise.all(ids.map((id) => this.callersRecord(id, caller)))
+    return records.filter((r): r is BuildRecord => !!r)
+  }
+
+  /** The build's record, if it has one and it is this caller's: another owner's build does not exist for them. */
+  private async callersRecord(id: string, caller: Caller): Promise<BuildRecord | undefined> {
+    const record = await nomadCall(() => this.records.read(id))
+    return record && (!caller.owner || record.owner === caller.owner) ? record : undefined
   }
 
   private async load(id: string, caller: Caller): Promise<Loaded> {
