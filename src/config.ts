@@ -1,4 +1,6 @@
 // Server and client settings, read once from the environment; every default points at 127.0.0.1.
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { builderRef, DEFAULT_BUILDER_REGISTRY } from './builder/definition'
 
 export type Profile = 'raw_exec' | 'docker'
@@ -6,6 +8,19 @@ export type Profile = 'raw_exec' | 'docker'
 /** The Buildah store driver of the phase scripts; auto: native overlay, else fuse-overlayfs, else vfs (decided on the node). */
 export const storageDrivers = ['auto', 'overlay', 'fuse-overlayfs', 'vfs'] as const
 export type StorageDriver = (typeof storageDrivers)[number]
+
+export interface SourceConfig {
+  /** This replica's spool directory (NBS_SOURCE_DIR). */
+  dir: string
+  /** The largest upload, bytes (NBS_SOURCE_MAX_MB). */
+  maxBytes: number
+  /** The spool's bound, bytes (NBS_SOURCE_SPOOL_MB). */
+  spoolBytes: number
+  /** How long an upload waits for a build (NBS_SOURCE_TTL, seconds). */
+  ttlSeconds: number
+  /** This replica's URL as the Nomad clients reach it (NBS_ADVERTISE_URL; default the server URL). */
+  advertiseUrl: string
+}
 
 export interface Config {
   nomadAddr: string
@@ -47,6 +62,8 @@ export interface Config {
   recordsPrefix: string
   /** Builds a client may have in flight when its entry sets no maxInFlight (NBS_MAX_IN_FLIGHT); none: no limit. */
   maxInFlight?: number
+  /** Uploaded sources: the spool, its bounds, and the URL the nodes fetch them from (src/service/sources.ts). */
+  sources: SourceConfig
   /** Serve without authentication: an explicit dev-only choice. */
   authOff: boolean
   listen: string
@@ -56,12 +73,14 @@ export interface Config {
 const list = (v: string | undefined, fallback: string[]) =>
   v === undefined ? fallback : v.split(',').map((s) => s.trim()).filter(Boolean)
 
-function positive(name: string, v: string | undefined): number | undefined {
+function positiveOf(name: string, v: string | undefined, unit: string): number | undefined {
   if (v === undefined || v === '') return undefined
   const n = Number(v)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected a whole number of builds, 1 or more; got "${v}"`)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected a whole number of ${unit}, 1 or more; got "${v}"`)
   return n
 }
+const MB = 1024 * 1024
+export const DEFAULT_SOURCE_MB = 200
 
 function storageDriver(v: string | undefined): StorageDriver {
   if (v === undefined || v === '') return 'auto'
@@ -99,9 +118,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     clientsFile: env.NBS_CLIENTS_FILE || undefined,
     authOff: env.NBS_AUTH === 'off',
     recordsPrefix: env.NBS_RECORDS_PREFIX ?? 'nbs-records',
-    cacheMaxMB: positive('NBS_CACHE_MAX_MB', env.NBS_CACHE_MAX_MB) ?? 10240,
-    cacheMaxAgeHours: positive('NBS_CACHE_MAX_AGE_HOURS', env.NBS_CACHE_MAX_AGE_HOURS) ?? 168,
-    maxInFlight: positive('NBS_MAX_IN_FLIGHT', env.NBS_MAX_IN_FLIGHT),
+    cacheMaxMB: positiveOf('NBS_CACHE_MAX_MB', env.NBS_CACHE_MAX_MB, 'megabytes') ?? 10240,
+    cacheMaxAgeHours: positiveOf('NBS_CACHE_MAX_AGE_HOURS', env.NBS_CACHE_MAX_AGE_HOURS, 'hours') ?? 168,
+    maxInFlight: positiveOf('NBS_MAX_IN_FLIGHT', env.NBS_MAX_IN_FLIGHT, 'builds'),
+    sources: {
+      dir: env.NBS_SOURCE_DIR || join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'nbs', 'sources'),
+      maxBytes: (positiveOf('NBS_SOURCE_MAX_MB', env.NBS_SOURCE_MAX_MB, 'megabytes') ?? DEFAULT_SOURCE_MB) * MB,
+      spoolBytes: (positiveOf('NBS_SOURCE_SPOOL_MB', env.NBS_SOURCE_SPOOL_MB, 'megabytes') ?? 2048) * MB,
+      ttlSeconds: positiveOf('NBS_SOURCE_TTL', env.NBS_SOURCE_TTL, 'seconds') ?? 3600,
+      advertiseUrl: (env.NBS_ADVERTISE_URL || env.NBS_SERVER || `http://${listen}`).replace(/\/+$/, ''),
+    },
     listen,
     serverUrl: env.NBS_SERVER ?? `http://${listen}`,
   }

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'forbidden'
   | 'too_large'
   | 'too_many_requests'
+  | 'insufficient_storage'
   | 'nomad_unavailable'
   | 'nomad_error'
   | 'server_unavailable'
@@ -20,6 +21,7 @@ const httpStatus: Record<ErrorCode, number> = {
   forbidden: 403,
   too_large: 413,
   too_many_requests: 429,
+  insufficient_storage: 507,
   nomad_unavailable: 503,
   nomad_error: 502,
   server_unavailable: 503,

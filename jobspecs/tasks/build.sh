@@ -2,69 +2,95 @@
 set -e
 prepare_store
 hold_store
-repo=$(d "$NBS_B64_REPO")
-ref=$(d "$NBS_B64_REF")
 src="$NOMAD_ALLOC_DIR/src"
-# No terminal to ask for a password on: a missing credential is an error, not a hang.
-export GIT_TERMINAL_PROMPT=0
-git init -q "$src"
-cd "$src"
-git remote add origin "$repo"
-if [ -f "$secrets/git_password" ]; then
-  # An inline credential helper reads the token from the secrets dir: it never appears in a URL,
-  # an argument or the environment. Inline, because Nomad mounts secrets/ noexec (conformance:
-  # secrets-noexec) and a helper file there could not run.
-  export NBS_GIT_SECRETS="$secrets"
-  git config credential.helper '!f() { test "$1" = get && printf "username=%s\npassword=%s\n" "$(cat "$NBS_GIT_SECRETS/git_username")" "$(cat "$NBS_GIT_SECRETS/git_password")"; }; f'
-fi
-# An SSH clone trusts the host keys the request named (secrets.gitKnownHosts) and no others: not
-# the node's known_hosts files, not a key first seen now. Only the operator can allow the latter
-# (NBS_SSH_HOST_KEY_CHECKING=off), and then only for a request that named no host keys.
-if [ -f "$secrets/git_known_hosts" ]; then
-  say "ssh: the Git server's host key must be one of secrets.gitKnownHosts ($(grep -c . "$secrets/git_known_hosts") lines)"
-  ssh_hosts="-o UserKnownHostsFile='$secrets/git_known_hosts' -o StrictHostKeyChecking=yes"
-elif [ "$NBS_SSH_HOST_KEY_CHECKING" = off ]; then
-  ssh_hosts="-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new"
-else
-  ssh_hosts="-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
-fi
-export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o GlobalKnownHostsFile=/dev/null $ssh_hosts"
-[ ! -f "$secrets/git_ssh_key" ] || GIT_SSH_COMMAND="$GIT_SSH_COMMAND -i '$secrets/git_ssh_key' -o IdentitiesOnly=yes"
-if [ -z "$ref" ]; then
-  say "fetching $repo (default branch)"
-  git fetch -q --depth 1 origin HEAD
-else
-  say "fetching $repo at $ref"
-  # A shallow fetch names branches, tags and (where the server allows it) commits; a short
-  # commit id needs the whole history.
-  git fetch -q --depth 1 origin "$ref" 2>/dev/null || {
-    say "shallow fetch of $ref failed; fetching the whole history"
-    git fetch -q --tags origin '+refs/heads/*:refs/remotes/origin/*'
-    git rev-parse -q --verify "$ref^{commit}" >FETCH_REF || git rev-parse -q --verify "origin/$ref^{commit}" >FETCH_REF || {
-      say "ref $ref is not a branch, tag or commit of $repo"
-      exit 2
-    }
-    git update-ref FETCH_HEAD "$(cat FETCH_REF)"
-    rm -f FETCH_REF
-  }
-fi
-git checkout -q FETCH_HEAD
-git config --unset credential.helper || true
-forget git_username git_password git_ssh_key git_known_hosts
-say "commit $(git rev-parse HEAD)"
-git rev-parse HEAD >"$r_commit"
 
-# The context and the Dockerfile must stay inside the clone. A repo can commit symlinks (ctx -> /,
-# proc -> /proc) that a plain [ -d ] or [ -f ] follows out of it, and the build would read the
-# node's files. Both are resolved here, and Buildah gets only the resolved paths. (Messages go to
+# An uploaded source: Nomad's client fetched the archive into the task dir (the job's artifact
+# block) and checked its sha256 against the upload's id. Its getter would have turned symlinks
+# into empty files, so it is unpacked here. The server refused entries that leave the tree when
+# the archive was uploaded; the names are checked again before anything is written.
+unpack_source() {
+  tree="uploaded directory"
+  say "unpacking the uploaded source ($(wc -c <"$NBS_SOURCE_FILE") bytes)"
+  bad=$(tar -tf "$NBS_SOURCE_FILE" | grep -m 1 -E '^/|(^|/)[.][.](/|$)') && {
+    say "the uploaded source holds $bad, a path outside its directory: nothing was unpacked; upload the directory again"
+    exit 2
+  }
+  mkdir -p "$src"
+  tar -xf "$NBS_SOURCE_FILE" -C "$src" --no-same-owner --no-same-permissions
+  # No set-user-ID or set-group-ID file from an upload reaches the build.
+  find "$src" -type f -perm /6000 -exec chmod ug-s {} +
+  # The unpacked tree is what the build uses; the client may have made the file the task's to keep.
+  rm -f "$NBS_SOURCE_FILE" 2>/dev/null || true
+  cd "$src"
+}
+
+fetch_repo() {
+  tree=repository
+  repo=$(d "$NBS_B64_REPO")
+  ref=$(d "$NBS_B64_REF")
+  # No terminal to ask for a password on: a missing credential is an error, not a hang.
+  export GIT_TERMINAL_PROMPT=0
+  git init -q "$src"
+  cd "$src"
+  git remote add origin "$repo"
+  if [ -f "$secrets/git_password" ]; then
+    # An inline credential helper reads the token from the secrets dir: it never appears in a URL,
+    # an argument or the environment. Inline, because Nomad mounts secrets/ noexec (conformance:
+    # secrets-noexec) and a helper file there could not run.
+    export NBS_GIT_SECRETS="$secrets"
+    git config credential.helper '!f() { test "$1" = get && printf "username=%s\npassword=%s\n" "$(cat "$NBS_GIT_SECRETS/git_username")" "$(cat "$NBS_GIT_SECRETS/git_password")"; }; f'
+  fi
+  # An SSH clone trusts the host keys the request named (secrets.gitKnownHosts) and no others: not
+  # the node's known_hosts files, not a key first seen now. Only the operator can allow the latter
+  # (NBS_SSH_HOST_KEY_CHECKING=off), and then only for a request that named no host keys.
+  if [ -f "$secrets/git_known_hosts" ]; then
+    say "ssh: the Git server's host key must be one of secrets.gitKnownHosts ($(grep -c . "$secrets/git_known_hosts") lines)"
+    ssh_hosts="-o UserKnownHostsFile='$secrets/git_known_hosts' -o StrictHostKeyChecking=yes"
+  elif [ "$NBS_SSH_HOST_KEY_CHECKING" = off ]; then
+    ssh_hosts="-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new"
+  else
+    ssh_hosts="-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
+  fi
+  export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o GlobalKnownHostsFile=/dev/null $ssh_hosts"
+  [ ! -f "$secrets/git_ssh_key" ] || GIT_SSH_COMMAND="$GIT_SSH_COMMAND -i '$secrets/git_ssh_key' -o IdentitiesOnly=yes"
+  if [ -z "$ref" ]; then
+    say "fetching $repo (default branch)"
+    git fetch -q --depth 1 origin HEAD
+  else
+    say "fetching $repo at $ref"
+    # A shallow fetch names branches, tags and (where the server allows it) commits; a short
+    # commit id needs the whole history.
+    git fetch -q --depth 1 origin "$ref" 2>/dev/null || {
+      say "shallow fetch of $ref failed; fetching the whole history"
+      git fetch -q --tags origin '+refs/heads/*:refs/remotes/origin/*'
+      git rev-parse -q --verify "$ref^{commit}" >FETCH_REF || git rev-parse -q --verify "origin/$ref^{commit}" >FETCH_REF || {
+        say "ref $ref is not a branch, tag or commit of $repo"
+        exit 2
+      }
+      git update-ref FETCH_HEAD "$(cat FETCH_REF)"
+      rm -f FETCH_REF
+    }
+  fi
+  git checkout -q FETCH_HEAD
+  git config --unset credential.helper || true
+  forget git_username git_password git_ssh_key git_known_hosts
+  say "commit $(git rev-parse HEAD)"
+  git rev-parse HEAD >"$r_commit"
+}
+
+if [ -n "$NBS_SOURCE_FILE" ]; then unpack_source; else fetch_repo; fi
+
+# The context and the Dockerfile must stay inside the clone (or the unpacked upload). A repo can
+# commit symlinks (ctx -> /, proc -> /proc) that a plain [ -d ] or [ -f ] follows out of it, and
+# the build would read the node's files. Both are resolved here, and Buildah gets only the resolved paths. (Messages go to
 # stderr: stdout is the resolved path the caller captures.)
 clone=$(pwd -P)
 inside() {
-  resolved=$(realpath -e -- "$2" 2>/dev/null) || { say "$1 $3 does not exist in the repository" >&2; exit 2; }
+  resolved=$(realpath -e -- "$2" 2>/dev/null) || { say "$1 $3 does not exist in the $tree" >&2; exit 2; }
   case $resolved in
     "$clone" | "$clone"/*) printf '%s\n' "$resolved" ;;
     *)
-      say "$1 $3 leaves the repository: it resolves outside the clone (through a symlink or ..); give a path inside the repository" >&2
+      say "$1 $3 leaves the $tree: it resolves outside it (through a symlink or ..); give a path inside the $tree" >&2
       exit 2
       ;;
   esac
@@ -72,7 +98,7 @@ inside() {
 ctx=$(d "$NBS_B64_CONTEXT")
 [ -n "$ctx" ] || ctx=.
 ctx_path=$(inside context "$ctx" "$ctx")
-[ -d "$ctx_path" ] || { say "context $ctx is not a directory in the repository"; exit 2; }
+[ -d "$ctx_path" ] || { say "context $ctx is not a directory in the $tree"; exit 2; }
 df=$(d "$NBS_B64_DOCKERFILE")
 if [ -z "$df" ]; then
   if [ -e "$ctx_path/Dockerfile" ] || [ -L "$ctx_path/Dockerfile" ]; then df=Dockerfile; elif [ -e "$ctx_path/Containerfile" ] || [ -L "$ctx_path/Containerfile" ]; then df=Containerfile; else
@@ -81,7 +107,7 @@ if [ -z "$df" ]; then
   fi
 fi
 df_path=$(inside dockerfile "$ctx_path/$df" "$df (in $ctx)")
-[ -f "$df_path" ] || { say "dockerfile $df (in $ctx) is not a file in the repository"; exit 2; }
+[ -f "$df_path" ] || { say "dockerfile $df (in $ctx) is not a file in the $tree"; exit 2; }
 
 # The image is built without a name and named afterwards under the names lock (common.sh).
 # --force-rm: a failed step leaves no working container behind.

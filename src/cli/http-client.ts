@@ -5,7 +5,7 @@ import { errorOfProblem, type ProblemBody } from '../http/problem'
 import type { JobStatus } from '../jobs/status-schema'
 import type { BuildApi } from '../service/api'
 import { waitLoop } from '../service/wait'
-import type { CleanupQuery, CleanupResult, JobList, ListQuery, Logs, LogsQuery, ServerInfo, SubmitResult, WaitQuery } from '../service/schemas'
+import type { CleanupQuery, CleanupResult, JobList, ListQuery, Logs, LogsQuery, ServerInfo, SourceUpload, SubmitResult, WaitQuery } from '../service/schemas'
 
 type Query = Record<string, string | number | boolean | undefined>
 
@@ -83,13 +83,20 @@ export class HttpBuildApi implements BuildApi {
     return this.call('GET', '/v1/info')
   }
 
-  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    const res = await this.fetch(method, path, body, signal)
+  /** Streams a tar or tar.gz to the server's spool; `bytes`, when known, lets it refuse an upload over the limit before it is sent. */
+  uploadSource(archive: ReadableStream<Uint8Array> | Blob, _caller?: unknown, bytes?: number): Promise<SourceUpload> {
+    return this.call('POST', '/v1/sources', archive, undefined, bytes === undefined ? {} : { 'content-length': String(bytes) })
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal, headers?: Record<string, string>): Promise<T> {
+    const res = await this.fetch(method, path, body, signal, headers)
     return (await res.json()) as T
   }
 
   /** The response when it is 2xx; otherwise the problem it carries, thrown as a ServiceError. */
   private async fetch(method: string, path: string, body?: unknown, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<Response> {
+    // An archive goes as it is, streamed; anything else as JSON.
+    const raw = body instanceof ReadableStream || body instanceof Blob
     let res: Response
     try {
       res = await fetch(this.base + path, {
@@ -97,11 +104,12 @@ export class HttpBuildApi implements BuildApi {
         signal,
         headers: {
           accept: 'application/json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(body === undefined ? {} : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }),
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
           ...headers,
         },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
       })
     } catch (e) {
       if (signal?.aborted) throw e

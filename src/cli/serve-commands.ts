@@ -37,7 +37,10 @@ export function registerServeCommands(program: Command): void {
         process.exit(2)
       }
       const clients = clientsFile ? Clients.load(clientsFile) : undefined
-      const app = createApp(inProcess(new AbortController().signal), { authenticate: clients && ((h) => clients.authenticate(h)) }).listen({ hostname, port })
+      const app = createApp(inProcess(new AbortController().signal), {
+        authenticate: clients && ((h) => clients.authenticate(h)),
+        sourceBytes: config.sources.maxBytes,
+      }).listen({ hostname, port })
       if (!clients)
         console.error(
           '\n  *** nbs: AUTHENTICATION IS OFF (--insecure-no-auth / NBS_AUTH=off) ***\n' +

@@ -5,6 +5,7 @@ import { openapi } from '@elysiajs/openapi'
 import scalarBundle from '@scalar/api-reference/browser/standalone.js' with { type: 'file' }
 import { Elysia } from 'elysia'
 import pkg from '../../package.json'
+import { DEFAULT_SOURCE_MB } from '../config'
 import { isServiceError, ServiceError } from '../errors'
 import type { BuildApi } from '../service/api'
 import type { BuildService } from '../service/build-service'
@@ -15,29 +16,34 @@ import { healthRoutes } from './health-routes'
 import { infoRoutes } from './info-routes'
 import { jobsRoutes } from './jobs-routes'
 import { mcpRoute } from './mcp-route'
+import { sourcesRoutes } from './sources-routes'
 import { malformedJson, problemOf, problemResponse, validationProblem } from './problem'
 
 type ScalarOptions = NonNullable<NonNullable<Parameters<typeof openapi>[0]>['scalar']>
 
-export type ServerApi = BuildApi & Pick<BuildService, 'ready'>
+export type ServerApi = BuildApi & Pick<BuildService, 'ready' | 'sourceArchive'>
 
 const problemTypeBase = 'https://nomad-build-service.dev/problems/'
 
 export interface AppOptions {
   /** Who is asking, from the Authorization header; without it every request is the same anonymous caller. */
   authenticate?: Authenticate
+  /** The largest source upload (POST /v1/sources), bytes: the one body allowed past MAX_BODY_BYTES. */
+  sourceBytes?: number
 }
 
 export function createApp(service: ServerApi, options: AppOptions = {}) {
   const auth = options.authenticate
+  const sourceBytes = options.sourceBytes ?? DEFAULT_SOURCE_MB * 2 ** 20
   return (
     // normalize: false — otherwise Elysia strips unknown fields before validating, and a typo'd
     // field would be dropped silently instead of refused (the schemas say additionalProperties: false).
-    new Elysia({ name: 'nbs', normalize: false, serve: { maxRequestBodySize: MAX_BODY_BYTES } })
-      // Bun.serve enforces the limit on the socket; this says so in a problem, and covers app.handle too.
+    // Bun.serve's own limit lets an upload through; the spool stops one at its limit and says so.
+    new Elysia({ name: 'nbs', normalize: false, serve: { maxRequestBodySize: Math.max(MAX_BODY_BYTES, sourceBytes + 2 ** 20) } })
+      // This says so in a problem, for every body but an upload (which the spool bounds itself).
       .onRequest(({ request }) => {
         const length = Number(request.headers.get('content-length') ?? 0)
-        if (length > MAX_BODY_BYTES)
+        if (length > MAX_BODY_BYTES && new URL(request.url).pathname !== '/v1/sources')
           return problemResponse(
             problemOf(new ServiceError('too_large', `body: ${length} bytes is more than the ${MAX_BODY_BYTES} bytes a request may have`, 'body')),
           )
@@ -55,6 +61,7 @@ export function createApp(service: ServerApi, options: AppOptions = {}) {
             components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Client token, when the server has a clients file.' } } },
             tags: [
               { name: 'jobs', description: 'Builds: submit, follow, read logs, kill, clean up.' },
+              { name: 'sources', description: 'Upload a directory to build, instead of a Git repository.' },
               { name: 'server', description: 'What this server accepts: repo URLs, registries, secret prefixes, limits, defaults.' },
               { name: 'health', description: 'Liveness and readiness.' },
             ],
@@ -91,6 +98,7 @@ export function createApp(service: ServerApi, options: AppOptions = {}) {
       .use(jobsRoutes(service, auth))
       .use(cleanupRoutes(service, auth))
       .use(infoRoutes(service, auth))
+      .use(sourcesRoutes(service, auth))
       .use(mcpRoute(service, auth))
   )
 }

@@ -37,6 +37,7 @@ const titles: Record<ErrorCode, string> = {
   forbidden: 'Forbidden',
   too_large: 'Request too large',
   too_many_requests: 'Too many builds in flight',
+  insufficient_storage: 'Source spool full',
   nomad_unavailable: 'Nomad unavailable',
   nomad_error: 'Nomad error',
   server_unavailable: 'Server unavailable',
@@ -70,6 +71,8 @@ function codeOfStatus(status: number): ErrorCode {
     404: 'not_found',
     409: 'conflict',
     429: 'too_many_requests',
+    507: 'insufficient_storage',
+    413: 'too_large',
     422: 'invalid_request',
     503: 'nomad_unavailable',
   }

@@ -1,9 +1,10 @@
 // Renders a build request as one Nomad batch job: build (prestart) → test-N (main) → publish (poststop).
 import type { Config } from '../config'
-import type { Job, RequestedDevice, Task, Template } from '../nomad/types'
+import type { Artifact, Job, RequestedDevice, Task, Template } from '../nomad/types'
 import { nomadJobId } from './ids'
 import { defaults, type JobRequest, type TestCommand } from './request'
 import { phaseScript, type PhaseScript } from './scripts'
+import { SOURCE_DIR, SOURCE_FILE } from './source'
 import { secretTemplates, usesVault } from './secrets'
 
 export const META = { id: 'nbs.id', request: 'nbs.request', created: 'nbs.created', owner: 'nbs.owner' } as const
@@ -32,6 +33,8 @@ export interface RenderInput {
   request: JobRequest
   createdAt: Date
   owner?: string
+  /** For a request with `source`: the artifact that hands the uploaded archive to this build (src/service/sources.ts). */
+  source?: Artifact
 }
 
 /** One test task: its name, how it runs, and what a person reads as its command. */
@@ -79,9 +82,14 @@ const SECONDS = 1_000_000_000
 /**
  * One cache entry per repository, context, Dockerfile and target: the store keeps the newest
  * image of each under this name, and with it the layers the next build of the same one reuses.
+ * Uploads have no repository: each client's uploads share one entry per context and Dockerfile,
+ * so the next upload of the same project finds the last one's layers.
  */
-export const cacheKeyOf = (r: JobRequest): string =>
-  new Bun.CryptoHasher('sha256').update(JSON.stringify([r.repo, r.context ?? '', r.dockerfile ?? '', r.target ?? ''])).digest('hex').slice(0, 24)
+export const cacheKeyOf = (r: JobRequest, owner?: string): string =>
+  new Bun.CryptoHasher('sha256')
+    .update(JSON.stringify([r.repo ?? `upload:${owner ?? ''}`, r.context ?? '', r.dockerfile ?? '', r.target ?? '']))
+    .digest('hex')
+    .slice(0, 24)
 
 /**
  * The Vault role a job's tasks log in with: each client has its own (`<NBS_VAULT_ROLE>-<client>`,
@@ -101,7 +109,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const { id, request } = input
   const tests = planTests(request)
   const storeDir = config.profile === 'raw_exec' ? config.cachePath : DOCKER_CACHE_MOUNT
-  const cacheKey = cacheKeyOf(request)
+  const cacheKey = cacheKeyOf(request, input.owner)
   const registry = registryOf(request.image)
   const tlsVerify = config.insecureRegistries.includes(registry) ? 'false' : 'true'
   const common: Record<string, string> = {
@@ -157,7 +165,8 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
 
   const secrets = secretTemplates(request.secrets, config.profile === 'docker' ? BUILD_USER.uid : undefined, !!request.cache?.registry)
   const build = task('build', 'build', request.timeouts?.build ?? defaults.buildTimeout, {
-    NBS_B64_REPO: b64(request.repo),
+    NBS_B64_REPO: b64(request.repo ?? ''),
+    NBS_SOURCE_FILE: input.source ? `\${NOMAD_TASK_DIR}/${SOURCE_DIR}/${SOURCE_FILE}` : '',
     NBS_B64_REF: b64(request.ref ?? ''),
     NBS_B64_CONTEXT: b64(request.context ?? ''),
     NBS_B64_DOCKERFILE: b64(request.dockerfile ?? ''),
@@ -169,6 +178,8 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_SSH_HOST_KEY_CHECKING: config.sshHostKeyChecking ? 'on' : 'off',
   })
   withSecrets(build, secrets.build, vaultRoleOf(config.vaultRole, input.owner))
+  if (request.source && !input.source) throw new Error(`build ${id}: a request with source needs its artifact`)
+  if (input.source) build.Artifacts = [input.source]
   // Without tests the build is the group's main task: Nomad needs one, and publish follows it.
   if (tests.length > 0) build.Lifecycle = { Hook: 'prestart', Sidecar: false }
 

@@ -15,6 +15,8 @@ export const gpuVendorPattern = '^[a-z0-9][a-z0-9_-]{0,31}$'
 export const gpuModelPattern = '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$'
 // A relative path inside the repository: not absolute, no "..", and only the characters of
 // ordinary file names (no quotes, braces, "$" or control characters).
+/** An uploaded archive's id: the SHA-256 of its bytes. */
+export const sourcePattern = '^sha256:[0-9a-f]{64}$'
 export const relativePathPattern = '^(?!/)(?!(?:.*/)?\\.\\.(?:/|$))[A-Za-z0-9._/@+ -]*$'
 
 export const defaults = { buildTimeout: 1800, testTimeout: 600, publishTimeout: 600, cpu: 200, memory: 1024 } as const
@@ -97,20 +99,35 @@ export const TestSpec = t.Object(
 
 export const JobRequest = t.Object(
   {
-    repo: t.String({
-      minLength: 1,
-      maxLength: 2048,
-      description: 'Git repository URL: https://, ssh:// or git@host:path (git:// and http:// only where the server allows them).',
-      examples: ['https://github.com/acme/app.git'],
-    }),
+    repo: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 2048,
+        description:
+          'Git repository URL: https://, ssh:// or git@host:path (git:// and http:// only where the server allows them). Give repo or source, not both.',
+        examples: ['https://github.com/acme/app.git'],
+      }),
+    ),
+    source: t.Optional(
+      t.String({
+        pattern: sourcePattern,
+        description:
+          'An uploaded directory instead of repo: the id POST /v1/sources answered (`nbs upload DIR`), "sha256:" and 64 hex digits. Your own uploads only; it must not have expired.',
+        examples: ['sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'],
+      }),
+    ),
     ref: t.Optional(
       t.String({
         pattern: refPattern,
-        description: "Branch, tag or commit to build (default: the remote's default branch).",
+        description: "Branch, tag or commit to build, with repo only (default: the remote's default branch).",
       }),
     ),
     context: t.Optional(
-      t.String({ maxLength: 1024, pattern: relativePathPattern, description: 'Build context: a sub-directory of the repository (default: its root).' }),
+      t.String({
+        maxLength: 1024,
+        pattern: relativePathPattern,
+        description: 'Build context: a sub-directory of the repository or the uploaded directory (default: its root).',
+      }),
     ),
     dockerfile: t.Optional(
       t.String({

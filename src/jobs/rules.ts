@@ -7,6 +7,7 @@ import {
   imagePattern,
   refPattern,
   relativePathPattern,
+  sourcePattern,
   tagPattern,
   targetPattern,
 } from './request'
@@ -23,7 +24,8 @@ const rules = new Map<string, string>([
   [targetPattern, 'must be a stage name: up to 128 letters, digits, _ . -, starting with a letter or digit'],
   [gpuVendorPattern, 'must be a lowercase vendor name such as nvidia: up to 32 letters, digits, _ -'],
   [gpuModelPattern, 'must be a device model such as "Tesla T4": up to 64 letters, digits, spaces, . _ -'],
-  [relativePathPattern, 'must be a relative path inside the repository: no leading /, no .. part, only letters, digits, spaces and . _ / @ + -'],
+  [relativePathPattern, 'must be a relative path inside the repository or uploaded directory: no leading /, no .. part, only letters, digits, spaces and . _ / @ + -'],
+  [sourcePattern, 'must be an upload id as POST /v1/sources (or `nbs upload DIR`) answered it: "sha256:" and 64 lowercase hex digits'],
   [secretRefPattern, 'must be a reference, never a value: "nomad:<variable path>" or "vault:<kv path>", optionally ending in #item; path parts of letters, digits, _ - (and . inside Vault names) separated by /; no . or .. part'],
   [buildSecretIdPattern, 'must be a secret id of 1 to 64 letters, digits, _ . -'],
   [jobRefPattern, 'must be a job id as submitJob returned it, e.g. 20261125-123456-a1b2c3 (the Nomad job id nbs-20261125-123456-a1b2c3 works too)'],

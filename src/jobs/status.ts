@@ -36,6 +36,8 @@ export const INFRASTRUCTURE_EXIT = 78
 
 interface Observed extends TaskRun {
   driverError?: string
+  /** Nomad's client could not fetch the task's artifact (the uploaded source): its words. */
+  downloadError?: string
   /** The secret reference a template waits for: Nomad blocks such a task for ever (conformance: missing-variable). */
   missingSecret?: string
 }
@@ -54,6 +56,7 @@ function observe(task: string, phase: Phase, ts: TaskState | undefined, allocDon
   const events = ts?.Events ?? []
   const terminated = events.findLast((e) => e.Type === 'Terminated')
   const driverError = events.find((e) => e.Type === 'Driver Failure')?.DriverError
+  const download = events.find((e) => e.Type === 'Failed Artifact Download')
   const started = isSet(ts?.StartedAt)
   const missingSecret = started ? undefined : events.map((e) => missingSecretOf(e.DisplayMessage)).findLast(Boolean)
   const killed = events.some((e) => e.Type === 'Killed' || e.Type === 'Killing')
@@ -69,16 +72,24 @@ function observe(task: string, phase: Phase, ts: TaskState | undefined, allocDon
   if (terminated?.ExitCode !== undefined && ts?.State === 'dead') run.exitCode = terminated.ExitCode
   if (driverError) run.driverError = driverError
   if (missingSecret) run.missingSecret = missingSecret
+  if (download) run.downloadError = download.DownloadError || download.DisplayMessage || 'the download failed'
   return run
 }
 
-function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allocation, files?: AllocFiles | null): Failure | undefined {
+function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allocation, files: AllocFiles | null | undefined, source: string | undefined): Failure | undefined {
   const waiting = runs.find((r) => r.missingSecret)
   if (waiting)
     return {
       reason: 'infrastructure',
       phase: waiting.phase,
       message: `task ${waiting.task} cannot start: the secret ${waiting.missingSecret} does not exist (create it, or fix the reference in secrets)`,
+    }
+  const fetch = runs.find((r) => r.downloadError)
+  if (fetch)
+    return {
+      reason: 'infrastructure',
+      phase: fetch.phase,
+      message: `the uploaded source ${source ?? ''} could not be fetched by the node (${fetch.downloadError}): the server replica that received it is gone or the upload expired; upload the directory again and resubmit the build`,
     }
   const broken = runs.find((r) => r.driverError)
   if (broken)
@@ -197,7 +208,7 @@ export function deriveStatus(input: StatusInput): JobStatus {
     return withEnd({ ...base, status: 'SUCCEEDED' as const, tasks, result })
   }
 
-  const failure = lostNode(alloc, runs) ?? failureOf(runs, tests, job, alloc, files)
+  const failure = lostNode(alloc, runs) ?? failureOf(runs, tests, job, alloc, files, input.request.source)
   // A failure is final as soon as it is known: publish, still to run, will only decline.
   if (failure) return withEnd({ ...base, status: 'FAILED' as const, tasks, failure })
   if (!allDone) return { ...base, status: runningState(runs), tasks }

@@ -133,8 +133,14 @@ export function validateRequest(input: unknown, policy: ValidationPolicy): JobRe
   const errors = schemaErrors(JobRequest, input)
   if (errors.length === 0) {
     const req = input as JobRequest
-    const repoError = repoUrlError(req.repo, policy)
-    if (repoError) errors.push({ field: 'repo', message: repoError })
+    if (req.repo === undefined && req.source === undefined)
+      errors.push({ field: 'repo', message: 'is required, or source: give repo (a Git URL) or source (an uploaded directory, from POST /v1/sources)' })
+    else if (req.repo !== undefined && req.source !== undefined)
+      errors.push({ field: 'source', message: 'give either repo (a Git URL) or source (an uploaded directory), not both' })
+    if (req.repo !== undefined) {
+      const repoError = repoUrlError(req.repo, policy)
+      if (repoError) errors.push({ field: 'repo', message: repoError })
+    } else if (req.ref !== undefined) errors.push({ field: 'ref', message: 'applies to repo only: an uploaded source is built as it was uploaded' })
     for (const { field, ref } of refsOf(req.secrets))
       if (!refAllowed(ref, policy.secretPrefixes))
         errors.push({

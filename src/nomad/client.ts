@@ -90,9 +90,17 @@ export class NomadClient {
     }
   }
 
+  /** A write whose answer is JSON. */
   async write<T>(method: 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, query: Query = {}): Promise<T> {
-    const res = await this.raw(method, path, { body, query })
-    const text = await res.text()
-    return (text ? JSON.parse(text) : undefined) as T
+    return this.json<T>(method, path, await this.raw(method, path, { body, query }))
+  }
+
+  /**
+   * A write whose answer carries nothing the caller needs: Nomad 2.0.5 answers DELETE /v1/var/…
+   * with 204 and an empty body (recorded), where other deletes answer 200 with JSON.
+   */
+  async send(method: 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, query: Query = {}): Promise<void> {
+    const res = await this.raw(method, path, { body, query, expect: [200, 204] })
+    await res.body?.cancel()
   }
 }

@@ -43,6 +43,15 @@ export interface Task {
   Vault?: { Role?: string; ChangeMode?: string }
   Meta?: Record<string, string>
   User?: string
+  Artifacts?: Artifact[]
+}
+
+/** A file the client fetches before the task starts (go-getter): checksum-verified, unpacked unless archive=false. */
+export interface Artifact {
+  GetterSource: string
+  GetterOptions?: Record<string, string>
+  GetterHeaders?: Record<string, string>
+  RelativeDest?: string
 }
 
 export interface TaskGroup {
@@ -89,6 +98,7 @@ export interface TaskEvent {
   Signal?: number
   DriverError?: string
   KillReason?: string
+  DownloadError?: string
   Message?: string
   Details?: Record<string, string>
 }

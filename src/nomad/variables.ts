@@ -36,6 +36,6 @@ export class Variables {
   }
 
   delete(path: string): Promise<void> {
-    return this.c.write('DELETE', varPath(path))
+    return this.c.send('DELETE', varPath(path))
   }
 }

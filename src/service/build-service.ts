@@ -15,6 +15,7 @@ import { readAllocResults } from './alloc-results'
 import { type LogChunk, LogFollower } from './follow-logs'
 import { nomadCall, nomadStream } from './nomad-call'
 import { type BuildRecord, BuildRecords } from './records'
+import { SourceSpool } from './sources'
 import { taskLog } from './task-logs'
 import type {
   CleanupQuery,
@@ -25,6 +26,7 @@ import type {
   Logs,
   LogsQuery,
   ServerInfo,
+  SourceUpload,
   SubmitResult,
   TaskLog,
   WaitQuery,
@@ -57,6 +59,7 @@ const RETRY_AFTER_SECONDS = 10
 export class BuildService {
   private readonly follower: LogFollower
   private readonly records: BuildRecords
+  private readonly sources: SourceSpool
 
   constructor(
     private readonly nomad: NomadClient,
@@ -64,6 +67,7 @@ export class BuildService {
   ) {
     this.follower = new LogFollower(nomad)
     this.records = new BuildRecords(nomad, config.recordsPrefix)
+    this.sources = new SourceSpool(nomad, config.sources, () => this.sourcesInUse())
   }
 
   async submitJob(input: unknown, caller: Caller = {}): Promise<SubmitResult> {
@@ -75,7 +79,8 @@ export class BuildService {
     await this.admit(caller)
     const id = newBuildId()
     const createdAt = new Date()
-    const job = renderJob({ id, request, createdAt, owner: caller.owner }, this.config)
+    const source = request.source ? await nomadCall(() => this.sources.artifactFor(request.source as string, caller.owner, id)) : undefined
+    const job = renderJob({ id, request, createdAt, owner: caller.owner, source }, this.config)
     await nomadCall(() => this.nomad.jobs.register(job, { enforceIndex: 0 }))
     return { id, status: 'PENDING', createdAt: createdAt.toISOString(), images: destinations(id, request) }
   }
@@ -305,6 +310,53 @@ export class BuildService {
     return result
   }
 
+  /** Takes an uploaded tar or tar.gz into this replica's spool: POST /v1/sources, `nbs upload`. */
+  uploadSource(body: ReadableStream<Uint8Array> | Blob | null, caller: Caller = {}, bytes?: number): Promise<SourceUpload> {
+    const stream = body instanceof Blob ? body.stream() : body
+    return nomadCall(() => this.sources.receive(stream, caller.owner, bytes ?? (body instanceof Blob ? body.size : undefined)))
+  }
+
+  /**
+   * The archive of an uploaded source, for the Nomad client fetching it for build `buildId`: only
+   * with that build's token, and only while the build is live (its job neither stopped nor done).
+   */
+  async sourceArchive(hex: string, buildId: string, authorization: string | null): Promise<Response> {
+    const job = await nomadCall(() => this.nomad.jobs.info(nomadJobId(buildId)))
+      .then((r) => r.data)
+      .catch((e) => {
+        if (isServiceNotFound(e)) return undefined
+        throw e
+      })
+    const live = job && !job.Stop && job.Status !== 'dead'
+    const artifact = live ? (job.TaskGroups?.[0]?.Tasks.find((t) => t.Name === 'build')?.Artifacts?.[0] ?? null) : null
+    return this.sources.serve(hex, authorization, artifact)
+  }
+
+  /**
+   * The reconciler's third duty: this replica's spool keeps only the uploads that have not expired
+   * and those a live build still needs. Returns the bytes it holds.
+   */
+  evictSources(): Promise<number> {
+    return nomadCall(() => this.sources.evict())
+  }
+
+  /** The sources that builds not yet ended name: the spool keeps them whatever their age. */
+  private async sourcesInUse(): Promise<Set<string>> {
+    const inUse = new Set<string>()
+    for (const job of await this.ownJobs({})) {
+      if (job.Stop || job.Status === 'dead') continue
+      const source = (() => {
+        try {
+          return (JSON.parse(job.Meta?.[META.request] ?? '{}') as { source?: unknown }).source
+        } catch {
+          return undefined
+        }
+      })()
+      if (typeof source === 'string') inUse.add(source)
+    }
+    return inUse
+  }
+
   /** What this server accepts, for this caller: getServerInfo, GET /v1/info. */
   async serverInfo(caller: Caller = {}): Promise<ServerInfo> {
     return serverInfo(this.config, caller)
@@ -415,7 +467,8 @@ const summaryOf = (s: JobStatus): JobSummary => ({
   id: s.id,
   status: s.status,
   createdAt: s.createdAt,
-  repo: s.request.repo,
+  ...(s.request.repo ? { repo: s.request.repo } : {}),
+  ...(s.request.source ? { source: s.request.source } : {}),
   image: s.request.image,
   ...(s.finishedAt ? { finishedAt: s.finishedAt } : {}),
   ...(s.failure ? { reason: s.failure.reason } : {}),

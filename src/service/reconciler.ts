@@ -5,6 +5,8 @@
 import type { NomadClient } from '../nomad/client'
 import type { BuildService } from './build-service'
 
+// Expired uploads leave the spool this often: a minute late costs only disk.
+const EVICT_PERIOD_MS = 60_000
 // A blocking query wakes the loop on any allocation change; the bound catches evaluations,
 // which move no allocation (a job that can never be placed has none).
 const WAIT = '3s'
@@ -12,7 +14,7 @@ const WAIT = '3s'
 const MIN_PERIOD_MS = 250
 
 export async function runReconciler(
-  service: Pick<BuildService, 'stopStuckJobs' | 'recordFinishedJobs'>,
+  service: Pick<BuildService, 'stopStuckJobs' | 'recordFinishedJobs' | 'evictSources'>,
   nomad: NomadClient,
   signal: AbortSignal,
   log: (line: string) => void = console.error,
@@ -20,9 +22,14 @@ export async function runReconciler(
   let index = 0
   // A job the pass cannot handle is said once, not every pass, and again only if it recovers and fails anew.
   let told = new Set<string>()
+  let evicted = 0
   while (!signal.aborted) {
     const began = Date.now()
     try {
+      if (began - evicted >= EVICT_PERIOD_MS) {
+        await service.evictSources()
+        evicted = began
+      }
       const stopped = await service.stopStuckJobs()
       for (const id of stopped.done) log(`nbs: reconciler: stopped job ${id}: it would wait for ever (see its status)`)
       const failed = [...stopped.failed, ...(await service.recordFinishedJobs()).failed]

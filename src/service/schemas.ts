@@ -1,7 +1,7 @@
 // Inputs and outputs of every service operation: the one source for MCP tools, REST routes and the CLI.
 import { type Static, Type as t } from '@sinclair/typebox'
 import { buildIdOfRef, idPattern, jobRefPattern, taskPattern } from '../jobs/ids'
-import { JobRequest } from '../jobs/request'
+import { JobRequest, sourcePattern } from '../jobs/request'
 import { Failure, JobState, JobStatus, Phase } from '../jobs/status-schema'
 
 export { JobRequest, JobStatus, JobState, Phase }
@@ -95,9 +95,19 @@ export const JobSummary = t.Object({
   status: JobState,
   createdAt: t.String({ format: 'date-time' }),
   finishedAt: t.Optional(t.String({ format: 'date-time' })),
-  repo: t.String(),
+  repo: t.Optional(t.String({ description: 'The Git repository built; absent for an uploaded source.' })),
+  source: t.Optional(t.String({ description: 'The uploaded source built (sha256:…); absent for a repo.' })),
   image: t.String(),
   reason: t.Optional(t.String()),
+})
+
+export const SourceUpload = t.Object({
+  source: t.String({ pattern: sourcePattern, description: 'The upload id: give it as `source` in a build request.' }),
+  size: t.Integer({ description: 'Bytes received (the archive as sent, compressed or not).' }),
+  expiresAt: t.String({
+    format: 'date-time',
+    description: 'Submit a build before this time; a build queued or running keeps its source until it has fetched it.',
+  }),
 })
 
 export const JobList = t.Object({ jobs: t.Array(JobSummary) })
@@ -154,6 +164,8 @@ export const ServerInfo = t.Object({
     cpu: t.Object({ minimum: t.Integer(), maximum: t.Integer() }, { description: 'resources.cpu, MHz.' }),
     memory: t.Object({ minimum: t.Integer(), maximum: t.Integer() }, { description: 'resources.memory, MB.' }),
     maxInFlight: t.Optional(t.Integer({ description: 'Builds you may have queued or running at once; absent: no limit.' })),
+    sourceBytes: t.Integer({ description: 'The largest upload POST /v1/sources takes (a tar or tar.gz of the directory to build).' }),
+    sourceSeconds: t.Integer({ description: 'How long an upload waits for a build that uses it.' }),
   }),
   defaults: t.Object({
     timeouts: t.Object({ build: Seconds('Clone and build.'), test: Seconds('Each test command.'), publish: Seconds('The push.') }),
@@ -174,3 +186,4 @@ export type JobSummary = Static<typeof JobSummary>
 export type JobList = Static<typeof JobList>
 export type WaitQuery = Static<typeof WaitQuery>
 export type ServerInfo = Static<typeof ServerInfo>
+export type SourceUpload = Static<typeof SourceUpload>

@@ -30,6 +30,8 @@ export function serverInfo(config: Config, caller: Caller): ServerInfo {
       cpu: { ...limits.cpu },
       memory: { ...limits.memory },
       ...(maxInFlight ? { maxInFlight } : {}),
+      sourceBytes: config.sources.maxBytes,
+      sourceSeconds: config.sources.ttlSeconds,
     },
     defaults: {
       timeouts: { build: defaults.buildTimeout, test: defaults.testTimeout, publish: defaults.publishTimeout },

@@ -8,6 +8,7 @@ import { runReconciler } from '../../src/service/reconciler'
 describe('the reconciler', () => {
   test('a job it cannot handle is said once while it keeps failing, and again when it fails anew; the rest goes on', async () => {
     let pass = 0
+    let evictions = 0
     const recordedPasses: number[] = []
     const failing = (n: number) => n <= 3 || n >= 6
     const service = {
@@ -18,6 +19,10 @@ describe('the reconciler', () => {
       recordFinishedJobs: async (): Promise<PassResult> => {
         recordedPasses.push(pass)
         return { done: [], failed: [] }
+      },
+      evictSources: async () => {
+        evictions++
+        return 0
       },
     }
     // Allocations change at once: each pass follows the last after the loop's shortest period.
@@ -30,5 +35,7 @@ describe('the reconciler', () => {
     await loop
     expect(said.filter((l) => l === 'nbs: reconciler: skipping nbs-foreign: its Meta is not a build request')).toHaveLength(2)
     expect(recordedPasses.slice(0, 7)).toEqual([1, 2, 3, 4, 5, 6, 7])
+    // The spool is swept on the first pass, then once a minute, not on every pass.
+    expect(evictions).toBe(1)
   })
 })
