@@ -20,9 +20,11 @@ import type { InfraConfig } from "./config.ts";
  *  - host_volume "<cache volume>" mount-readwrite: Nomad's Job.Register refuses a job
  *    mounting a host volume unless the submitter may mount it (nomad/job_endpoint.go), and
  *    every build job mounts the Buildah cache. Only that volume, by exact name.
- *  - variables below `nbs-records/` only: the build records (src/service/records.ts), the
- *    final status and log tails the reconciler keeps once a build has ended, so they
- *    outlive Nomad's GC; cleanup destroys them.
+ *  - variables below `nbs-records/` and `nbs-sources/` only: the build records
+ *    (src/service/records.ts), the final status and log tails the reconciler keeps once a
+ *    build has ended, so they outlive Nomad's GC (cleanup destroys them); and the uploaded
+ *    sources' owner, size, expiry and replica (src/service/sources.ts), so any replica can
+ *    render a build of an upload another one received.
  * Not granted, on purpose:
  *  - any other variables: secrets never pass through the server; it only checks references
  *    against the client's allow list, tasks render them. No read, no list.
@@ -36,7 +38,12 @@ export function serverAclPolicy(cfg: InfraConfig) {
     namespace: {
       [cfg.namespace]: {
         capabilities: ["submit-job", "read-job", "list-jobs", "read-logs", "read-fs"],
-        variables: { path: { "nbs-records/*": { capabilities: ["list", "read", "write", "destroy"] } } },
+        variables: {
+          path: {
+            "nbs-records/*": { capabilities: ["list", "read", "write", "destroy"] },
+            "nbs-sources/*": { capabilities: ["list", "read", "write", "destroy"] },
+          },
+        },
       },
     },
     host_volume: {

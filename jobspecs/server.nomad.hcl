@@ -78,6 +78,12 @@ variable "vault_role" {
   default     = "nbs-build"
 }
 
+variable "source_spool_mb" {
+  type        = number
+  description = "Each replica's spool for uploaded sources, MB (NBS_SOURCE_SPOOL_MB); the group's ephemeral disk is sized to hold it."
+  default     = 2048
+}
+
 variable "nomad_auth" {
   type    = string
   default = "workload-identity"
@@ -121,6 +127,12 @@ job "nomad-build-service" {
       port "http" {
         to = 8080
       }
+    }
+
+    # The upload spool lives in the allocation: a replica lost takes its uploads with it, and the
+    # builds waiting for them fail saying so (README: source upload).
+    ephemeral_disk {
+      size = var.source_spool_mb + 256
     }
 
     restart {
@@ -206,6 +218,10 @@ job "nomad-build-service" {
         NBS_GPU_NODE_POOL    = var.gpu_node_pool
         NBS_VAULT_ROLE       = var.vault_role
         NBS_CLIENTS_FILE     = "$${NOMAD_SECRETS_DIR}/clients.json"
+        NBS_SOURCE_DIR       = "$${NOMAD_TASK_DIR}/sources"
+        NBS_SOURCE_SPOOL_MB  = var.source_spool_mb
+        # Where the nodes fetch this replica's uploads: the allocation's own host address and port.
+        NBS_ADVERTISE_URL    = "http://$${NOMAD_ADDR_http}"
       }
 
       resources {

@@ -28,6 +28,7 @@ const ANNOUNCE_MS = 60_000
 // An archive may unpack to this many times its upload limit, no more.
 const EXPANSION = 10
 
+const mb = (bytes: number) => Math.round((bytes / MB) * 10) / 10
 const hexOf = (source: string) => source.replace(/^sha256:/, '')
 
 export class SourceSpool {
@@ -50,7 +51,7 @@ export class SourceSpool {
   async receive(body: ReadableStream<Uint8Array> | null, owner: string | undefined, declaredBytes?: number): Promise<SourceUpload> {
     const { maxBytes, spoolBytes } = this.config
     const tooLarge = (bytes: number, sent: string) =>
-      new ServiceError('too_large', `body: ${sent} ${bytes} bytes, over the ${maxBytes / MB} MB a source may have (the server's NBS_SOURCE_MAX_MB): leave out what the build does not need (.dockerignore)`, 'body')
+      new ServiceError('too_large', `body: ${sent} ${bytes} bytes, over the ${mb(maxBytes)} MB a source may have (the server's NBS_SOURCE_MAX_MB): leave out what the build does not need (.dockerignore)`, 'body')
     if (declaredBytes !== undefined && declaredBytes > maxBytes) throw tooLarge(declaredBytes, 'the upload is')
     if (!body) throw new ServiceError('invalid_request', 'body: empty: send a tar or tar.gz of the directory to build', 'body')
     await mkdir(this.config.dir, { recursive: true, mode: 0o700 })
@@ -59,7 +60,7 @@ export class SourceSpool {
     const full = () =>
       new ServiceError(
         'insufficient_storage',
-        `body: the server's source spool is full (${Math.round(used / MB)} of ${spoolBytes / MB} MB hold uploads that have not expired or that builds still need): try again once builds have started, or ask the operator to raise NBS_SOURCE_SPOOL_MB`,
+        `body: the server's source spool is full (${mb(used)} of ${mb(spoolBytes)} MB hold uploads that have not expired or that builds still need): try again once builds have started, or ask the operator to raise NBS_SOURCE_SPOOL_MB`,
         'body',
       )
     if (used + (declaredBytes ?? 0) > spoolBytes) throw full()
@@ -145,6 +146,7 @@ export class SourceSpool {
   async evict(): Promise<number> {
     const inUse = await this.inUse()
     const announced = new Set<string>()
+    const dropped = new Set<string>()
     const now = Date.now()
     for (const meta of (await this.nomad.variables.list(`${this.prefix}/`)).data) {
       const hex = meta.Path.split('/').pop() ?? ''
@@ -155,6 +157,7 @@ export class SourceSpool {
         continue
       }
       await this.nomad.variables.delete(meta.Path)
+      dropped.add(hex)
     }
     let used = 0
     for (const name of await readdir(this.config.dir).catch(() => [] as string[])) {
@@ -162,7 +165,9 @@ export class SourceSpool {
       const info = await stat(path).catch(() => undefined)
       if (!info) continue
       // A file just received is announced a moment after it lands: not an orphan yet.
-      const stale = name.startsWith(TEMP_PREFIX) ? now - info.mtimeMs > STALE_TEMP_MS : !announced.has(name) && now - info.mtimeMs > ANNOUNCE_MS
+      const stale = name.startsWith(TEMP_PREFIX)
+        ? now - info.mtimeMs > STALE_TEMP_MS
+        : !announced.has(name) && (dropped.has(name) || now - info.mtimeMs > ANNOUNCE_MS)
       if (stale) await rm(path, { force: true })
       else used += info.size
     }

@@ -34,7 +34,7 @@ describe("server jobspec text", () => {
   test("declares the operator-facing variables", () => {
     const vars = [...jobspec.matchAll(/^variable "([a-z_]+)"/gm)].map((m) => m[1]);
     expect(vars.sort()).toEqual(
-      ["buildah_image", "build_namespace", "cache_volume", "datacenters", "gpu_node_pool", "image", "namespace", "nomad_addr", "nomad_auth", "profile", "replicas", "vault_role"].sort(),
+      ["buildah_image", "build_namespace", "cache_volume", "datacenters", "gpu_node_pool", "image", "namespace", "nomad_addr", "nomad_auth", "profile", "replicas", "source_spool_mb", "vault_role"].sort(),
     );
     expect(jobspec).toMatch(/variable "replicas" \{\s*type\s*=\s*number\s*default\s*=\s*2\s*\}/);
   });
@@ -67,6 +67,8 @@ describe.skipIf(!nomadCheckBin)("server jobspec read as Nomad reads it, validate
     const g = job.TaskGroups[0];
     expect(g.Count).toBe(2);
     expect(g.RestartPolicy).toMatchObject({ Attempts: 3, Mode: "delay" });
+    // The upload spool is in the allocation: its disk holds the spool's bound and some room.
+    expect(g.EphemeralDisk).toMatchObject({ SizeMB: 2048 + 256 });
     expect(g.Networks[0].DynamicPorts).toMatchObject([{ Label: "http", To: 8080 }]);
     const svc = g.Services[0];
     expect(svc).toMatchObject({ Name: "nomad-build-service", Provider: "nomad", PortLabel: "http" });
@@ -82,6 +84,9 @@ describe.skipIf(!nomadCheckBin)("server jobspec read as Nomad reads it, validate
     expect(t.Identity).toMatchObject({ Env: true });
     expect(t.Templates.map((x: any) => x.DestPath)).toEqual(["secrets/clients.json"]);
     expect(t.Env).toEqual({
+      NBS_ADVERTISE_URL: "http://${NOMAD_ADDR_http}",
+      NBS_SOURCE_DIR: "${NOMAD_TASK_DIR}/sources",
+      NBS_SOURCE_SPOOL_MB: "2048",
       NBS_LISTEN: "0.0.0.0:8080",
       NBS_NOMAD_ADDR: "http://${attr.unique.network.ip-address}:4646",
       NBS_NOMAD_NAMESPACE: "nbs",
@@ -176,9 +181,12 @@ describe.skipIf(!nomadCheckBin)("server ACL policy as Nomad's ACL policy specifi
         default: [],
         other: [],
       },
-      // The build records only: secrets (nbs/...) stay out of the server's reach.
+      // The build records and the uploads' entries only: secrets (nbs/...) stay out of the server's reach.
       variables: {
-        nbs: ["list:nbs-records/x", "read:nbs-records/x", "write:nbs-records/x", "destroy:nbs-records/x"],
+        nbs: [
+          "list:nbs-records/x", "list:nbs-sources/x", "read:nbs-records/x", "read:nbs-sources/x",
+          "write:nbs-records/x", "write:nbs-sources/x", "destroy:nbs-records/x", "destroy:nbs-sources/x",
+        ],
         default: [],
         other: [],
       },
@@ -234,9 +242,9 @@ describe.skipIf(!nomadCheckBin)("server ACL policy as Nomad's ACL policy specifi
       variables: {
         default: [],
         "prod-web": [
-          "list:nbs/x", "list:nbs-records/x", "list:nomad/jobs/x", "list:x",
+          "list:nbs/x", "list:nbs-records/x", "list:nbs-sources/x", "list:nomad/jobs/x", "list:x",
           "read:nbs/x",
-          "write:nbs-records/x", "write:nomad/jobs/x", "write:x",
+          "write:nbs-records/x", "write:nbs-sources/x", "write:nomad/jobs/x", "write:x",
         ],
         "prod-secret": [],
       },

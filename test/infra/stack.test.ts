@@ -66,7 +66,12 @@ describe("synthesized stack (defaults)", () => {
       namespace: {
         nbs: {
           capabilities: ["submit-job", "read-job", "list-jobs", "read-logs", "read-fs"],
-          variables: { path: { "nbs-records/*": { capabilities: ["list", "read", "write", "destroy"] } } },
+          variables: {
+            path: {
+              "nbs-records/*": { capabilities: ["list", "read", "write", "destroy"] },
+              "nbs-sources/*": { capabilities: ["list", "read", "write", "destroy"] },
+            },
+          },
         },
       },
       host_volume: {
@@ -220,7 +225,12 @@ describe("synthesized stack (overrides)", () => {
       namespace: {
         "ci-builds": {
           capabilities: ["submit-job", "read-job", "list-jobs", "read-logs", "read-fs"],
-          variables: { path: { "nbs-records/*": { capabilities: ["list", "read", "write", "destroy"] } } },
+          variables: {
+            path: {
+              "nbs-records/*": { capabilities: ["list", "read", "write", "destroy"] },
+              "nbs-sources/*": { capabilities: ["list", "read", "write", "destroy"] },
+            },
+          },
         },
       },
       host_volume: { bcache: { capabilities: ["mount-readwrite"] } },

@@ -316,7 +316,7 @@ func (pol *policy) effective(namespaces, volumes []string) map[string]any {
 			continue
 		}
 		for _, op := range []string{"list", "read", "write", "destroy"} {
-			for _, path := range []string{"nbs/x", "nbs-records/x", "nomad/jobs/x", "x"} {
+			for _, path := range []string{"nbs/x", "nbs-records/x", "nbs-sources/x", "nomad/jobs/x", "x"} {
 				if _, pathCaps := pol.variables[label].lookup(path); pathCaps[op] {
 					vars[ns] = append(vars[ns], op+":"+path)
 				}
