@@ -72,7 +72,8 @@ function observe(task: string, phase: Phase, ts: TaskState | undefined, allocDon
   if (terminated?.ExitCode !== undefined && ts?.State === 'dead') run.exitCode = terminated.ExitCode
   if (driverError) run.driverError = driverError
   if (missingSecret) run.missingSecret = missingSecret
-  if (download) run.downloadError = download.DownloadError || download.DisplayMessage || 'the download failed'
+  // Nomad's words span lines (a checksum mismatch adds Expected:/Got:); one line reads better in a status.
+  if (download) run.downloadError = (download.DownloadError || download.DisplayMessage || 'the download failed').replace(/\s+/g, ' ').trim()
   return run
 }
 

@@ -20,6 +20,35 @@ const render = (r: JobRequest = request, c = config) => renderJob({ id, request:
 const decode = (b: string) => b.split(' ').filter(Boolean).map((x) => (x === '-' ? '' : Buffer.from(x, 'base64').toString()))
 
 describe('job rendering', () => {
+  test('an uploaded source: the build task gets its artifact and where the archive lands; no repository', () => {
+    const source = `sha256:${'c'.repeat(64)}`
+    const artifact = {
+      GetterSource: `http://127.0.0.1:8080/v1/sources/${'c'.repeat(64)}/archive?build=${id}`,
+      GetterOptions: { checksum: source, archive: 'false' },
+      GetterHeaders: { Authorization: 'Bearer t' },
+      RelativeDest: 'local/nbs-source',
+    }
+    const { repo: _, ref: __, ...rest } = request
+    const job = renderJob({ id, request: { ...rest, source }, createdAt: new Date(), source: artifact }, config)
+    const [build, ...others] = job.TaskGroups[0]!.Tasks
+    expect(build?.Artifacts).toEqual([artifact])
+    expect(build?.Env?.NBS_SOURCE_FILE).toBe('${NOMAD_TASK_DIR}/nbs-source/archive')
+    expect(build?.Env?.NBS_B64_REPO).toBe('')
+    // Only the build fetches it; the token is in no other task.
+    for (const t of others) expect(JSON.stringify(t)).not.toContain('Bearer')
+    // A request with source and no artifact is a bug of the caller, not a job without its source.
+    expect(() => renderJob({ id, request: { ...rest, source }, createdAt: new Date() }, config)).toThrow('needs its artifact')
+  })
+
+  test("uploads of one client share a cache entry per Dockerfile; another client's, or a repo's, is another", () => {
+    const { repo: _, ref: __, ...rest } = request
+    const up = (owner: string, n: string) => renderJob({ id, request: { ...rest, source: `sha256:${n.repeat(64)}` }, createdAt: new Date(), owner, source: { GetterSource: 'x' } }, config)
+    const key = (j: ReturnType<typeof render>) => j.TaskGroups[0]!.Tasks[0]!.Env?.NBS_CACHE_KEY
+    expect(key(up('alice', 'a'))).toBe(key(up('alice', 'b')))
+    expect(key(up('alice', 'a'))).not.toBe(key(up('bob', 'a')))
+    expect(key(up('alice', 'a'))).not.toBe(key(render()))
+  })
+
   test('one batch job, one group, build → tests → publish with Nomad lifecycle hooks', () => {
     const job = render()
     expect(job.ID).toBe(nomadJobId(id))

@@ -86,6 +86,22 @@ describe('status from recorded Buildah pipelines', () => {
     ])
   })
 
+  test.each([
+    ['alloc-badsum.json', 'Checksums did not match'],
+    ['alloc-missing.json', 'bad response code: 404'],
+  ])("an uploaded source the node could not fetch (%s): FAILED infrastructure naming it, Nomad's words, and what to do", (file, words) => {
+    const source = `sha256:${'ab'.repeat(32)}`
+    const alloc = fixture<Allocation>('artifact', file)
+    const st = deriveStatus({ id: 'x', request: { source, image: '127.0.0.1:5000/fixtures/hello' }, createdAt: '', job: {} as Job, alloc, evaluations: [] })
+    expect(st.status).toBe('FAILED')
+    expect(st.failure).toMatchObject({ reason: 'infrastructure', phase: 'build' })
+    expect(st.failure?.message).toContain(`the uploaded source ${source} could not be fetched`)
+    expect(st.failure?.message).toContain(words)
+    expect(st.failure?.message).toContain('upload the directory again and resubmit')
+    expect(st.failure?.message).not.toContain('\n')
+    expect(st.tasks.find((t) => t.task === 'build')?.state).toBe('failed')
+  })
+
   test('a binary that cannot start: FAILED infrastructure naming it', () => {
     const alloc = fixture<Allocation>('driver-failure', 'alloc-final.json')
     const st = deriveStatus({ id: 'x', request, createdAt: '', job: {} as Job, alloc, evaluations: [], files: { exits: {} } })
