@@ -1,12 +1,13 @@
 // The MCP server: tools/list and tools/call over any transport, with the service behind them.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
-import { CallToolRequestSchema, type CallToolResult, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
+import { CallToolRequestSchema, type CallToolResult, type CreateTaskResult, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js'
 import { Value } from '@sinclair/typebox/value'
 import pkg from '../../package.json'
 import { isServiceError } from '../errors'
 import { schemaErrors } from '../jobs/validate'
 import type { BuildApi } from '../service/api'
 import type { Caller } from '../service/build-service'
+import { buildTaskStore, taskOf } from './tasks'
 import { type CallContext, jsonSchema, toolByName, tools } from './tools'
 
 const failure = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] })
@@ -16,9 +17,11 @@ export function createMcpServer(api: BuildApi, caller: Caller = {}): Server {
   const server = new Server(
     { name: 'nomad-build-service', version: pkg.version },
     {
-      capabilities: { tools: {} },
+      // Tasks are builds, read from Nomad: any replica answers tasks/get, tasks/result, tasks/list and tasks/cancel.
+      capabilities: { tools: {}, tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } },
+      taskStore: buildTaskStore(api, caller),
       instructions:
-        'Build, test and publish container images on Nomad. getServerInfo says what this server accepts (repo URLs, registries, secret prefixes, limits). submitJob returns a job id at once; waitForJob {until:"final"} follows it (call again while it says the job has not ended); on FAILED its text gives the failing step, exit code and last log lines, getLogs the full output of a phase.',
+        'Build, test and publish container images on Nomad. getServerInfo says what this server accepts (repo URLs, registries, secret prefixes, limits). submitJob returns a job id at once; waitForJob {until:"final"} follows it (call again while it says the job has not ended); or call submitJob as a task (the task id is the job id) and poll tasks/get, then tasks/result. On FAILED the text gives the failing step, exit code and last log lines, getLogs the full output of a phase.',
     },
   )
   server.setRequestHandler(ListToolsRequestSchema, async () => {
@@ -32,10 +35,11 @@ export function createMcpServer(api: BuildApi, caller: Caller = {}): Server {
         annotations: t.annotations,
         inputSchema: jsonSchema(t.input),
         outputSchema: jsonSchema(t.output),
+        ...(t.task ? { execution: { taskSupport: 'optional' as const } } : {}),
       })),
     }
   })
-  server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+  server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult | CreateTaskResult> => {
     const tool = toolByName.get(req.params.name)
     if (!tool) return failure(`unknown tool ${req.params.name}; the tools are ${tools.map((t) => t.name).join(', ')}`)
     const raw = req.params.arguments ?? {}
@@ -53,8 +57,11 @@ export function createMcpServer(api: BuildApi, caller: Caller = {}): Server {
           ? undefined
           : (p) => extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, ...p } }),
     }
+    if (req.params.task && !tool.task) throw new McpError(ErrorCode.InvalidParams, `${tool.name} does not run as a task; only ${tools.filter((t) => t.task).map((t) => t.name).join(', ')} do`)
     try {
       const result = await tool.run(api, args as never, ctx)
+      // A task-augmented call answers with the build as a task at once; the client polls it on any replica.
+      if (req.params.task && tool.task) return { task: taskOf(await api.getStatus(tool.task.idOf(result as never), caller)) }
       return {
         content: [{ type: 'text', text: tool.summary(result as never, args as never) }],
         structuredContent: result as Record<string, unknown>,

@@ -42,6 +42,8 @@ export interface Tool {
   run: (api: BuildApi, args: never, ctx: CallContext) => Promise<unknown>
   /** The text that goes with the structured result: what an agent needs to act, bounded. */
   summary: (result: never, args: never) => string
+  /** Set for a tool that may run as an MCP Task: the build its result names is the task. */
+  task?: { idOf: (result: never) => string }
 }
 
 const tool = <I extends TObject, O extends TObject>(t: {
@@ -53,6 +55,7 @@ const tool = <I extends TObject, O extends TObject>(t: {
   output: O
   run: (api: BuildApi, args: Static<I>, ctx: CallContext) => Promise<Static<O>>
   summary: (result: Static<O>, args: Static<I>) => string
+  task?: { idOf: (result: Static<O>) => string }
 }): Tool => t as unknown as Tool
 
 // Reads change nothing, and only this service's own jobs are involved: a closed world.
@@ -87,6 +90,7 @@ export const tools: Tool[] = [
       [
         'Build a container image from a Git repository, run tests inside it, and push it to a registry only if every test passes — one Nomad job.',
         `Returns at once with the job id (status PENDING); then call waitForJob {"id":…,"until":"final"} until it has ended. On FAILED its text gives the cause (failing step, exit code, last lines); getLogs gives more.`,
+        'It may also run as an MCP Task: the task id is the job id, tasks/get says working (with the phase) or completed (SUCCEEDED or FAILED: read the result), tasks/result gives the final getStatus result, tasks/cancel kills the build; any server replica answers.',
         'Required: repo (Git URL) and image (repository without tag; tags default to the job id). Optional: ref, context, dockerfile, buildArgs, target, tags, test {commands, entrypoint, env, timeout, gpus}, timeouts, resources.',
         'Credentials only by reference, never values: secrets {git, gitSsh with gitKnownHosts (the SSH server host keys), registry, build: {ID: ref}}.',
         serverRules(info),
@@ -98,6 +102,7 @@ export const tools: Tool[] = [
     run: (api, args, { caller }) => api.submitJob(args, caller),
     summary: (r) =>
       `submitted ${r.id} (${r.status}); will push ${r.images.join(', ')} if every test passes. Next: waitForJob {"id":"${r.id}","until":"final"}`,
+    task: { idOf: (r) => r.id },
   }),
   tool({
     name: 'getStatus',

@@ -25,7 +25,9 @@ describe('MCP over HTTP', () => {
     for (const name of ['killJob', 'cleanup']) expect(hints[name]?.destructiveHint).toBe(true)
     expect(hints.submitJob).toMatchObject({ readOnlyHint: false, destructiveHint: false, openWorldHint: true })
     const submit = tools.find((t) => t.name === 'submitJob')
-    expect(submit?.inputSchema.required).toEqual(expect.arrayContaining(['repo', 'image']))
+    expect(submit?.inputSchema.required).toEqual(['image'])
+    // repo or source: one of the two, said in the description and checked at submit.
+    expect(Object.keys((submit?.inputSchema as { properties: object }).properties)).toEqual(expect.arrayContaining(['repo', 'source']))
     expect((submit?.inputSchema as { additionalProperties?: boolean }).additionalProperties).toBe(false)
   })
 
