@@ -136,13 +136,46 @@ if [ -n "$cache_registry" ]; then
 fi
 set -- "$@" "$ctx_path"
 say "buildah $*"
-bah "$@" || { rc=$?; forget_all; exit "$rc"; }
+# Buildah says each step (STEP n/m) and each layer it commits (--> ID). The last layer is the image
+# runInImage starts from: the built image, or after a failed step the last one that succeeded.
+steps="$NOMAD_TASK_DIR/bud-steps"
+{
+  rc=0
+  bah "$@" 2>&1 || rc=$?
+  echo "$rc" >"$NOMAD_TASK_DIR/bud-rc"
+} | awk -v out="$steps" '
+  /^STEP [0-9]+\/[0-9]+: / { split($2, a, "/"); step = a[1]; total = a[2] + 0 }
+  /^--> / { id = $NF; last = step }
+  { print; fflush() }
+  END { if (id != "") print id, last, total > out }'
+rc=$(cat "$NOMAD_TASK_DIR/bud-rc")
 forget_all
-# Two names: publish removes the build's own, and the cache name keeps the newest image of this
-# repo and Dockerfile, so its layers stay in the store for the next build to reuse.
-names tag "$(cat "$r_image_id")" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"
+# The run image is named like a cache entry (run-<build id>), so the prune ages it out with them.
+run_name="localhost/nbs-cache/$NBS_RUN_KEY:latest"
+keep_run() {
+  printf '%s %s %s\n' "$1" "$2" "$3" >"$r_run_image"
+  mkdir -p "$store_dir/nbs-cache-keys"
+  touch "$store_dir/nbs-cache-keys/$NBS_RUN_KEY"
+}
+if [ "$rc" != 0 ]; then
+  if [ -s "$steps" ]; then
+    read -r last_id last_step total <"$steps"
+    if names tag "$last_id" "$run_name" >/dev/null 2>&1; then
+      keep_run "$last_id" "$last_step" "$total"
+      say "kept the image after step $last_step of $total for runInImage"
+    fi
+  fi
+  exit "$rc"
+fi
+# Three names: publish removes the build's own; the cache name keeps the newest image of this
+# repo and Dockerfile, so its layers stay in the store for the next build to reuse; the run name
+# keeps this build's image for runInImage.
+iid=$(cat "$r_image_id")
+names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE" "$run_name"
+total=0
+[ ! -s "$steps" ] || read -r _ _ total <"$steps"
+keep_run "$iid" "$total" "$total"
 touch "$r_build_ok"
 # When the cache entry was last used: the prune forgets the least recently used first.
-mkdir -p "$store_dir/nbs-cache-keys"
 touch "$store_dir/nbs-cache-keys/$NBS_CACHE_KEY"
 say "built $NBS_LOCAL_IMAGE"

@@ -1,6 +1,6 @@
 // Renders a build request as one Nomad batch job: build (prestart) → test-N (main) → publish (poststop).
 import type { Config } from '../config'
-import type { Artifact, Job, RequestedDevice, Task, Template } from '../nomad/types'
+import type { Artifact, Job, RequestedDevice, Task, TaskGroup, Template } from '../nomad/types'
 import { nomadJobId } from './ids'
 import { defaults, type JobRequest, type TestCommand } from './request'
 import { phaseScript, type PhaseScript } from './scripts'
@@ -105,19 +105,83 @@ function withSecrets(task: Task, templates: Template[], vaultRole: string): void
   if (usesVault(templates)) task.Vault = { Role: vaultRole, ChangeMode: 'noop' }
 }
 
-export function renderJob(input: RenderInput, config: RenderConfig): Job {
-  const { id, request } = input
-  const tests = planTests(request)
+/** Where a phase finds the node's store: every task of a build, and a run in its image, alike. */
+function storeEnv(config: RenderConfig): Record<string, string> {
   const storeDir = config.profile === 'raw_exec' ? config.cachePath : DOCKER_CACHE_MOUNT
-  const cacheKey = cacheKeyOf(request, input.owner)
-  const registry = registryOf(request.image)
-  const tlsVerify = config.insecureRegistries.includes(registry) ? 'false' : 'true'
-  const common: Record<string, string> = {
+  return {
     NBS_STORAGE_ROOT: `${storeDir}/storage`,
     NBS_RUNROOT: `${storeDir}/run`,
     NBS_CACHE_VOLUME: config.cacheVolume,
     NBS_STORAGE_DRIVER: config.storageDriver,
     NBS_ISOLATION: 'chroot',
+  }
+}
+
+/** One phase script as a task of the profile: raw_exec runs the host's Buildah, docker the builder image. */
+export function phaseTask(
+  config: RenderConfig,
+  t: { name: string; script: PhaseScript; timeout: number; env: Record<string, string>; cpu: number; memory: number },
+): Task {
+  const args = ['--kill-after=10', String(t.timeout), '/bin/sh', '-c', phaseScript(t.script), `nbs-${t.script}`]
+  const base: Task = {
+    Name: t.name,
+    Driver: config.profile,
+    Config: {},
+    Env: { ...storeEnv(config), ...t.env },
+    Resources: { CPU: t.cpu, MemoryMB: t.memory },
+    KillTimeout: 5 * SECONDS,
+    KillSignal: 'SIGTERM',
+    LogConfig: { MaxFiles: 3, MaxFileSizeMB: 10 },
+  }
+  if (config.profile === 'raw_exec') {
+    base.Config = { command: '/usr/bin/timeout', args }
+    base.Env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '${NOMAD_TASK_DIR}', ...base.Env }
+  } else {
+    // Rootless Buildah in the container: no privileged mode, chroot isolation; unconfined so that
+    // it can make its user namespace and mounts. /dev/fuse only where fuse-overlayfs may be used:
+    // Docker refuses to start a task asking for a device the node lacks.
+    base.Config = {
+      image: config.buildahImage,
+      command: '/usr/bin/timeout',
+      args,
+      security_opt: ['seccomp=unconfined', 'apparmor=unconfined'],
+    }
+    if (config.storageDriver === 'auto' || config.storageDriver === 'fuse-overlayfs')
+      base.Config.devices = [{ host_path: '/dev/fuse', container_path: '/dev/fuse' }]
+    if (config.dockerNetwork) base.Config.network_mode = config.dockerNetwork
+    base.User = BUILD_USER.name
+    base.VolumeMounts = [{ Volume: 'cache', Destination: DOCKER_CACHE_MOUNT, ReadOnly: false }]
+  }
+  return base
+}
+
+/** The group settings every job of the service shares: one attempt, no replacement, the node's store. */
+export function groupOf(config: RenderConfig, tasks: Task[]): TaskGroup {
+  return {
+    Name: GROUP,
+    Count: 1,
+    // A build is one attempt: a retry would rebuild and re-run tests the caller did not ask for.
+    RestartPolicy: { Attempts: 0, Mode: 'fail', Interval: 86400 * SECONDS, Delay: SECONDS },
+    ReschedulePolicy: { Attempts: 0, Unlimited: false, Interval: 86400 * SECONDS },
+    // Nomad replaces a lost allocation whatever the reschedule policy says; a second copy of
+    // the build could then push too. Without replacement the allocation stays lost or unknown.
+    Disconnect: { Replace: false },
+    EphemeralDisk: { SizeMB: 300 },
+    Volumes: { cache: { Name: 'cache', Type: 'host', Source: config.cacheVolume, ReadOnly: false } },
+    Tasks: tasks,
+  }
+}
+
+/** The name a build gives the image a run starts from (runInImage); the cache prune ages it out like an entry. */
+export const runKeyOf = (id: string) => `run-${id}`
+
+export function renderJob(input: RenderInput, config: RenderConfig): Job {
+  const { id, request } = input
+  const tests = planTests(request)
+  const cacheKey = cacheKeyOf(request, input.owner)
+  const registry = registryOf(request.image)
+  const tlsVerify = config.insecureRegistries.includes(registry) ? 'false' : 'true'
+  const common: Record<string, string> = {
     NBS_LOCAL_IMAGE: `localhost/nbs/${id}:build`,
     NBS_CACHE_KEY: cacheKey,
     NBS_CACHE_IMAGE: `localhost/nbs-cache/${cacheKey}:latest`,
@@ -129,39 +193,8 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const cpu = request.resources?.cpu ?? defaults.cpu
   const memory = request.resources?.memory ?? defaults.memory
 
-  const task = (name: string, script: PhaseScript, timeout: number, env: Record<string, string>): Task => {
-    const args = ['--kill-after=10', String(timeout), '/bin/sh', '-c', phaseScript(script), `nbs-${script}`]
-    const base: Task = {
-      Name: name,
-      Driver: config.profile,
-      Config: {},
-      Env: { ...common, ...env },
-      Resources: { CPU: cpu, MemoryMB: memory },
-      KillTimeout: 5 * SECONDS,
-      KillSignal: 'SIGTERM',
-      LogConfig: { MaxFiles: 3, MaxFileSizeMB: 10 },
-    }
-    if (config.profile === 'raw_exec') {
-      base.Config = { command: '/usr/bin/timeout', args }
-      base.Env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '${NOMAD_TASK_DIR}', ...base.Env }
-    } else {
-      // Rootless Buildah in the container: no privileged mode, chroot isolation; unconfined so that
-      // it can make its user namespace and mounts. /dev/fuse only where fuse-overlayfs may be used:
-      // Docker refuses to start a task asking for a device the node lacks.
-      base.Config = {
-        image: config.buildahImage,
-        command: '/usr/bin/timeout',
-        args,
-        security_opt: ['seccomp=unconfined', 'apparmor=unconfined'],
-      }
-      if (config.storageDriver === 'auto' || config.storageDriver === 'fuse-overlayfs')
-        base.Config.devices = [{ host_path: '/dev/fuse', container_path: '/dev/fuse' }]
-      if (config.dockerNetwork) base.Config.network_mode = config.dockerNetwork
-      base.User = BUILD_USER.name
-      base.VolumeMounts = [{ Volume: 'cache', Destination: DOCKER_CACHE_MOUNT, ReadOnly: false }]
-    }
-    return base
-  }
+  const task = (name: string, script: PhaseScript, timeout: number, env: Record<string, string>): Task =>
+    phaseTask(config, { name, script, timeout, env: { ...common, ...env }, cpu, memory })
 
   const secrets = secretTemplates(request.secrets, config.profile === 'docker' ? BUILD_USER.uid : undefined, !!request.cache?.registry)
   const build = task('build', 'build', request.timeouts?.build ?? defaults.buildTimeout, {
@@ -176,6 +209,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_B64_BUILD_ARGS: b64List(Object.entries(request.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`)),
     NBS_BUILD_SECRET_IDS: secrets.buildIds.join(' '),
     NBS_SSH_HOST_KEY_CHECKING: config.sshHostKeyChecking ? 'on' : 'off',
+    NBS_RUN_KEY: runKeyOf(id),
   })
   withSecrets(build, secrets.build, vaultRoleOf(config.vaultRole, input.owner))
   if (request.source && !input.source) throw new Error(`build ${id}: a request with source needs its artifact`)
@@ -225,20 +259,6 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     Datacenters: config.datacenters,
     ...(gpus && config.gpuNodePool ? { NodePool: config.gpuNodePool } : {}),
     Meta: meta,
-    TaskGroups: [
-      {
-        Name: GROUP,
-        Count: 1,
-        // A build is one attempt: a retry would rebuild and re-run tests the caller did not ask for.
-        RestartPolicy: { Attempts: 0, Mode: 'fail', Interval: 86400 * SECONDS, Delay: SECONDS },
-        ReschedulePolicy: { Attempts: 0, Unlimited: false, Interval: 86400 * SECONDS },
-        // Nomad replaces a lost allocation whatever the reschedule policy says; a second copy of
-        // the build could then push too. Without replacement the allocation stays lost or unknown.
-        Disconnect: { Replace: false },
-        EphemeralDisk: { SizeMB: 300 },
-        Volumes: { cache: { Name: 'cache', Type: 'host', Source: config.cacheVolume, ReadOnly: false } },
-        Tasks: [build, ...testTasks, publish],
-      },
-    ],
+    TaskGroups: [groupOf(config, [build, ...testTasks, publish])],
   }
 }

@@ -14,6 +14,11 @@ export const RESULT_FILES = {
   infrastructure: 'infrastructure',
   /** build: the ID of the image it built, which it then names (common.sh: names). */
   imageId: 'image-id',
+  /**
+   * build: the image runInImage starts from, `<image id> <step> <steps>`: the built image (step =
+   * steps), or after a failed step the last one that succeeded. Named on the node until pruned.
+   */
+  runImage: 'run-image',
   /** build: the store driver it chose for the allocation; tests and publish use the same. */
   storageDriver: 'storage-driver',
   /** publish: the manifest digest of what it pushed. */

@@ -16,10 +16,11 @@ afterEach(() => {
 async function runTask(script: string, env: Record<string, string> = {}, secrets: Record<string, string> = {}) {
   const alloc = mkdtempSync(join(tmpdir(), 'nbs-alloc-'))
   const secretsDir = mkdtempSync(join(tmpdir(), 'nbs-secrets-'))
-  dirs.push(alloc, secretsDir)
+  const taskDir = mkdtempSync(join(tmpdir(), 'nbs-local-'))
+  dirs.push(alloc, secretsDir, taskDir)
   for (const [name, value] of Object.entries(secrets)) writeFileSync(join(secretsDir, name), value)
   const p = Bun.spawn(['sh', '-c', script, 'nbs-test'], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOMAD_ALLOC_DIR: alloc, NOMAD_SECRETS_DIR: secretsDir, ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOMAD_ALLOC_DIR: alloc, NOMAD_SECRETS_DIR: secretsDir, NOMAD_TASK_DIR: taskDir, ...env },
     stdout: 'pipe',
     stderr: 'pipe',
   })
@@ -104,7 +105,7 @@ prev=; for a in "$@"; do [ "$prev" != --iidfile ] || printf 'sha256:feed\\n' >"$
     const build = job.TaskGroups[0]!.Tasks.find((t) => t.Name === 'build')!
     const env = { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' }
     const built = await runTask(phaseScript('build'), env)
-    expect(built.code).toBe(0)
+    expect({ code: built.code, out: built.code ? built.out : '' }).toEqual({ code: 0, out: '' })
     const { out, code } = await runTask(`${taskPrelude}\nhold_store\nnames rmi "$NBS_LOCAL_IMAGE"`, env)
     expect([out, code]).toEqual(['', 0])
     const calls = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.replace(/--root \S+ --runroot \S+ --storage-driver vfs /, ''))
@@ -112,10 +113,39 @@ prev=; for a in "$@"; do [ "$prev" != --iidfile ] || printf 'sha256:feed\\n' >"$
     const cache = build.Env!.NBS_CACHE_IMAGE!
     expect(calls.filter((c) => / (bud|tag|rmi) /.test(` ${c} `))).toEqual([
       expect.stringMatching(/^free no-fd8 bud .* --iidfile \S+\/nbs\/image-id .*$/),
-      `held no-fd8 tag sha256:feed ${local} ${cache}`,
+      `held no-fd8 tag sha256:feed ${local} ${cache} localhost/nbs-cache/run-20261125-120000-abcdef:latest`,
       `held no-fd8 rmi ${local}`,
     ])
     expect(calls.find((c) => c.includes(' bud '))).not.toContain(' -t ')
+  })
+
+  test('a step that fails: the build exits with Buildah\'s code and names the last good step\'s image for runInImage', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    const repo = mkdtempSync(join(tmpdir(), 'nbs-repo-'))
+    dirs.push(store, bin, repo)
+    writeFileSync(join(repo, 'Dockerfile'), 'FROM scratch\n')
+    expect(Bun.spawnSync(['sh', '-c', 'git init -q && git add Dockerfile && git -c user.name=t -c user.email=t@t commit -q -m d'], { cwd: repo }).exitCode).toBe(0)
+    // Buildah 1.28's words for a build whose third step fails (recorded: buildah-pipeline-build-fails).
+    writeFileSync(
+      join(bin, 'buildah'),
+      `#!/bin/sh
+echo "$*" >>"${store}/calls"
+case " $* " in *" bud "*) printf 'STEP 1/3: FROM scratch\\nSTEP 2/3: COPY busybox /bin/busybox\\n--> f6380feb70e\\nSTEP 3/3: RUN exit 2\\n'; echo 'error building at STEP' >&2; exit 2 ;; esac
+`,
+      { mode: 0o755 },
+    )
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store, storageDriver: 'vfs' as const }
+    const build = renderJob({ id: '20261125-120000-abcdef', request: { repo, image: 'registry.example.com/a' }, createdAt: new Date() }, config).TaskGroups[0]!.Tasks[0]!
+    const { out, code, alloc } = await runTask(phaseScript('build'), { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' })
+    expect({ code, out: code === 2 ? '' : out }).toEqual({ code: 2, out: '' })
+    // The log keeps Buildah's lines in order, its errors included.
+    expect(out).toContain('STEP 2/3: COPY busybox /bin/busybox\n--> f6380feb70e\nSTEP 3/3: RUN exit 2\nerror building at STEP')
+    expect(out).toContain('kept the image after step 2 of 3 for runInImage')
+    expect(readFileSync(join(alloc, 'nbs/run-image'), 'utf8')).toBe('f6380feb70e 2 3\n')
+    expect(readFileSync(join(store, 'calls'), 'utf8')).toContain('tag f6380feb70e localhost/nbs-cache/run-20261125-120000-abcdef:latest')
+    expect(existsSync(join(store, 'nbs-cache-keys/run-20261125-120000-abcdef'))).toBe(true)
+    expect(existsSync(join(alloc, 'nbs/build.ok'))).toBe(false)
   })
 
   test('publish after a build stopped before it opened the store: no Buildah call, no guessed driver, and it says why', async () => {
