@@ -82,8 +82,8 @@ if [ -n "$NBS_SOURCE_FILE" ]; then unpack_source; else fetch_repo; fi
 
 # The context and the Dockerfile must stay inside the clone (or the unpacked upload). A repo can
 # commit symlinks (ctx -> /, proc -> /proc) that a plain [ -d ] or [ -f ] follows out of it, and
-# the build would read the node's files. Both are resolved here, and Buildah gets only the resolved paths. (Messages go to
-# stderr: stdout is the resolved path the caller captures.)
+# the build would read the node's files. Both are resolved here, and Buildah gets only the
+# resolved paths. (Messages go to stderr: stdout is the resolved path the caller captures.)
 clone=$(pwd -P)
 inside() {
   resolved=$(realpath -e -- "$2" 2>/dev/null) || { say "$1 $3 does not exist in the $tree" >&2; exit 2; }

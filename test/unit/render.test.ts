@@ -320,7 +320,7 @@ describe('the layer cache', () => {
     const script = phaseScript('publish')
     expect(script).toContain('names rmi "$NBS_LOCAL_IMAGE"')
     expect(script).not.toMatch(/rmi[^\n]*NBS_CACHE_IMAGE/)
-    expect(phaseScript('build')).toContain('names tag "$(cat "$r_image_id")" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"')
+    expect(phaseScript('build')).toContain('names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE" "$run_name"')
   })
 })
 
