@@ -5,7 +5,7 @@ import { errorOfProblem, type ProblemBody } from '../http/problem'
 import type { JobStatus } from '../jobs/status-schema'
 import type { BuildApi } from '../service/api'
 import { waitLoop } from '../service/wait'
-import type { CleanupQuery, CleanupResult, JobList, ListQuery, Logs, LogsQuery, ServerInfo, SourceUpload, SubmitResult, WaitQuery } from '../service/schemas'
+import type { CleanupQuery, CleanupResult, JobList, ListQuery, Logs, LogsQuery, RunRequest, RunResult, ServerInfo, SourceUpload, SubmitResult, WaitQuery } from '../service/schemas'
 
 type Query = Record<string, string | number | boolean | undefined>
 
@@ -81,6 +81,10 @@ export class HttpBuildApi implements BuildApi {
 
   serverInfo(): Promise<ServerInfo> {
     return this.call('GET', '/v1/info')
+  }
+
+  runInImage(id: string, run: RunRequest): Promise<RunResult> {
+    return this.call('POST', `/v1/jobs/${encodeURIComponent(id)}/run`, run)
   }
 
   /** Streams a tar or tar.gz to the server's spool; `bytes`, when known, lets it refuse an upload over the limit before it is sent. */

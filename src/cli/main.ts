@@ -8,6 +8,7 @@ import { registerClientCommands } from './client-commands'
 import { connect } from './connect'
 import { registerDevCommands } from './dev-commands'
 import { registerJobCommands } from './jobs-commands'
+import { registerRunCommand } from './run-command'
 import { registerServeCommands } from './serve-commands'
 
 const program = new Command('nbs')
@@ -17,6 +18,7 @@ const program = new Command('nbs')
   .showHelpAfterError()
 
 registerJobCommands(program, () => connect(program.opts().server))
+registerRunCommand(program, () => connect(program.opts().server))
 registerServeCommands(program)
 registerDevCommands(program)
 registerClientCommands(program)

@@ -4,7 +4,7 @@ import { Elysia, t } from 'elysia'
 import { isServiceError } from '../errors'
 import type { BuildApi } from '../service/api'
 import type { Caller } from '../service/build-service'
-import { JobList, JobRef, JobRequest, JobStatus, ListQuery, Logs, LogsQuery, SubmitResult, WaitQuery } from '../service/schemas'
+import { JobList, JobRef, JobRequest, JobStatus, ListQuery, Logs, LogsQuery, RunRequest, RunResult, SubmitResult, WaitQuery } from '../service/schemas'
 import { type Authenticate, callerOf, noAuth, security } from './auth'
 import { Problem, problemOf } from './problem'
 import { querySchema } from './query'
@@ -109,6 +109,18 @@ export const jobsRoutes = (api: BuildApi, authenticate: Authenticate = noAuth) =
         detail: { summary: "Get a job's logs", description: 'Per task, the last `tail` lines; follow=true streams them as Server-Sent Events.', tags, security },
       },
     )
+    .post('/:id/run', async ({ params, body, request, caller }) => api.runInImage(params.id, body, caller, request.signal), {
+      params: JobRef,
+      body: RunRequest,
+      response: { 200: RunResult, ...problems },
+      detail: {
+        summary: "Run a command in a build's image",
+        description:
+          "One bounded command in an ended build's image: the built image for a build that succeeded or failed a test, the image after the last step that succeeded for one that failed a build step. Runs as a short Nomad job on the node that holds it, with the tests' network and no secrets; stdout and stderr are kept up to 64 KiB each. 404 when the image is gone (pruned, node lost): resubmit the build.",
+        tags,
+        security,
+      },
+    })
     .delete('/:id', async ({ params, caller }) => api.killJob(params.id, caller), {
       params: JobRef,
       response: { 200: JobStatus, ...problems },

@@ -17,6 +17,15 @@ export function newBuildId(now = new Date()): string {
 }
 
 export const nomadJobId = (id: string) => JOB_PREFIX + id
-export const buildIdOf = (nomadId: string) => (nomadId.startsWith(JOB_PREFIX) ? nomadId.slice(JOB_PREFIX.length) : undefined)
+const isBuildId = (s: string) => new RegExp(idPattern).test(s)
+/** The build a Nomad job is, or undefined for any other job (another service's, or a runInImage run). */
+export const buildIdOf = (nomadId: string) => {
+  const rest = nomadId.startsWith(JOB_PREFIX) ? nomadId.slice(JOB_PREFIX.length) : undefined
+  return rest !== undefined && isBuildId(rest) ? rest : undefined
+}
+
+/** runInImage's jobs: the build they run in, then a random part (several runs of one build may overlap). */
+export const RUN_PREFIX = `${JOB_PREFIX}run-`
+export const runJobId = (buildId: string) => `${RUN_PREFIX}${buildId}-${Buffer.from(crypto.getRandomValues(new Uint8Array(3))).toString('hex')}`
 /** A job reference (build id or Nomad job id) as the build id. */
 export const buildIdOfRef = (ref: string) => buildIdOf(ref) ?? ref

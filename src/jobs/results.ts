@@ -27,6 +27,16 @@ export const RESULT_FILES = {
   published: 'published',
   /** publish: why it pushed nothing, one line. */
   skipped: 'publish.skipped',
+  /** run (runInImage): the command's exit code, once it has ended. */
+  runExit: 'run.exit',
+  /** run: what the command printed on stdout, cut at the limit. */
+  runStdout: 'run.stdout',
+  /** run: what it printed on stderr, cut at the limit. */
+  runStderr: 'run.stderr',
+  /** run: present when an output was cut. */
+  runTruncated: 'run.truncated',
+  /** run: the image was not in the node's store (pruned), with Buildah's words. */
+  runMissing: 'run.missing',
 } as const
 
 /** test-N: the command's exit code, written when it ended. */

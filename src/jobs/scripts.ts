@@ -2,12 +2,13 @@
 import build from '../../jobspecs/tasks/build.sh' with { type: 'text' }
 import common from '../../jobspecs/tasks/common.sh' with { type: 'text' }
 import publish from '../../jobspecs/tasks/publish.sh' with { type: 'text' }
+import run from '../../jobspecs/tasks/run.sh' with { type: 'text' }
 import test from '../../jobspecs/tasks/test.sh' with { type: 'text' }
 import { resultsPrelude } from './results'
 
-export type PhaseScript = 'build' | 'test' | 'publish'
+export type PhaseScript = 'build' | 'test' | 'publish' | 'run'
 
-const bodies: Record<PhaseScript, string> = { build, test, publish }
+const bodies: Record<PhaseScript, string> = { build, test, publish, run }
 
 /** What every phase script starts with: the result contract's names, then common.sh. */
 export const taskPrelude = `${resultsPrelude()}${common}`

@@ -115,6 +115,8 @@ export interface Allocation {
   ID: string
   JobID: string
   TaskGroup: string
+  NodeID: string
+  NodeName?: string
   ClientStatus: 'pending' | 'running' | 'complete' | 'failed' | 'lost' | 'unknown'
   DesiredStatus: 'run' | 'stop' | 'evict'
   TaskStates?: Record<string, TaskState> | null

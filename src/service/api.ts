@@ -3,5 +3,5 @@ import type { BuildService } from './build-service'
 
 export type BuildApi = Pick<
   BuildService,
-  'submitJob' | 'getStatus' | 'getLogs' | 'followLogs' | 'killJob' | 'cleanup' | 'listJobs' | 'waitForJob' | 'serverInfo' | 'uploadSource'
+  'submitJob' | 'getStatus' | 'getLogs' | 'followLogs' | 'killJob' | 'cleanup' | 'listJobs' | 'waitForJob' | 'serverInfo' | 'uploadSource' | 'runInImage'
 >

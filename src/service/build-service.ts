@@ -15,6 +15,7 @@ import { readAllocResults } from './alloc-results'
 import { type LogChunk, LogFollower } from './follow-logs'
 import { nomadCall, nomadStream } from './nomad-call'
 import { type BuildRecord, BuildRecords } from './records'
+import { runInBuildImage } from './run-in-image'
 import { SourceSpool } from './sources'
 import { taskLog } from './task-logs'
 import type {
@@ -25,6 +26,8 @@ import type {
   ListQuery,
   Logs,
   LogsQuery,
+  RunRequest,
+  RunResult,
   ServerInfo,
   SourceUpload,
   SubmitResult,
@@ -92,7 +95,9 @@ export class BuildService {
   private async admit(caller: Caller): Promise<void> {
     const limit = caller.maxInFlight ?? this.config.maxInFlight
     if (!limit) return
-    const inFlight = (await this.ownJobs(caller)).filter((j) => j.Status !== 'dead' && !j.Stop).length
+    // Builds and runInImage's runs alike: both hold a node.
+    const { data } = await nomadCall(() => this.nomad.jobs.list(JOB_PREFIX))
+    const inFlight = data.filter((j) => j.Status !== 'dead' && !j.Stop && (!caller.owner || j.Meta?.[META.owner] === caller.owner)).length
     if (inFlight >= limit)
       throw new ServiceError(
         'too_many_requests',
@@ -308,6 +313,16 @@ export class BuildService {
       }
     }
     return result
+  }
+
+  /** One bounded command in an ended build's image (or its last good step's), on the node that holds it. */
+  async runInImage(id: string, run: RunRequest, caller: Caller = {}, signal?: AbortSignal): Promise<RunResult> {
+    const found = await this.find(id, caller)
+    if ('record' in found)
+      throw new ServiceError('not_found', `id: Nomad has collected job ${id}, and with it where its image is: resubmit the build to look inside it`, 'id')
+    await this.admit(caller)
+    const { status } = await this.statusOf(found)
+    return runInBuildImage(this.nomad, this.config, { id, owner: caller.owner, status, alloc: found.alloc }, run, signal)
   }
 
   /** Takes an uploaded tar or tar.gz into this replica's spool: POST /v1/sources, `nbs upload`. */

@@ -1,7 +1,7 @@
 // Inputs and outputs of every service operation: the one source for MCP tools, REST routes and the CLI.
 import { type Static, Type as t } from '@sinclair/typebox'
 import { buildIdOfRef, idPattern, jobRefPattern, taskPattern } from '../jobs/ids'
-import { JobRequest, sourcePattern } from '../jobs/request'
+import { envNamePattern, JobRequest, sourcePattern } from '../jobs/request'
 import { Failure, JobState, JobStatus, Phase } from '../jobs/status-schema'
 
 export { JobRequest, JobStatus, JobState, Phase }
@@ -101,6 +101,49 @@ export const JobSummary = t.Object({
   reason: t.Optional(t.String()),
 })
 
+/** runInImage's bounds: output kept per stream, and the command's time limit. */
+export const RUN_LIMITS = { outputBytes: 64 * 1024, seconds: { default: 60, maximum: 600 } } as const
+
+export const RunRequest = t.Object(
+  {
+    command: t.Union(
+      [
+        t.String({ minLength: 1, maxLength: 8192, description: "Run by the image's /bin/sh -c." }),
+        t.Array(t.String({ maxLength: 8192 }), { minItems: 1, maxItems: 256, description: 'Run as-is, for images without a shell.' }),
+      ],
+      { description: 'The command: a string for /bin/sh -c, or an array run as-is. E.g. "ls -la /app" or ["/app", "--version"].' },
+    ),
+    env: t.Optional(
+      t.Record(t.String({ pattern: envNamePattern }), t.String({ maxLength: 4096 }), {
+        additionalProperties: false,
+        maxProperties: 64,
+        description: 'Environment variables for the command.',
+      }),
+    ),
+    timeoutSeconds: t.Optional(
+      t.Integer({
+        minimum: 1,
+        maximum: RUN_LIMITS.seconds.maximum,
+        default: RUN_LIMITS.seconds.default,
+        description: `The command's time limit (default ${RUN_LIMITS.seconds.default}, at most ${RUN_LIMITS.seconds.maximum}).`,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const RunResult = t.Object({
+  exitCode: t.Integer({ description: "The command's exit code; 124 when it ran out of time." }),
+  timedOut: t.Boolean({ description: 'true: the command outlived timeoutSeconds and was stopped.' }),
+  stdout: t.String(),
+  stderr: t.String(),
+  truncated: t.Boolean({ description: `true: a stream printed more than ${RUN_LIMITS.outputBytes} bytes; its first ${RUN_LIMITS.outputBytes} are here.` }),
+  image: t.String({ description: 'Which image it ran in: "the built image", or "after step 3 of 4" for a build that failed at step 4.' }),
+  imageId: t.String({ description: "The image's ID in the node's store." }),
+  node: t.String({ description: 'The Nomad node that holds the image and ran the command.' }),
+  durationSeconds: t.Number(),
+})
+
 export const SourceUpload = t.Object({
   source: t.String({ pattern: sourcePattern, description: 'The upload id: give it as `source` in a build request.' }),
   size: t.Integer({ description: 'Bytes received (the archive as sent, compressed or not).' }),
@@ -187,3 +230,5 @@ export type JobList = Static<typeof JobList>
 export type WaitQuery = Static<typeof WaitQuery>
 export type ServerInfo = Static<typeof ServerInfo>
 export type SourceUpload = Static<typeof SourceUpload>
+export type RunRequest = Static<typeof RunRequest>
+export type RunResult = Static<typeof RunResult>
