@@ -15,6 +15,7 @@ import { manifestDigest } from './registry'
 export interface BaseImage {
   repository: string
   tag: string
+  /** Its build script's name in images/base/, and the script itself (embedded, for the compiled binary). */
   script: string
   text: string
   /** Debian packages its script needs beyond the dev stack's own. */
@@ -47,8 +48,8 @@ export const baseTags = (image: BaseImage) => ({ usual: image.tag, pinned: `${im
 
 export const baseRef = (registry: string, image: BaseImage, tag = image.tag) => `${registry}/${image.repository}:${tag}`
 
-const baseArchive = (image: BaseImage, env = process.env) =>
-  join(toolCacheDir(env), 'base', `${image.repository.replaceAll('/', '-')}-${baseTags(image).pinned}.oci.tar`)
+const baseArchive = (image: BaseImage) =>
+  join(toolCacheDir(), 'base', `${image.repository.replaceAll('/', '-')}-${baseTags(image).pinned}.oci.tar`)
 
 export interface BaseImageState {
   ref: string
