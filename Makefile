@@ -44,7 +44,8 @@ test-go: ## nomadlite's own tests
 # The end-to-end files whose outcome depends on where the tasks run, the host's Buildah
 # (raw_exec) or the builder image under Nomad's docker driver (docker): the builds themselves,
 # failures, kills, secrets and private Git, SSH clones, log follows, records, the layer cache,
-# path safety, the agent loop, and what Docker is left with (docker only). Run in raw_exec
+# path safety, builds FROM the dev registry's base images (pulled from inside the task), the
+# agent loop, and what Docker is left with (docker only). Run in raw_exec
 # only: unit, infra, http, dev and the surface tests (the server, CLI, MCP and binary over the
 # same service, whatever runs its tasks); profiles.test.ts (it renders and validates both
 # profiles' jobs itself, and its node without Docker is the raw_exec stack's); gc.test.ts
@@ -52,12 +53,12 @@ test-go: ## nomadlite's own tests
 # queue.test.ts (the queue is the scheduler's, decided from the job's resources before any
 # driver runs; the docker pass already runs 5 to 7 builds at once in three files), whose 40
 # builds would take minutes more.
-DOCKER_E2E := pipeline follow-and-waits secrets ssh-host-keys path-safety records cache docker-leftovers
+DOCKER_E2E := pipeline follow-and-waits secrets ssh-host-keys path-safety records cache base-images docker-leftovers
 DOCKER_TESTS := $(DOCKER_E2E:%=./test/e2e/%.test.ts) ./test/mcp/agent-loop.test.ts
 
 # A running stack keeps its profile: each pass asks for its own and stops one of the other
 # (`dev up --switch`). Up front, so that installing Debian packages, or building the builder
-# image, on a fresh machine is not charged to one test's time limit.
+# and base images, on a fresh machine is not charged to one test's time limit.
 test-bun: export NBS_DEV_PROFILE = raw_exec
 test-bun: deps nomadlite ## unit, integration and end-to-end tests on the dev stack, raw_exec profile
 	$(NBS) dev up --switch

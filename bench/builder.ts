@@ -35,7 +35,7 @@ try {
   // 1. The image, built from nothing: an empty tool cache, Debian's mirror as apt reaches it.
   await ensurePackages(log, dockerNeeds)
   const t0 = performance.now()
-  const archive = await buildBuilderImage(log, 'pipe', { ...process.env, XDG_CACHE_HOME: join(work, 'cache') })
+  const archive = await buildBuilderImage(log, () => {}, { ...process.env, XDG_CACHE_HOME: join(work, 'cache') })
   const buildSeconds = (performance.now() - t0) / 1000
   const compressedMB = statSync(archive).size / 1e6
 

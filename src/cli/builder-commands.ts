@@ -1,7 +1,7 @@
 // `nbs builder ref|build`: the project's builder image, the docker profile's task image.
 import type { Command } from 'commander'
 import { builderRef, DEFAULT_BUILDER_REGISTRY } from '../builder/definition'
-import { buildBuilderImage, pushBuilderImage } from '../builder/image'
+import { buildBuilderImage, pushArchive } from '../builder/image'
 
 const log = (m: string) => console.error(`builder: ${m}`)
 
@@ -24,7 +24,7 @@ export function registerBuilderCommands(program: Command): void {
       log(`image: oci-archive:${archive}`)
       if (!o.push) return
       const ref = builderRef(o.push)
-      await pushBuilderImage(archive, ref, !o.insecure)
+      await pushArchive(archive, [ref], !o.insecure)
       log(`pushed; set NBS_BUILDAH_IMAGE=${ref} on the server (nbs serve, or the server job's buildah_image)`)
       console.log(ref)
     })

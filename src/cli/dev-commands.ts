@@ -1,6 +1,7 @@
 // `nbs dev up|down|status|env`: the embedded dev stack.
 import type { Command } from 'commander'
-import { devDown, devShellEnv, devStack, devStatus, devUp, devUrls, serverComponent } from '../dev/stack'
+import { baseImages, baseImageState } from '../dev/base-images'
+import { devDown, devShellEnv, devStack, devStatus, devUp, devUrls, serverComponent, stackProfile } from '../dev/stack'
 
 const log = (m: string) => console.log(`dev: ${m}`)
 
@@ -25,12 +26,25 @@ export function registerDevCommands(program: Command): void {
     .action(async () => devDown(devStack(), log, extra()))
   dev
     .command('status')
-    .description('Show which dev stack processes run.')
+    .description('Show what the dev stack runs: its profile, each process and its address, and the base images in its registry. Exits 1 unless all are there.')
     .action(async () => {
-      const rows = await devStatus(devStack(), extra())
-      for (const r of rows)
-        console.log(`${r.name.padEnd(9)} ${r.ready ? 'ready' : r.pid ? 'starting' : 'stopped'}${r.pid ? ` (pid ${r.pid})` : ''}${r.problem ? `: ${r.problem}` : ''}`)
-      if (!rows.every((r) => r.ready)) process.exitCode = 1
+      const s = devStack()
+      const rows = await devStatus(s, extra())
+      const running = stackProfile(s)
+      const asked = running && running !== s.profile ? ` (NBS_DEV_PROFILE asks for ${s.profile}: nbs dev up --switch)` : ''
+      console.log(`${'profile'.padEnd(9)} ${running ?? s.profile}${asked}, state ${s.paths.state}`)
+      const addresses: Record<string, string | undefined> = { ...devUrls(s), docker: s.docker?.host }
+      for (const r of rows) {
+        const state = r.ready ? 'ready' : r.pid ? 'starting' : 'stopped'
+        const pid = r.pid ? ` (pid ${r.pid})` : ''
+        console.log(`${r.name.padEnd(9)} ${r.problem ? `${state}${pid}: ${r.problem}` : `${state.padEnd(9)}${addresses[r.name] ?? ''}${pid}`}`)
+      }
+      const registry = rows.find((r) => r.name === 'registry')
+      const images = registry?.ready ? await Promise.all(baseImages.map((i) => baseImageState(devUrls(s).registry, i))) : []
+      console.log(registry?.ready ? 'base images (FROM them with no other registry):' : 'base images: unknown, the registry is not running')
+      for (const i of images)
+        console.log(`  ${i.ref.padEnd(46)} ${!i.digest ? 'missing: nbs dev up builds it' : i.current ? i.digest : `${i.digest}, an older definition: nbs dev up replaces it`}`)
+      if (!rows.every((r) => r.ready) || !registry?.ready || !images.every((i) => i.current)) process.exitCode = 1
     })
   dev
     .command('env')

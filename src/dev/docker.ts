@@ -3,9 +3,10 @@
 import { chownSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { builderRef } from '../builder/definition'
-import { buildBuilderImage, pushBuilderImage } from '../builder/image'
+import { buildBuilderImage, mmdebstrapProgress, pushArchive } from '../builder/image'
 import type { DevPaths, DevPorts } from './paths'
 import type { Daemon } from './process'
+import { manifestDigest } from './registry'
 
 export const dockerSocket = (paths: DevPaths) => join(paths.state, 'docker.sock')
 
@@ -35,13 +36,9 @@ export const devBuilderRef = (ports: DevPorts) => builderRef(`127.0.0.1:${ports.
 /** Builds the builder image once per definition (cached) and pushes it unless the dev registry has it. */
 export async function publishDevBuilder(ports: DevPorts, log: (m: string) => void): Promise<void> {
   const ref = devBuilderRef(ports)
-  const [repo, tag] = ref.slice(ref.indexOf('/') + 1).split(':')
-  const manifest = await fetch(`http://127.0.0.1:${ports.registry}/v2/${repo}/manifests/${tag}`, {
-    method: 'HEAD',
-    headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
-  })
-  if (manifest.ok) return log(`builder image: ${ref} (in the registry)`)
-  await pushBuilderImage(await buildBuilderImage(log, 'pipe'), ref, false)
+  const [repo = '', tag = ''] = ref.slice(ref.indexOf('/') + 1).split(':')
+  if (await manifestDigest(`127.0.0.1:${ports.registry}`, repo, tag)) return log(`builder image: ${ref} (in the registry)`)
+  await pushArchive(await buildBuilderImage(log, mmdebstrapProgress('builder image', log)), [ref], false)
   log(`builder image: ${ref} (pushed)`)
 }
 

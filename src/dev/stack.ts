@@ -1,6 +1,7 @@
 // The embedded dev stack: Nomad agent, registry and Git server on 127.0.0.1, started and stopped idempotently.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { publishBaseImages } from './base-images'
 import { cacheWritableByBuilder, devBuilderRef, dockerdDaemon, dockerPing, dockerSocket, publishDevBuilder, releaseDockerMounts } from './docker'
 import { nomadDaemon, realNomad } from './nomad-agent'
 import { devNeeds, dockerNeeds, ensurePackages } from './packages'
@@ -161,13 +162,20 @@ export function serverComponent(): Component {
 
 const componentsOf = (s: DevStack): Component[] => (s.docker?.own ? [docker, ...components] : components)
 
+const profileFile = (s: DevStack) => join(s.paths.state, 'profile')
+
+/** The profile the stack in the state dir was last brought up in, whatever NBS_DEV_PROFILE says now. */
+export function stackProfile(s: DevStack): string | undefined {
+  const file = profileFile(s)
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined
+}
+
 /**
  * One stack runs one profile at a time: a stack running the other one is refused, since others
  * may be using it, or with `switchProfile` (the caller's explicit choice) stopped first.
  */
 export async function claimProfile(s: DevStack, log: (m: string) => void, extra: Component[], switchProfile = false): Promise<void> {
-  const file = join(s.paths.state, 'profile')
-  const running = existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined
+  const running = stackProfile(s)
   const up = [docker, ...components, ...extra].some((c) => runningPid(s.paths.state, c.name))
   if (up && running && running !== s.profile) {
     if (!switchProfile)
@@ -184,7 +192,7 @@ export async function claimProfile(s: DevStack, log: (m: string) => void, extra:
     const ports = stopped.flatMap((c) => c.ports(s))
     await waitFor('the stopped stack\'s ports to close', async () => ports.every((p) => !listeners(p.port).unseen), 15_000).catch(() => {})
   }
-  writeFileSync(file, s.profile)
+  writeFileSync(profileFile(s), s.profile)
 }
 
 const where = (p: DevPort) => `127.0.0.1:${p.port} (${p.setting})`
@@ -288,6 +296,8 @@ export async function devUp(s: DevStack, log: (m: string) => void, extra: Compon
   // The server's tasks pull the builder image from the dev registry, so it is there before the server.
   if (s.docker) await publishDevBuilder(s.ports, log)
   for (const c of extra) await startComponent(s, c, log)
+  // Last: the first build of the Debian image takes a minute or two, and nothing above needs it.
+  await publishBaseImages(devUrls(s).registry, log)
 }
 
 /** Stops every component that has a pid file, whichever profile started it. */

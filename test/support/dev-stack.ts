@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
 import { devServiceEnv, devStack, devUp, devUrls } from '../../src/dev/stack'
+import { manifestDigest } from '../../src/dev/registry'
 import { publishRepo } from '../../src/dev/repos'
 import { NomadClient } from '../../src/nomad/client'
 import { BuildService } from '../../src/service/build-service'
@@ -29,21 +30,7 @@ export async function gitRepo(name: string, files: Record<string, string>): Prom
 }
 
 /** The digest the registry serves for a tag, or undefined when it has no such tag. */
-export async function registryDigest(image: string, tag: string): Promise<string | undefined> {
-  const path = image.slice(image.indexOf('/') + 1)
-  const res = await fetch(`http://${urls.registry}/v2/${path}/manifests/${tag}`, {
-    method: 'HEAD',
-    headers: {
-      Accept: [
-        'application/vnd.oci.image.manifest.v1+json',
-        'application/vnd.docker.distribution.manifest.v2+json',
-        'application/vnd.docker.distribution.manifest.list.v2+json',
-        'application/vnd.oci.image.index.v1+json',
-      ].join(', '),
-    },
-  })
-  return res.ok ? (res.headers.get('Docker-Content-Digest') ?? undefined) : undefined
-}
+export const registryDigest = (image: string, tag: string) => manifestDigest(urls.registry, image.slice(image.indexOf('/') + 1), tag)
 
 export const busyboxDockerfile = (...steps: string[]) =>
   ['FROM scratch', 'COPY busybox /bin/busybox', 'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox --install -s /bin"]', ...steps, ''].join('\n')
