@@ -14,6 +14,9 @@ import {
   ListQuery,
   Logs,
   LogsQuery,
+  RUN_LIMITS,
+  RunRequest,
+  RunResult,
   ServerInfo,
   SubmitResult,
   WAIT_SECONDS,
@@ -196,6 +199,29 @@ export const tools: Tool[] = [
       return api.waitForJob(args, caller, signal, onProgress)
     },
     summary: waitText,
+  }),
+  tool({
+    name: 'runInImage',
+    title: "Run a command in a build's image",
+    description: [
+      "Look inside what a build made: one command in a fresh container from the build's image, on the node that holds it, with the tests' network and no secrets.",
+      'For a build that SUCCEEDED or failed a test: the built image. For one that failed at build step N: the image after the last step that succeeded ("image": "after step 3 of 4"), so you can see what the failing step started from.',
+      `command is a string for /bin/sh -c or an array run as-is; env; timeoutSeconds (default ${RUN_LIMITS.seconds.default}, at most ${RUN_LIMITS.seconds.maximum}). Answers exitCode, stdout, stderr (${RUN_LIMITS.outputBytes / 1024} KiB each at most, truncated says so), image, durationSeconds.`,
+      'The loop: submitJob → read failure → runInImage to look → fix → submitJob again. When the image is gone (pruned, node lost) it says so: resubmit the build.',
+      `Example: {"id":"${exampleId}","command":"ls -la /app && /app --version"}`,
+    ].join('\n'),
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    input: Type.Object({ id: JobRef.properties.id, ...RunRequest.properties }, { additionalProperties: false }),
+    output: RunResult,
+    run: (api, { id, ...run }, { caller, signal }) => api.runInImage(id, run, caller, signal),
+    summary: (r) =>
+      [
+        `exit ${r.exitCode}${r.timedOut ? ' (stopped at its time limit)' : ''} in ${r.image} (${r.imageId.slice(0, 12)}) on ${r.node}, ${r.durationSeconds} s${r.truncated ? '; output truncated' : ''}`,
+        r.stdout && `stdout:\n${r.stdout.slice(-4000)}`,
+        r.stderr && `stderr:\n${r.stderr.slice(-4000)}`,
+      ]
+        .filter(Boolean)
+        .join('\n'),
   }),
   tool({
     name: 'getServerInfo',

@@ -53,7 +53,7 @@ describe('compiled nbs', () => {
       return JSON.parse(r.stdout.toString())
     }
     const listed = run('--method', 'tools/list') as { tools: { name: string; annotations?: Record<string, boolean> }[] }
-    expect(listed.tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getServerInfo', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
+    expect(listed.tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getServerInfo', 'getStatus', 'killJob', 'listJobs', 'runInImage', 'submitJob', 'waitForJob'])
     const hints = Object.fromEntries(listed.tools.map((t) => [t.name, t.annotations]))
     expect(hints.getStatus).toEqual({ readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false })
     expect(hints.cleanup).toMatchObject({ readOnlyHint: false, destructiveHint: true })

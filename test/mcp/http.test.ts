@@ -9,9 +9,9 @@ const { call, client } = mcpSession()
 const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n')
 
 describe('MCP over HTTP', () => {
-  test('tools/list: eight tools, each with object input and output schemas, a description and annotations', async () => {
+  test('tools/list: nine tools, each with object input and output schemas, a description and annotations', async () => {
     const { tools } = await client().listTools()
-    expect(tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getServerInfo', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
+    expect(tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getServerInfo', 'getStatus', 'killJob', 'listJobs', 'runInImage', 'submitJob', 'waitForJob'])
     for (const t of tools) {
       expect(t.inputSchema.type).toBe('object')
       expect(t.outputSchema?.type).toBe('object')

@@ -60,12 +60,12 @@ describe('nbs mcp --stdio', () => {
     expect(r.stderr).toContain(words)
   })
 
-  test("in-process as a client: the eight tools; another client's job does not exist for it, its own jobs carry its name", async () => {
+  test("in-process as a client: the nine tools; another client's job does not exist for it, its own jobs carry its name", async () => {
     await ensureStack()
     const theirs = await service.submitJob(unplaceable, { owner: 'stdio-other' })
     const client = await stdioClient(['mcp', '--stdio', '--as', 'stdio-me'])
     const { tools } = await client.listTools()
-    expect(tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getServerInfo', 'getStatus', 'killJob', 'listJobs', 'submitJob', 'waitForJob'])
+    expect(tools.map((t) => t.name).sort()).toEqual(['cleanup', 'getLogs', 'getServerInfo', 'getStatus', 'killJob', 'listJobs', 'runInImage', 'submitJob', 'waitForJob'])
     const r = (await client.callTool({ name: 'getStatus', arguments: { id: theirs.id } })) as Result
     expect(r.isError).toBe(true)
     expect(r.content[0]?.text).toContain(`no job ${theirs.id}`)
