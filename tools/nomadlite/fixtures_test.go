@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -252,6 +253,63 @@ func TestMatchesRecordedNomad(t *testing.T) {
 		v := mustPut("/v1/var/nomad/jobs/fx", M{"Path": "nomad/jobs/fx", "Items": M{"password": "x"}})
 		sameKeys(t, "put-var", obj(loadFixture(t, "variables-template", "put-var.json"), "body"), v)
 	})
+	t.Run("variables-write", func(t *testing.T) {
+		base := "conformance/vw-fixture"
+		type answer struct {
+			recorded
+			Index string `json:"index"`
+		}
+		do := func(method, path string, body any) answer {
+			code, h, b := a.do(method, path, body)
+			return answer{recorded{code, strings.Split(h.Get("Content-Type"), ";")[0], string(b)}, h.Get("X-Nomad-Index")}
+		}
+		put := func(items M, cas string) answer {
+			return do("PUT", "/v1/var/"+base+"/a?cas="+cas, M{"Path": base + "/a", "Items": items})
+		}
+		got := map[string]answer{}
+		got["put-create-cas0.json"] = put(M{"k": "1"}, "0")
+		var created M
+		_ = json.Unmarshal([]byte(got["put-create-cas0.json"].Body), &created)
+		got["put-exists-cas0.json"] = put(M{"k": "2"}, "0")
+		if up := put(M{"k": "3"}, fmt.Sprint(created["ModifyIndex"])); up.Status != 200 {
+			t.Errorf("cas update: %+v", up)
+		}
+		got["delete-wrong-cas.json"] = do("DELETE", "/v1/var/"+base+"/a?cas=1", nil)
+		got["delete.json"] = do("DELETE", "/v1/var/"+base+"/a", nil)
+		got["delete-missing.json"] = do("DELETE", "/v1/var/"+base+"/never-existed", nil)
+		if code, _, b := a.do("GET", "/v1/var/"+base+"/a", nil); code != 404 {
+			t.Errorf("GET of a deleted variable: %d %s", code, b)
+		}
+		for file, ours := range got {
+			var rec answer
+			b, _ := json.Marshal(loadFixture(t, "variables-write", file))
+			_ = json.Unmarshal(b, &rec)
+			if ours.Status != rec.Status || (rec.ContentType != "" || rec.Status == 204) && ours.ContentType != rec.ContentType {
+				t.Errorf("%s: nomadlite %d %q, recorded %d %q", file, ours.Status, ours.ContentType, rec.Status, rec.ContentType)
+			}
+			if rec.Index != "" && ours.Index == "" {
+				t.Errorf("%s: X-Nomad-Index %q, recorded %q", file, ours.Index, rec.Index)
+			}
+			if rec.Body == "" || ours.Body == "" {
+				if rec.Body != ours.Body {
+					t.Errorf("%s: body %q, recorded %q", file, ours.Body, rec.Body)
+				}
+				continue
+			}
+			// The same keys in the same order, the same items; indexes and times are each agent's own.
+			if rk, ok := jsonKeys(rec.Body), jsonKeys(ours.Body); !slices.Equal(rk, ok) {
+				t.Errorf("%s: keys %v, recorded %v", file, ok, rk)
+			}
+			var rv, ov M
+			_ = json.Unmarshal([]byte(rec.Body), &rv)
+			_ = json.Unmarshal([]byte(ours.Body), &ov)
+			for _, k := range []string{"Namespace", "Lock", "Items"} {
+				if fmt.Sprint(rv[k]) != fmt.Sprint(ov[k]) {
+					t.Errorf("%s: %s %v, recorded %v", file, k, ov[k], rv[k])
+				}
+			}
+		}
+	})
 	t.Run("queries", func(t *testing.T) {
 		job := batchJob("fx-q", task("test-0", "echo hi", ""))
 		job["Meta"] = M{"nbs.owner": "client-a"}
@@ -428,6 +486,27 @@ func TestMatchesRecordedNomad(t *testing.T) {
 			t.Errorf("three phases of 40%%: %v", obj(al, "ClientStatus"))
 		}
 	})
+}
+
+// jsonKeys lists the keys of a JSON object in the order they are written.
+func jsonKeys(body string) []string {
+	dec := json.NewDecoder(strings.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return keys
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return keys
+		}
+	}
+	return keys
 }
 
 func asList(v any) []any {
