@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -306,6 +307,62 @@ func TestMatchesRecordedNomad(t *testing.T) {
 			for _, k := range []string{"Namespace", "Lock", "Items"} {
 				if fmt.Sprint(rv[k]) != fmt.Sprint(ov[k]) {
 					t.Errorf("%s: %s %v, recorded %v", file, k, ov[k], rv[k])
+				}
+			}
+		}
+	})
+	t.Run("artifact", func(t *testing.T) {
+		good := tgz(t, entry{"a.txt", "file", "alpha", 0o644}, entry{"dir", "dir", "", 0o755}, entry{"dir/run.sh", "file", "#!/bin/sh\necho run-ok\n", 0o755},
+			entry{"link", "symlink", "a.txt", 0o777})
+		hostile := tgz(t, entry{"ok.txt", "file", "fine", 0o644}, entry{"../escape.txt", "file", "escaped", 0o644})
+		abslink := tgz(t, entry{"ok.txt", "file", "fine", 0o644}, entry{"etc-link", "symlink", "/etc", 0o777})
+		srv := newArtifactServer(t, map[string][]byte{"/good.tgz": good, "/hostile.tgz": hostile, "/abslink.tgz": abslink})
+		art := func(path, checksum string) M {
+			a := artifact(srv.URL+path, M{}, "local/src")
+			if checksum != "" {
+				a["GetterOptions"] = M{"checksum": checksum}
+			}
+			return a
+		}
+		ok := art("/good.tgz?case=ok", sha(good))
+		ok["GetterHeaders"] = M{"Authorization": "Bearer conformance-token"}
+		raw := artifact(srv.URL+"/good.tgz", M{"checksum": sha(good), "archive": "false"}, "local/in")
+		cases := map[string]M{"ok": ok, "badsum": art("/good.tgz", "sha256:"+strings.Repeat("0", 64)), "missing": art("/nope.tgz", ""),
+			"escape": art("/hostile.tgz", sha(hostile)), "raw": raw, "abslink": art("/abslink.tgz", sha(abslink))}
+		for name, a := range cases {
+			reg := mustPut("/v1/jobs", M{"Job": withArtifacts("fx-art-"+name, "true", a)})
+			if name == "ok" {
+				sameKeys(t, "register", obj(loadFixture(t, "artifact", "register.json"), "body"), reg)
+			}
+		}
+		// The recorded messages, with the server's address, the allocation's
+		// directory and the getter's temporary name each agent has of its own.
+		norm := func(s, allocDir string) string {
+			s = regexp.MustCompile(`http://127\.0\.0\.1:\d+`).ReplaceAllString(s, "<server>")
+			s = regexp.MustCompile(`/getter\d+/`).ReplaceAllString(s, "/getter<n>/")
+			s = regexp.MustCompile(`\nGot: [0-9a-f]{64}\n`).ReplaceAllString(s, "\nGot: <sum of the gzip>\n")
+			return strings.ReplaceAll(s, allocDir, "<alloc-dir>")
+		}
+		for name := range cases {
+			ours := a.finalAlloc("fx-art-" + name)
+			rec := loadFixture(t, "artifact", "alloc-"+name+".json")
+			compareAlloc(t, "alloc-"+name, rec, ours)
+			ourEvents, recEvents := eventTypes(ours.(map[string]any), "build"), eventTypes(rec.(map[string]any), "build")
+			if !slices.Equal(ourEvents, recEvents) || obj(ours, "ClientStatus") != obj(rec, "ClientStatus") {
+				t.Errorf("%s: nomadlite %v %v, recorded %v %v", name, obj(ours, "ClientStatus"), ourEvents, obj(rec, "ClientStatus"), recEvents)
+			}
+			for _, typ := range []string{"Failed Artifact Download", "Not Restarting", "Downloading Artifacts"} {
+				re, oe := lastEvent(rec.(map[string]any), "build", typ), lastEvent(ours.(map[string]any), "build", typ)
+				if re == nil {
+					continue
+				}
+				id := obj(ours, "ID").(string)
+				recDir := regexp.MustCompile(`/tmp/rec-nomad/data/alloc/[0-9a-f-]+`)
+				for _, k := range []string{"DisplayMessage", "DownloadError", "Message", "FailsTask", "RestartReason"} {
+					rv, ov := fmt.Sprint(re[k]), fmt.Sprint(oe[k])
+					if norm(ov, filepath.Join(a.dir, "alloc", id)) != norm(recDir.ReplaceAllString(rv, "<alloc-dir>"), "<alloc-dir>") {
+						t.Errorf("%s %s.%s: nomadlite %q, recorded %q", name, typ, k, ov, rv)
+					}
 				}
 			}
 		}

@@ -1,7 +1,14 @@
 package main
 
 import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
 	"fmt"
+	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
@@ -141,7 +148,98 @@ func validateTask(t *api.Task) error {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Template %d validation failed: %s", idx+1, err))
 		}
 	}
+	for idx, a := range t.Artifacts {
+		if err := validateArtifact(a); err != nil {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Artifact %d validation failed: %v", idx+1, err))
+		}
+	}
 	return mErr.ErrorOrNil()
+}
+
+// validateArtifact is Nomad's TaskArtifact.Validate (source, mode, a
+// destination that stays in the allocation, the checksum's form), plus what
+// nomadlite's getter cannot do, refused here rather than failing on the
+// client: sources other than http(s), xz/zstd archives, HTTP directories,
+// chown. Values with ${…} are only known on the client, where they are
+// checked again.
+func validateArtifact(a *api.TaskArtifact) error {
+	var mErr multierror.Error
+	src := deref(a.GetterSource)
+	if src == "" {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("source must be specified"))
+	}
+	mode := deref(a.GetterMode)
+	switch mode {
+	case "", "any", "file", "dir":
+	default:
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("invalid artifact mode %q; must be one of: any, file, dir", mode))
+	}
+	dest := filepath.Join("/alloc-dir/alloc-id", "task", deref(a.RelativeDest))
+	if rel, err := filepath.Rel("/alloc-dir/alloc-id", dest); err != nil {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("invalid destination path: %v", err))
+	} else if strings.HasPrefix(rel, "..") {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("destination escapes allocation directory"))
+	}
+	if err := validateChecksum(a.GetterOptions); err != nil {
+		mErr.Errors = append(mErr.Errors, err)
+	}
+	if a.Chown {
+		mErr.Errors = append(mErr.Errors, unimplemented("artifact", "Chown"))
+	}
+	if src != "" && !strings.Contains(src, "${") {
+		u, err := url.Parse(src)
+		switch {
+		case err != nil || u.Scheme != "http" && u.Scheme != "https":
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("nomadlite fetches http and https artifacts only, not %q", src))
+		case !strings.Contains(a.GetterOptions["archive"], "${"):
+			archiveOpt := u.Query().Get("archive")
+			if v, ok := a.GetterOptions["archive"]; ok {
+				archiveOpt = v
+			}
+			name, dec, ok := archiveOf(archiveOpt, u.Path)
+			if !ok {
+				mErr.Errors = append(mErr.Errors, fmt.Errorf("nomadlite cannot unpack %q archives (xz and zstd are not in Go's standard library): set the option archive = \"false\" and unpack it in the task", name))
+			} else if dec == nil && (mode == "dir" || mode != "file" && strings.HasSuffix(u.Path, "/")) {
+				mErr.Errors = append(mErr.Errors, fmt.Errorf("nomadlite cannot fetch an HTTP directory (go-getter's X-Terraform-Get protocol): %s", src))
+			}
+		}
+	}
+	return mErr.ErrorOrNil()
+}
+
+// validateChecksum is Nomad's TaskArtifact.validateChecksum: "type:hex" of
+// a known type and the right length, unless it is interpolated.
+func validateChecksum(opts map[string]string) error {
+	check, ok := opts["checksum"]
+	if !ok || strings.Contains(check, "${") {
+		return nil
+	}
+	check = strings.TrimSpace(check)
+	if check == "" {
+		return fmt.Errorf("checksum value cannot be empty")
+	}
+	parts := strings.Split(check, ":")
+	if len(parts) != 2 {
+		return fmt.Errorf(`checksum must be given as "type:value"; got %q`, check)
+	}
+	b, err := hex.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("invalid checksum: %v", err)
+	}
+	size := map[string]int{"md5": md5.Size, "sha1": sha1.Size, "sha256": sha256.Size, "sha512": sha512.Size}[parts[0]]
+	if size == 0 {
+		return fmt.Errorf("unsupported checksum type: %s", parts[0])
+	}
+	if len(b) != size {
+		return fmt.Errorf("invalid %s checksum: %v", parts[0], parts[1])
+	}
+	return nil
+}
+
+// unimplemented refuses a field nomadlite would otherwise ignore: a job that
+// needs it would run here without it and behave differently on Nomad.
+func unimplemented(where, field string) error {
+	return fmt.Errorf("nomadlite does not implement the %s field %s: refused rather than ignored (see tools/nomadlite/README.md)", where, field)
 }
 
 func validateConstraint(c *api.Constraint) error {
