@@ -64,6 +64,9 @@ func validateJob(j *api.Job) *multierror.Error {
 			groups[name] = idx
 		}
 	}
+	for _, f := range unimplementedJobFields(j) {
+		mErr.Errors = append(mErr.Errors, unimplemented("job", f))
+	}
 	for _, tg := range j.TaskGroups {
 		if err := validateGroup(tg); err != nil {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Task group %s validation failed: %v", deref(tg.Name), err))
@@ -106,6 +109,9 @@ func validateGroup(tg *api.TaskGroup) error {
 				mErr.Errors = append(mErr.Errors, fmt.Errorf("Task %s has a volume mount (%d) referencing undefined volume %s", t.Name, idx, name))
 			}
 		}
+	}
+	for _, f := range unimplementedGroupFields(tg) {
+		mErr.Errors = append(mErr.Errors, unimplemented("group", f))
 	}
 	for _, t := range tg.Tasks {
 		if err := validateTask(t); err != nil {
@@ -152,6 +158,9 @@ func validateTask(t *api.Task) error {
 		if err := validateArtifact(a); err != nil {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Artifact %d validation failed: %v", idx+1, err))
 		}
+	}
+	for _, f := range unimplementedTaskFields(t) {
+		mErr.Errors = append(mErr.Errors, unimplemented("task", f))
 	}
 	return mErr.ErrorOrNil()
 }
@@ -240,6 +249,79 @@ func validateChecksum(opts map[string]string) error {
 // needs it would run here without it and behave differently on Nomad.
 func unimplemented(where, field string) error {
 	return fmt.Errorf("nomadlite does not implement the %s field %s: refused rather than ignored (see tools/nomadlite/README.md)", where, field)
+}
+
+// The fields of a job, group and task that nomadlite does not implement, when
+// set (present and not zero). Fields it implements, or that change nothing
+// on one node (affinities, spreads, update and migrate strategies,
+// disconnect settings, EphemeralDisk), or that it implements in part as the
+// README says (LogConfig, ReschedulePolicy, template change modes) are
+// accepted. Defaults the server fills in (Identity, Resources) pass.
+func unimplementedJobFields(j *api.Job) []string {
+	var out []string
+	if j.Periodic != nil {
+		out = append(out, "Periodic")
+	}
+	if j.ParameterizedJob != nil {
+		out = append(out, "ParameterizedJob")
+	}
+	if j.Multiregion != nil {
+		out = append(out, "Multiregion")
+	}
+	return out
+}
+
+func unimplementedGroupFields(tg *api.TaskGroup) []string {
+	var out []string
+	if len(tg.Networks) > 0 {
+		out = append(out, "Networks")
+	}
+	if len(tg.Services) > 0 {
+		out = append(out, "Services")
+	}
+	if deref(tg.ShutdownDelay) > 0 {
+		out = append(out, "ShutdownDelay")
+	}
+	if deref(tg.MaxRunDuration) > 0 {
+		out = append(out, "MaxRunDuration")
+	}
+	if tg.Scaling != nil {
+		out = append(out, "Scaling")
+	}
+	if tg.Consul != nil {
+		out = append(out, "Consul")
+	}
+	return out
+}
+
+func unimplementedTaskFields(t *api.Task) []string {
+	var out []string
+	set := func(name string, isSet bool) {
+		if isSet {
+			out = append(out, name)
+		}
+	}
+	set("Services", len(t.Services) > 0)
+	set("Vault", t.Vault != nil)
+	set("Consul", t.Consul != nil)
+	set("DispatchPayload", t.DispatchPayload != nil)
+	set("CSIPluginConfig", t.CSIPluginConfig != nil)
+	set("Leader", t.Leader)
+	set("ShutdownDelay", t.ShutdownDelay > 0)
+	set("Kind", t.Kind != "")
+	set("ScalingPolicies", len(t.ScalingPolicies) > 0)
+	set("Secrets", len(t.Secrets) > 0)
+	set("Identities", len(t.Identities) > 0)
+	set("Identity.Env", t.Identity != nil && t.Identity.Env)
+	set("Identity.File", t.Identity != nil && t.Identity.File)
+	set("Actions", len(t.Actions) > 0)
+	set("Schedule", t.Schedule != nil)
+	if r := t.Resources; r != nil {
+		set("Resources.Cores", deref(r.Cores) > 0)
+		set("Resources.NUMA", r.NUMA != nil && r.NUMA.Affinity != "" && r.NUMA.Affinity != "none")
+		set("Resources.Networks", len(r.Networks) > 0)
+	}
+	return out
 }
 
 func validateConstraint(c *api.Constraint) error {
