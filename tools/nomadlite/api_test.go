@@ -123,8 +123,8 @@ func TestVariables(t *testing.T) {
 	if code, _, _ := a.do("DELETE", "/v1/var/app/one?cas=1", nil); code != 409 {
 		t.Errorf("delete with stale cas: %d", code)
 	}
-	if code, _, _ := a.do("DELETE", "/v1/var/app/one", nil); code != 200 {
-		t.Errorf("delete: %d", code)
+	if code, h, b := a.do("DELETE", "/v1/var/app/one", nil); code != 204 || len(b) != 0 || h.Get("X-Nomad-Index") == "" {
+		t.Errorf("delete: %d %q index %q", code, b, h.Get("X-Nomad-Index"))
 	}
 	if code := a.getJSON("/v1/var/app/one", nil); code != 404 {
 		t.Errorf("deleted var still there: %d", code)

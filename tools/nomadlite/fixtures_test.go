@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -252,6 +254,119 @@ func TestMatchesRecordedNomad(t *testing.T) {
 		v := mustPut("/v1/var/nomad/jobs/fx", M{"Path": "nomad/jobs/fx", "Items": M{"password": "x"}})
 		sameKeys(t, "put-var", obj(loadFixture(t, "variables-template", "put-var.json"), "body"), v)
 	})
+	t.Run("variables-write", func(t *testing.T) {
+		base := "conformance/vw-fixture"
+		type answer struct {
+			recorded
+			Index string `json:"index"`
+		}
+		do := func(method, path string, body any) answer {
+			code, h, b := a.do(method, path, body)
+			return answer{recorded{code, strings.Split(h.Get("Content-Type"), ";")[0], string(b)}, h.Get("X-Nomad-Index")}
+		}
+		put := func(items M, cas string) answer {
+			return do("PUT", "/v1/var/"+base+"/a?cas="+cas, M{"Path": base + "/a", "Items": items})
+		}
+		got := map[string]answer{}
+		got["put-create-cas0.json"] = put(M{"k": "1"}, "0")
+		var created M
+		_ = json.Unmarshal([]byte(got["put-create-cas0.json"].Body), &created)
+		got["put-exists-cas0.json"] = put(M{"k": "2"}, "0")
+		if up := put(M{"k": "3"}, fmt.Sprint(created["ModifyIndex"])); up.Status != 200 {
+			t.Errorf("cas update: %+v", up)
+		}
+		got["delete-wrong-cas.json"] = do("DELETE", "/v1/var/"+base+"/a?cas=1", nil)
+		got["delete.json"] = do("DELETE", "/v1/var/"+base+"/a", nil)
+		got["delete-missing.json"] = do("DELETE", "/v1/var/"+base+"/never-existed", nil)
+		if code, _, b := a.do("GET", "/v1/var/"+base+"/a", nil); code != 404 {
+			t.Errorf("GET of a deleted variable: %d %s", code, b)
+		}
+		for file, ours := range got {
+			var rec answer
+			b, _ := json.Marshal(loadFixture(t, "variables-write", file))
+			_ = json.Unmarshal(b, &rec)
+			if ours.Status != rec.Status || (rec.ContentType != "" || rec.Status == 204) && ours.ContentType != rec.ContentType {
+				t.Errorf("%s: nomadlite %d %q, recorded %d %q", file, ours.Status, ours.ContentType, rec.Status, rec.ContentType)
+			}
+			if rec.Index != "" && ours.Index == "" {
+				t.Errorf("%s: X-Nomad-Index %q, recorded %q", file, ours.Index, rec.Index)
+			}
+			if rec.Body == "" || ours.Body == "" {
+				if rec.Body != ours.Body {
+					t.Errorf("%s: body %q, recorded %q", file, ours.Body, rec.Body)
+				}
+				continue
+			}
+			// The same keys in the same order, the same items; indexes and times are each agent's own.
+			if rk, ok := jsonKeys(rec.Body), jsonKeys(ours.Body); !slices.Equal(rk, ok) {
+				t.Errorf("%s: keys %v, recorded %v", file, ok, rk)
+			}
+			var rv, ov M
+			_ = json.Unmarshal([]byte(rec.Body), &rv)
+			_ = json.Unmarshal([]byte(ours.Body), &ov)
+			for _, k := range []string{"Namespace", "Lock", "Items"} {
+				if fmt.Sprint(rv[k]) != fmt.Sprint(ov[k]) {
+					t.Errorf("%s: %s %v, recorded %v", file, k, ov[k], rv[k])
+				}
+			}
+		}
+	})
+	t.Run("artifact", func(t *testing.T) {
+		good := tgz(t, entry{"a.txt", "file", "alpha", 0o644}, entry{"dir", "dir", "", 0o755}, entry{"dir/run.sh", "file", "#!/bin/sh\necho run-ok\n", 0o755},
+			entry{"link", "symlink", "a.txt", 0o777})
+		hostile := tgz(t, entry{"ok.txt", "file", "fine", 0o644}, entry{"../escape.txt", "file", "escaped", 0o644})
+		abslink := tgz(t, entry{"ok.txt", "file", "fine", 0o644}, entry{"etc-link", "symlink", "/etc", 0o777})
+		srv := newArtifactServer(t, map[string][]byte{"/good.tgz": good, "/hostile.tgz": hostile, "/abslink.tgz": abslink})
+		art := func(path, checksum string) M {
+			a := artifact(srv.URL+path, M{}, "local/src")
+			if checksum != "" {
+				a["GetterOptions"] = M{"checksum": checksum}
+			}
+			return a
+		}
+		ok := art("/good.tgz?case=ok", sha(good))
+		ok["GetterHeaders"] = M{"Authorization": "Bearer conformance-token"}
+		raw := artifact(srv.URL+"/good.tgz", M{"checksum": sha(good), "archive": "false"}, "local/in")
+		cases := map[string]M{"ok": ok, "badsum": art("/good.tgz", "sha256:"+strings.Repeat("0", 64)), "missing": art("/nope.tgz", ""),
+			"escape": art("/hostile.tgz", sha(hostile)), "raw": raw, "abslink": art("/abslink.tgz", sha(abslink))}
+		for name, a := range cases {
+			reg := mustPut("/v1/jobs", M{"Job": withArtifacts("fx-art-"+name, "true", a)})
+			if name == "ok" {
+				sameKeys(t, "register", obj(loadFixture(t, "artifact", "register.json"), "body"), reg)
+			}
+		}
+		// The recorded messages, with the server's address, the allocation's
+		// directory and the getter's temporary name each agent has of its own.
+		norm := func(s, allocDir string) string {
+			s = regexp.MustCompile(`http://127\.0\.0\.1:\d+`).ReplaceAllString(s, "<server>")
+			s = regexp.MustCompile(`/getter\d+/`).ReplaceAllString(s, "/getter<n>/")
+			s = regexp.MustCompile(`\nGot: [0-9a-f]{64}\n`).ReplaceAllString(s, "\nGot: <sum of the gzip>\n")
+			return strings.ReplaceAll(s, allocDir, "<alloc-dir>")
+		}
+		for name := range cases {
+			ours := a.finalAlloc("fx-art-" + name)
+			rec := loadFixture(t, "artifact", "alloc-"+name+".json")
+			compareAlloc(t, "alloc-"+name, rec, ours)
+			ourEvents, recEvents := eventTypes(ours.(map[string]any), "build"), eventTypes(rec.(map[string]any), "build")
+			if !slices.Equal(ourEvents, recEvents) || obj(ours, "ClientStatus") != obj(rec, "ClientStatus") {
+				t.Errorf("%s: nomadlite %v %v, recorded %v %v", name, obj(ours, "ClientStatus"), ourEvents, obj(rec, "ClientStatus"), recEvents)
+			}
+			for _, typ := range []string{"Failed Artifact Download", "Not Restarting", "Downloading Artifacts"} {
+				re, oe := lastEvent(rec.(map[string]any), "build", typ), lastEvent(ours.(map[string]any), "build", typ)
+				if re == nil {
+					continue
+				}
+				id := obj(ours, "ID").(string)
+				recDir := regexp.MustCompile(`/tmp/rec-nomad/data/alloc/[0-9a-f-]+`)
+				for _, k := range []string{"DisplayMessage", "DownloadError", "Message", "FailsTask", "RestartReason"} {
+					rv, ov := fmt.Sprint(re[k]), fmt.Sprint(oe[k])
+					if norm(ov, filepath.Join(a.dir, "alloc", id)) != norm(recDir.ReplaceAllString(rv, "<alloc-dir>"), "<alloc-dir>") {
+						t.Errorf("%s %s.%s: nomadlite %q, recorded %q", name, typ, k, ov, rv)
+					}
+				}
+			}
+		}
+	})
 	t.Run("queries", func(t *testing.T) {
 		job := batchJob("fx-q", task("test-0", "echo hi", ""))
 		job["Meta"] = M{"nbs.owner": "client-a"}
@@ -428,6 +543,27 @@ func TestMatchesRecordedNomad(t *testing.T) {
 			t.Errorf("three phases of 40%%: %v", obj(al, "ClientStatus"))
 		}
 	})
+}
+
+// jsonKeys lists the keys of a JSON object in the order they are written.
+func jsonKeys(body string) []string {
+	dec := json.NewDecoder(strings.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return keys
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return keys
+		}
+	}
+	return keys
 }
 
 func asList(v any) []any {

@@ -171,6 +171,8 @@ func (s *Server) recoverLost() {
 			ts.Events = append(ts.Events, e)
 			ts.State, ts.FinishedAt = "dead", time.Now().UTC()
 		}
+		// Its tasks are dead now: nothing needs their secrets/ any more.
+		releaseSecrets(s.allocDir(a.ID))
 		a.ClientStatus, a.ClientDescription = "lost", "alloc is lost since its node is down"
 		if a.DesiredStatus == "run" {
 			a.DesiredStatus, a.DesiredDescription = "stop", "alloc is lost since its node is down"

@@ -71,16 +71,57 @@ func (m secretsMode) build(dir, linkName string, sizeMB int) error {
 func releaseSecrets(allocDir string) {
 	ents, _ := os.ReadDir(allocDir)
 	for _, e := range ents {
-		dir := filepath.Join(allocDir, e.Name(), "secrets")
-		if target, err := os.Readlink(dir); err == nil {
-			// Only what build made: a restarted agent may find links it did not.
-			if filepath.Base(filepath.Dir(target)) == noexecDirName() {
-				_ = os.RemoveAll(target)
-			}
-			continue
-		}
-		unmountSecrets(dir)
+		releaseTaskSecrets(filepath.Join(allocDir, e.Name()))
 	}
+}
+
+// releaseTaskSecrets undoes build for one task directory.
+func releaseTaskSecrets(taskDir string) {
+	dir := filepath.Join(taskDir, "secrets")
+	if target, err := os.Readlink(dir); err == nil {
+		// Only what build made: a restarted agent may find links it did not.
+		if filepath.Base(filepath.Dir(target)) == noexecDirName() {
+			_ = os.RemoveAll(target)
+		}
+		return
+	}
+	unmountSecrets(dir)
+}
+
+// releaseFinishedSecrets runs when the agent stops: it unmounts the secrets/
+// of every task that has finished — all those of finished allocations, the
+// dead tasks of live ones — so that nothing of a finished task stays mounted
+// in the data dir (which could then not be removed: "Device or resource
+// busy"). A task still running or about to start keeps its own, as a Nomad
+// client leaves its tasks alone when it stops; the next start, which kills
+// what it finds still running, releases theirs (recoverLost). Returns how
+// many task dirs it released.
+func (s *Server) releaseFinishedSecrets() int {
+	root := filepath.Join(s.cfg.DataDir, "alloc")
+	ents, _ := os.ReadDir(root)
+	var dirs []string
+	s.st.mu.Lock()
+	for _, e := range ents {
+		id := e.Name()
+		a := s.st.Allocs[id]
+		if a == nil && s.runner(id) != nil {
+			continue // purged while it runs: its tasks may still need theirs
+		}
+		tasks, _ := os.ReadDir(filepath.Join(root, id))
+		for _, t := range tasks {
+			if t.Name() == "alloc" {
+				continue
+			}
+			if a == nil || clientTerminal(a) || a.TaskStates[t.Name()] == nil || a.TaskStates[t.Name()].State == "dead" {
+				dirs = append(dirs, filepath.Join(root, id, t.Name()))
+			}
+		}
+	}
+	s.st.mu.Unlock()
+	for _, d := range dirs {
+		releaseTaskSecrets(d)
+	}
+	return len(dirs)
 }
 
 func noexecDirName() string { return fmt.Sprintf("nomadlite-secrets-%d", os.Getuid()) }

@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -132,5 +133,47 @@ func TestSecretsCommandRefused(t *testing.T) {
 		if out := a.logs(al["ID"].(string), "build", "stdout", ""); out != perms {
 			t.Errorf("%s: template perms %q, want %q", name, out, perms)
 		}
+	}
+}
+
+// TestSecretsReleasedAtStop: when the agent stops, the secrets/ tmpfs of
+// every finished task is unmounted (a data dir left with mounts cannot be
+// removed: "Device or resource busy"); a task still running keeps its own
+// until the next start, which kills it as lost and unmounts it then.
+func TestSecretsReleasedAtStop(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := t.TempDir()
+	a := startAgent(t, dir)
+	a.register(batchJob("finished", task("test-0", "true", "")))
+	finished := filepath.Join(dir, "alloc", a.waitAlloc("finished", 5*time.Second, done)["ID"].(string))
+	a.register(batchJob("running", task("build", "true", "prestart"), task("test-0", "sleep 60", "")))
+	id := a.waitAlloc("running", 5*time.Second, func(al M) bool { return taskStates(al)["test-0"]["State"] == "running" })["ID"].(string)
+	running := filepath.Join(dir, "alloc", id)
+	if m := mountedUnder(finished); len(m) != 1 {
+		t.Fatalf("finished alloc before the stop: %v", m)
+	}
+	a.srv.Close() // what SIGTERM does; the tasks are left running
+	if m := mountedUnder(finished); len(m) != 0 {
+		t.Errorf("the finished allocation's secrets stay mounted: %v", m)
+	}
+	if m := mountedUnder(running); !slices.Equal(m, []string{filepath.Join(running, "test-0", "secrets")}) {
+		t.Errorf("running allocation after the stop: %v, want only the running task's", m)
+	}
+	if len(procsOfAlloc(id)) == 0 {
+		t.Fatalf("the task died with the agent")
+	}
+	// The next start kills the lost task and releases its secrets/: the data
+	// dir can go.
+	b := startAgent(t, dir)
+	assertNoProcs(t, id)
+	if m := mountedUnder(dir); len(m) != 0 {
+		t.Errorf("mounts left after the restart: %v", m)
+	}
+	b.close()
+	a.http.Close()
+	a.http = nil
+	if err := os.RemoveAll(dir); err != nil {
+		t.Errorf("the data dir cannot be removed: %v", err)
 	}
 }

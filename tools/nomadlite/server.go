@@ -97,12 +97,16 @@ func NewServer(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the background loops and saves the state. Running tasks are left
-// running, as a Nomad client leaves them when it stops.
+// Close stops the background loops, saves the state and unmounts the
+// secrets/ of finished tasks. Running tasks are left running, with their
+// secrets/, as a Nomad client leaves them when it stops.
 func (s *Server) Close() {
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.wg.Wait()
 	s.st.save()
+	if n := s.releaseFinishedSecrets(); n > 0 {
+		logf("released the secrets/ of %d finished task(s)", n)
+	}
 }
 
 // Handler routes the served part of the API; everything else is a 404 that

@@ -60,6 +60,14 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 		return ar.failTask(t.Name, driverFailure(fmt.Sprintf("driver %q is not available", t.Driver)))
 	}
 	env := ar.taskEnv(t, taskDir, drv.Capabilities())
+	if len(t.Artifacts) > 0 {
+		if killed, failed := ar.artifacts(tr, env); killed != nil {
+			ar.killedBeforeStart(t, *killed)
+			return false
+		} else if failed {
+			return true
+		}
+	}
 	tmplEnv, killed, err := ar.awaitTemplates(tr, taskDir, env)
 	if killed != nil {
 		ar.killedBeforeStart(t, *killed)
@@ -143,6 +151,74 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 	}
 }
 
+// artifacts fetches the task's artifacts, as Nomad's artifact hook does after
+// the task dir and before templates: a "Downloading Artifacts" event, then
+// on failure "Failed Artifact Download" with Nomad's words. A failure goes
+// through the restart policy as Nomad's recoverable prestart errors do
+// (Restarting, then another try after the delay) until the attempts are
+// used: Not Restarting, the task failed, never started. A kill meanwhile
+// ends the download.
+func (ar *allocRunner) artifacts(tr *taskRunner, env map[string]string) (*killReq, bool) {
+	t := tr.task
+	// The destination is relative to the task dir, so the directories'
+	// variables are too.
+	destEnv := make(map[string]string, len(env)+3)
+	for k, v := range env {
+		destEnv[k] = v
+	}
+	destEnv["NOMAD_TASK_DIR"], destEnv["NOMAD_ALLOC_DIR"], destEnv["NOMAD_SECRETS_DIR"] = "local", "../alloc", "secrets"
+	attempts, delay, interval := ar.restartPolicy(t)
+	for {
+		ar.updateTask(t.Name, func(ts *api.TaskState) {
+			ts.Events = append(ts.Events, event("Downloading Artifacts", "Client is downloading artifacts"))
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- ar.fetchArtifacts(ctx, t, env, destEnv) }()
+		var err error
+		select {
+		case err = <-done:
+			cancel()
+		case k := <-tr.kill:
+			cancel()
+			<-done
+			return &k, false
+		}
+		if err == nil {
+			return nil, false
+		}
+		msg := err.Error()
+		logf("alloc %s task %s: %s", ar.id[:8], t.Name, msg)
+		var ae *artifactError
+		recoverable := errors.As(err, &ae) && ae.recoverable
+		retry := false
+		ar.updateTask(t.Name, func(ts *api.TaskState) {
+			e := event("Failed Artifact Download", msg)
+			e.DownloadError, e.Details["download_error"] = msg, msg
+			ts.Events = append(ts.Events, e)
+			if recoverable && ts.Restarts < uint64(attempts) {
+				ts.Events = append(ts.Events, restartingEvent(delay))
+				ts.Restarts++
+				ts.LastRestart = time.Now().UTC()
+				retry = true
+				return
+			}
+			ts.Events = append(ts.Events, notRestartingAfter(attempts, interval, recoverable))
+			ts.State, ts.Failed, ts.FinishedAt = "dead", true, time.Now().UTC()
+		})
+		if !retry {
+			return nil, true
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-timer.C:
+		case k := <-tr.kill:
+			timer.Stop()
+			return &k, false
+		}
+	}
+}
+
 // prepare runs the driver's Prepare (an image pull can take minutes), ending
 // it when the task is killed meanwhile.
 func (ar *allocRunner) prepare(tr *taskRunner, drv Driver, cfg *TaskConfig) (PreparedTask, *killReq, error) {
@@ -212,22 +288,14 @@ func (ar *allocRunner) recordExit(t *api.Task, res ExitResult, killed bool, atte
 		case restart:
 			// Within the restart policy: Nomad's "Restarting" event, the
 			// task pending until the delay has passed.
-			r := event("Restarting", fmt.Sprintf("Task restarting in %v", delay))
-			r.RestartReason, r.StartDelay = "Restart within policy", int64(delay)
-			r.Details["restart_reason"], r.Details["start_delay"] = r.RestartReason, strconv.FormatInt(int64(delay), 10)
-			ts.Events = append(ts.Events, r)
+			ts.Events = append(ts.Events, restartingEvent(delay))
 			ts.Restarts++
 			ts.LastRestart = time.Now().UTC()
 			ts.State = "pending"
 			restarts = ts.Restarts
 			return
 		case failed:
-			nr := notRestartingEvent()
-			if attempts > 0 {
-				why := fmt.Sprintf("Exceeded allowed attempts %d in interval %v and mode is \"fail\"", attempts, interval)
-				nr.DisplayMessage, nr.RestartReason, nr.Details["restart_reason"] = why, why, why
-			}
-			ts.Events = append(ts.Events, nr)
+			ts.Events = append(ts.Events, notRestartingAfter(attempts, interval, true))
 			ts.Failed = true
 		}
 		ts.State, ts.FinishedAt = "dead", time.Now().UTC()

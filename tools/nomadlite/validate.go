@@ -1,7 +1,14 @@
 package main
 
 import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
 	"fmt"
+	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
@@ -57,6 +64,9 @@ func validateJob(j *api.Job) *multierror.Error {
 			groups[name] = idx
 		}
 	}
+	for _, f := range unimplementedJobFields(j) {
+		mErr.Errors = append(mErr.Errors, unimplemented("job", f))
+	}
 	for _, tg := range j.TaskGroups {
 		if err := validateGroup(tg); err != nil {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Task group %s validation failed: %v", deref(tg.Name), err))
@@ -100,6 +110,9 @@ func validateGroup(tg *api.TaskGroup) error {
 			}
 		}
 	}
+	for _, f := range unimplementedGroupFields(tg) {
+		mErr.Errors = append(mErr.Errors, unimplemented("group", f))
+	}
 	for _, t := range tg.Tasks {
 		if err := validateTask(t); err != nil {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Task %s validation failed: %s", t.Name, err))
@@ -141,7 +154,174 @@ func validateTask(t *api.Task) error {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Template %d validation failed: %s", idx+1, err))
 		}
 	}
+	for idx, a := range t.Artifacts {
+		if err := validateArtifact(a); err != nil {
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("Artifact %d validation failed: %v", idx+1, err))
+		}
+	}
+	for _, f := range unimplementedTaskFields(t) {
+		mErr.Errors = append(mErr.Errors, unimplemented("task", f))
+	}
 	return mErr.ErrorOrNil()
+}
+
+// validateArtifact is Nomad's TaskArtifact.Validate (source, mode, a
+// destination that stays in the allocation, the checksum's form), plus what
+// nomadlite's getter cannot do, refused here rather than failing on the
+// client: sources other than http(s), xz/zstd archives, HTTP directories,
+// chown. Values with ${…} are only known on the client, where they are
+// checked again.
+func validateArtifact(a *api.TaskArtifact) error {
+	var mErr multierror.Error
+	src := deref(a.GetterSource)
+	if src == "" {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("source must be specified"))
+	}
+	mode := deref(a.GetterMode)
+	switch mode {
+	case "", "any", "file", "dir":
+	default:
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("invalid artifact mode %q; must be one of: any, file, dir", mode))
+	}
+	dest := filepath.Join("/alloc-dir/alloc-id", "task", deref(a.RelativeDest))
+	if rel, err := filepath.Rel("/alloc-dir/alloc-id", dest); err != nil {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("invalid destination path: %v", err))
+	} else if strings.HasPrefix(rel, "..") {
+		mErr.Errors = append(mErr.Errors, fmt.Errorf("destination escapes allocation directory"))
+	}
+	if err := validateChecksum(a.GetterOptions); err != nil {
+		mErr.Errors = append(mErr.Errors, err)
+	}
+	if a.Chown {
+		mErr.Errors = append(mErr.Errors, unimplemented("artifact", "Chown"))
+	}
+	if src != "" && !strings.Contains(src, "${") {
+		u, err := url.Parse(src)
+		switch {
+		case err != nil || u.Scheme != "http" && u.Scheme != "https":
+			mErr.Errors = append(mErr.Errors, fmt.Errorf("nomadlite fetches http and https artifacts only, not %q", src))
+		case !strings.Contains(a.GetterOptions["archive"], "${"):
+			archiveOpt := u.Query().Get("archive")
+			if v, ok := a.GetterOptions["archive"]; ok {
+				archiveOpt = v
+			}
+			name, dec, ok := archiveOf(archiveOpt, u.Path)
+			if !ok {
+				mErr.Errors = append(mErr.Errors, fmt.Errorf("nomadlite cannot unpack %q archives (xz and zstd are not in Go's standard library): set the option archive = \"false\" and unpack it in the task", name))
+			} else if dec == nil && (mode == "dir" || mode != "file" && strings.HasSuffix(u.Path, "/")) {
+				mErr.Errors = append(mErr.Errors, fmt.Errorf("nomadlite cannot fetch an HTTP directory (go-getter's X-Terraform-Get protocol): %s", src))
+			}
+		}
+	}
+	return mErr.ErrorOrNil()
+}
+
+// validateChecksum is Nomad's TaskArtifact.validateChecksum: "type:hex" of
+// a known type and the right length, unless it is interpolated.
+func validateChecksum(opts map[string]string) error {
+	check, ok := opts["checksum"]
+	if !ok || strings.Contains(check, "${") {
+		return nil
+	}
+	check = strings.TrimSpace(check)
+	if check == "" {
+		return fmt.Errorf("checksum value cannot be empty")
+	}
+	parts := strings.Split(check, ":")
+	if len(parts) != 2 {
+		return fmt.Errorf(`checksum must be given as "type:value"; got %q`, check)
+	}
+	b, err := hex.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("invalid checksum: %v", err)
+	}
+	size := map[string]int{"md5": md5.Size, "sha1": sha1.Size, "sha256": sha256.Size, "sha512": sha512.Size}[parts[0]]
+	if size == 0 {
+		return fmt.Errorf("unsupported checksum type: %s", parts[0])
+	}
+	if len(b) != size {
+		return fmt.Errorf("invalid %s checksum: %v", parts[0], parts[1])
+	}
+	return nil
+}
+
+// unimplemented refuses a field nomadlite would otherwise ignore: a job that
+// needs it would run here without it and behave differently on Nomad.
+func unimplemented(where, field string) error {
+	return fmt.Errorf("nomadlite does not implement the %s field %s: refused rather than ignored (see tools/nomadlite/README.md)", where, field)
+}
+
+// The fields of a job, group and task that nomadlite does not implement, when
+// set (present and not zero). Fields it implements, or that change nothing
+// on one node (affinities, spreads, update and migrate strategies,
+// disconnect settings, EphemeralDisk), or that it implements in part as the
+// README says (LogConfig, ReschedulePolicy, template change modes) are
+// accepted. Defaults the server fills in (Identity, Resources) pass.
+func unimplementedJobFields(j *api.Job) []string {
+	var out []string
+	if j.Periodic != nil {
+		out = append(out, "Periodic")
+	}
+	if j.ParameterizedJob != nil {
+		out = append(out, "ParameterizedJob")
+	}
+	if j.Multiregion != nil {
+		out = append(out, "Multiregion")
+	}
+	return out
+}
+
+func unimplementedGroupFields(tg *api.TaskGroup) []string {
+	var out []string
+	if len(tg.Networks) > 0 {
+		out = append(out, "Networks")
+	}
+	if len(tg.Services) > 0 {
+		out = append(out, "Services")
+	}
+	if deref(tg.ShutdownDelay) > 0 {
+		out = append(out, "ShutdownDelay")
+	}
+	if deref(tg.MaxRunDuration) > 0 {
+		out = append(out, "MaxRunDuration")
+	}
+	if tg.Scaling != nil {
+		out = append(out, "Scaling")
+	}
+	if tg.Consul != nil {
+		out = append(out, "Consul")
+	}
+	return out
+}
+
+func unimplementedTaskFields(t *api.Task) []string {
+	var out []string
+	set := func(name string, isSet bool) {
+		if isSet {
+			out = append(out, name)
+		}
+	}
+	set("Services", len(t.Services) > 0)
+	set("Vault", t.Vault != nil)
+	set("Consul", t.Consul != nil)
+	set("DispatchPayload", t.DispatchPayload != nil)
+	set("CSIPluginConfig", t.CSIPluginConfig != nil)
+	set("Leader", t.Leader)
+	set("ShutdownDelay", t.ShutdownDelay > 0)
+	set("Kind", t.Kind != "")
+	set("ScalingPolicies", len(t.ScalingPolicies) > 0)
+	set("Secrets", len(t.Secrets) > 0)
+	set("Identities", len(t.Identities) > 0)
+	set("Identity.Env", t.Identity != nil && t.Identity.Env)
+	set("Identity.File", t.Identity != nil && t.Identity.File)
+	set("Actions", len(t.Actions) > 0)
+	set("Schedule", t.Schedule != nil)
+	if r := t.Resources; r != nil {
+		set("Resources.Cores", deref(r.Cores) > 0)
+		set("Resources.NUMA", r.NUMA != nil && r.NUMA.Affinity != "" && r.NUMA.Affinity != "none")
+		set("Resources.Networks", len(r.Networks) > 0)
+	}
+	return out
 }
 
 func validateConstraint(c *api.Constraint) error {

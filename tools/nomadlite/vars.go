@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -13,6 +14,36 @@ import (
 
 var validVarPath = regexp.MustCompile(`^[a-zA-Z0-9-_~/]{1,128}$`)
 
+// varOut is a variable as Nomad's server writes it (structs.VariableDecrypted):
+// its metadata first, Lock null when there is none (the api struct omits it),
+// then the items.
+type varOut struct {
+	Namespace   string
+	Path        string
+	Lock        *api.VariableLock
+	CreateIndex uint64
+	CreateTime  int64
+	ModifyIndex uint64
+	ModifyTime  int64
+	Items       map[string]string
+}
+
+func showVar(v *api.Variable) varOut {
+	return varOut{Namespace: v.Namespace, Path: v.Path, Lock: v.Lock, CreateIndex: v.CreateIndex, CreateTime: v.CreateTime,
+		ModifyIndex: v.ModifyIndex, ModifyTime: v.ModifyTime, Items: v.Items}
+}
+
+// varMetaOut is a list entry (structs.VariableMetadata), Lock null as well.
+type varMetaOut struct {
+	Namespace   string
+	Path        string
+	Lock        *api.VariableLock
+	CreateIndex uint64
+	CreateTime  int64
+	ModifyIndex uint64
+	ModifyTime  int64
+}
+
 func (s *Server) getVar(w http.ResponseWriter, r *http.Request) {
 	path := r.PathValue("path")
 	s.blocking(w, r, func() (uint64, int, any, string) {
@@ -20,12 +51,13 @@ func (s *Server) getVar(w http.ResponseWriter, r *http.Request) {
 		if v == nil {
 			return s.st.Index, 404, nil, "variable not found"
 		}
-		return v.ModifyIndex, 200, v, ""
+		return v.ModifyIndex, 200, showVar(v), ""
 	})
 }
 
 // putVar stores a variable; ?cas=N is a check-and-set: 409 with the current
-// variable (or an empty one when it does not exist) if N is not its index.
+// variable (or an empty one when it does not exist) if N is not its index
+// (see casRefused).
 func (s *Server) putVar(w http.ResponseWriter, r *http.Request) {
 	path := r.PathValue("path")
 	var in api.Variable
@@ -60,10 +92,13 @@ func (s *Server) putVar(w http.ResponseWriter, r *http.Request) {
 	}
 	st.Vars[path] = v
 	s.setQueryHeaders(w, idx)
-	writeJSON(w, 200, v)
+	writeJSON(w, 200, showVar(v))
 	st.mu.Unlock()
 }
 
+// deleteVar answers as Nomad does: 204 No Content with an empty body and the
+// index of the delete, also for a path that never existed; a stale ?cas= is
+// a 409 like the PUT's.
 func (s *Server) deleteVar(w http.ResponseWriter, r *http.Request) {
 	path := r.PathValue("path")
 	st := s.st
@@ -77,13 +112,13 @@ func (s *Server) deleteVar(w http.ResponseWriter, r *http.Request) {
 		delete(st.Vars, path)
 	}
 	s.setQueryHeaders(w, st.bump())
-	w.WriteHeader(200)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) listVars(w http.ResponseWriter, r *http.Request) {
 	prefix := r.URL.Query().Get("prefix")
 	s.blocking(w, r, func() (uint64, int, any, string) {
-		out := []*api.VariableMetadata{}
+		out := []varMetaOut{}
 		var idx uint64
 		paths := make([]string, 0, len(s.st.Vars))
 		for p := range s.st.Vars {
@@ -94,7 +129,7 @@ func (s *Server) listVars(w http.ResponseWriter, r *http.Request) {
 		sort.Strings(paths)
 		for _, p := range paths {
 			v := s.st.Vars[p]
-			out = append(out, &api.VariableMetadata{Namespace: v.Namespace, Path: v.Path, CreateIndex: v.CreateIndex,
+			out = append(out, varMetaOut{Namespace: v.Namespace, Path: v.Path, Lock: v.Lock, CreateIndex: v.CreateIndex,
 				ModifyIndex: v.ModifyIndex, CreateTime: v.CreateTime, ModifyTime: v.ModifyTime})
 			idx = max(idx, v.ModifyIndex)
 		}
@@ -105,8 +140,10 @@ func (s *Server) listVars(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// casRefused answers a write whose ?cas= index is not the variable's current one (409 with the
-// variable, as Nomad does; index 0 means "must not exist"). True when it has answered.
+// casRefused answers a write whose ?cas= index is not the variable's current one, as Nomad
+// does: 409 whose body is the current variable as JSON but sent as text/plain (Nomad answers
+// the conflict through its error path), an empty variable of that path when there is none;
+// index 0 means "must not exist". True when it has answered.
 func (s *Server) casRefused(w http.ResponseWriter, r *http.Request, cur *api.Variable, path string) bool {
 	cs := r.URL.Query().Get("cas")
 	if cs == "" {
@@ -128,7 +165,12 @@ func (s *Server) casRefused(w http.ResponseWriter, r *http.Request, cur *api.Var
 	if conflict == nil {
 		conflict = &api.Variable{Namespace: "default", Path: path}
 	}
+	b, err := json.Marshal(showVar(conflict))
+	if err != nil {
+		httpError(w, 500, err.Error())
+		return true
+	}
 	s.setQueryHeaders(w, s.st.Index)
-	writeJSON(w, http.StatusConflict, conflict)
+	httpError(w, http.StatusConflict, string(b))
 	return true
 }
