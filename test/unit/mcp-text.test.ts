@@ -9,9 +9,11 @@ import { loadConfig } from '../../src/config'
 import { buildCause } from '../../src/jobs/cause'
 import type { JobStatus } from '../../src/jobs/status-schema'
 import { validateRequest } from '../../src/jobs/validate'
+import { progressMessage } from '../../src/mcp/progress'
 import { createMcpServer } from '../../src/mcp/server'
 import { logsText, statusText, TEXT_BUDGET, waitText } from '../../src/mcp/summary'
 import { NomadClient } from '../../src/nomad/client'
+import type { BuildApi } from '../../src/service/api'
 import { BuildService } from '../../src/service/build-service'
 import { serverInfo } from '../../src/service/server-info'
 
@@ -54,11 +56,14 @@ describe('text content', () => {
     expect(text).not.toContain('cause:')
   })
 
-  test('a job that has ended says a task still ending, never running', () => {
+  test('a job that has ended says a task still ending, never running: in its text and its progress', async () => {
     const ending = { ...failed, finishedAt: undefined, tasks: failed.tasks.map((t) => (t.task === 'publish' ? { task: t.task, phase: t.phase, state: 'running' as const } : t)) }
     const text = statusText(ending)
     expect(text).toContain('publish still ending')
     expect(text).not.toContain('running')
+    // A FAILED status reads no log for its progress: no server is asked.
+    const progress = await progressMessage({} as BuildApi, ending, {}, 3)
+    expect(progress).toBe('FAILED: publish still ending; 3 s waited')
   })
 
   test('a huge log stays within the budget and keeps its end', () => {
