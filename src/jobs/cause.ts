@@ -175,7 +175,7 @@ export function publishCause(log: string, exitCode: number | undefined): Explana
   if (login)
     return {
       cause: 'publish_rejected',
-      summary: `the registry ${login} refused the login${error ? `: ${registryWords(error)}` : ''}`,
+      summary: `the registry ${login} refused the login${error ? `: ${registryWords(error.replace(/^logging into "[^"]*": /, ''))}` : ''}`,
       hint: 'check the credentials the secrets.registry reference names',
       ...exit,
     }

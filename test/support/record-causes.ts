@@ -17,6 +17,7 @@ const image = `${urls.registry}/record/causes`
 // Beside the stack's registry port, where nothing listens (a push there finds no registry).
 const deadRegistry = `127.0.0.1:${Number(urls.registry.split(':')[1]) + 2}`
 const authRegistry = `127.0.0.1:${Number(urls.registry.split(':')[1]) + 3}`
+const wrongLogin = 'nbs/record/wrong-login'
 
 interface Case {
   request: () => Promise<JobRequest>
@@ -49,6 +50,14 @@ const cases: Record<string, Case> = {
   'test-timeout': { task: 'test-0', request: async () => ({ repo: hello, image, test: { commands: ['sleep 60'], timeout: 2 } }) },
   'push-unreachable': { task: 'publish', request: async () => ({ repo: hello, image: `${deadRegistry}/record/causes` }) },
   'push-unauthorized': { task: 'publish', request: async () => ({ repo: hello, image: `${authRegistry}/record/causes` }) },
+  'login-refused': {
+    task: 'publish',
+    request: async () => {
+      // A password the registry never had: the login itself is refused.
+      await nomad.variables.put(wrongLogin, { username: 'builder', password: crypto.randomUUID() })
+      return { repo: hello, image: `${authRegistry}/record/causes`, secrets: { registry: `nomad:${wrongLogin}` } }
+    },
+  },
   'killed-building': {
     task: 'build',
     kill: true,
@@ -106,10 +115,11 @@ async function record(name: string, c: Case, service: BuildService): Promise<voi
 
 await ensureStack()
 const wanted = process.argv.slice(2)
-const registry = wanted.length === 0 || wanted.includes('push-unauthorized') ? await startAuthRegistry() : undefined
+const registry = wanted.length === 0 || wanted.some((w) => w === 'push-unauthorized' || w === 'login-refused') ? await startAuthRegistry() : undefined
 const service = new BuildService(nomad, { ...config, insecureRegistries: [...config.insecureRegistries, deadRegistry, authRegistry] })
 try {
   for (const [name, c] of Object.entries(cases)) if (wanted.length === 0 || wanted.includes(name)) await record(name, c, service)
 } finally {
   registry?.kill()
+  await nomad.variables.delete(wrongLogin).catch(() => {})
 }

@@ -123,6 +123,13 @@ describe('tests and publish (recorded)', () => {
     expect(f?.summary).toMatch(/^the registry refused the push of 127\.0\.0\.1:36503\/record\/causes:\S+: unauthorized: authentication required$/)
     expect(f?.hint).toContain('secrets.registry')
   })
+
+  test('credentials the registry refuses: publish_rejected at the login, pointing at secrets.registry', () => {
+    const f = statusOf('login-refused', 'publish').failure
+    expect(f?.cause).toBe('publish_rejected')
+    expect(f?.summary).toBe('the registry 127.0.0.1:36503 refused the login: invalid username/password')
+    expect(f?.hint).toContain('secrets.registry')
+  })
 })
 
 describe("Nomad's task events", () => {
@@ -168,6 +175,13 @@ describe("Nomad's task events", () => {
     expect(st.failure?.cause).toBe('secret_unavailable')
     expect(st.failure?.summary).toBe(`task build could not start: ${words}`)
     expect(st.failure?.hint).toContain('Vault')
+  })
+
+  test('a Nomad Variable that does not exist (recorded on Nomad 2.0.5): secret_unavailable, said to be absent', () => {
+    const alloc = fixture<Allocation>('missing-variable', 'alloc-waiting.json')
+    const st = deriveStatus({ id: 'x', request: oneTest('true'), createdAt: '', job: {} as Job, alloc, evaluations: [] })
+    expect(st.failure?.cause).toBe('secret_unavailable')
+    expect(st.failure?.summary).toBe('task test-0 cannot start: the secret nomad:nomad/jobs/conformance-absent does not exist (create it, or fix the reference in secrets)')
   })
 
   test('a Vault read that fails reads as Missing, like an absent secret: not said to be absent', () => {
