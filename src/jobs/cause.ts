@@ -19,11 +19,17 @@ const lastError = (log: string) => [...log.matchAll(/^Error: (.*)$/gm)].at(-1)?.
 
 /** The step Buildah was at: the last `STEP i/n: …` line (`[stage] STEP i/n: …` in a multi-stage build). */
 export function lastStep(log: string): FailedStep | undefined {
-  const m = [...log.matchAll(/^(?:\[[^\]\n]*\] )?STEP (\d+)\/(\d+): (.*)$/gm)].at(-1)
-  return m && { index: Number(m[1]), total: Number(m[2]), instruction: (m[3] as string).trim() }
+  const m = [...log.matchAll(/^(?:\[(\d+)\/(\d+)\] )?STEP (\d+)\/(\d+): (.*)$/gm)].at(-1)
+  if (!m) return undefined
+  const step: FailedStep = { index: Number(m[3]), total: Number(m[4]), instruction: (m[5] as string).trim() }
+  if (m[1]) step.stage = { index: Number(m[1]), total: Number(m[2]) }
+  return step
 }
 
-const stepWords = (s: FailedStep) => `step ${s.index}/${s.total} (${s.instruction})`
+/** "step 2/2 of stage 2/2": in a multi-stage build each stage counts its steps from 1. */
+export const stepNumber = (s: FailedStep) => `step ${s.index}/${s.total}${s.stage ? ` of stage ${s.stage.index}/${s.stage.total}` : ''}`
+
+const stepWords = (s: FailedStep) => `${stepNumber(s)} (${s.instruction})`
 
 // The error codes of the OCI distribution spec, as registries spell them in their answers.
 const REGISTRY_WORDS =
@@ -143,7 +149,7 @@ function buildahCause(log: string, exitCode: number | undefined): Explanation | 
       const near = nearestInstruction(unknown[1] as string)
       return {
         cause: 'dockerfile_invalid',
-        summary: `${step ? `step ${step.index}/${step.total}: ` : ''}unknown instruction ${(unknown[1] as string).toUpperCase()} in "${instruction}"`,
+        summary: `${step ? `${stepNumber(step)}: ` : ''}unknown instruction ${(unknown[1] as string).toUpperCase()} in "${instruction}"`,
         ...(near ? { hint: `did you mean ${near}?` } : {}),
         ...(step ? { step: { ...step, instruction } } : {}),
         ...exit,
@@ -249,7 +255,7 @@ export function causeLines(failure: Failure): string[] {
   const lines: string[] = []
   const exit = failure.exitCode === undefined ? '' : ` (exit code ${failure.exitCode})`
   if (failure.cause) lines.push(`cause: ${failure.cause}${failure.step ? '' : exit}`)
-  if (failure.step) lines.push(`failing step ${failure.step.index}/${failure.step.total}: ${failure.step.instruction}${exit}`)
+  if (failure.step) lines.push(`failing ${stepNumber(failure.step)}: ${failure.step.instruction}${exit}`)
   if (failure.hint) lines.push(`hint: ${failure.hint}`)
   return lines
 }

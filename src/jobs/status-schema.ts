@@ -78,6 +78,12 @@ export const FailedStep = t.Object(
     index: t.Integer({ minimum: 1, description: 'Its number, as Buildah counts: STEP 4/4.' }),
     total: t.Integer({ minimum: 1, description: 'The steps of its stage.' }),
     instruction: t.String({ description: 'The instruction as Buildah printed it, e.g. RUN make test.' }),
+    stage: t.Optional(
+      t.Object(
+        { index: t.Integer({ minimum: 1 }), total: t.Integer({ minimum: 1 }) },
+        { description: 'In a multi-stage build, its stage as Buildah counts them: [2/2] STEP 1/3.' },
+      ),
+    ),
   },
   { description: 'The build step that failed (Buildah 1.28 names no Dockerfile line number, so the instruction stands for it).' },
 )

@@ -1,6 +1,6 @@
 // Status derivation: everything a caller sees is computed from Nomad's job, allocation and evaluations.
 import type { Allocation, Evaluation, Job, NodeListStub, TaskState } from '../nomad/types'
-import { buildCause, type Explanation, missingSecretOf, missingSecretWords, publishCause, startCause } from './cause'
+import { buildCause, type Explanation, missingSecretOf, missingSecretWords, publishCause, startCause, stepNumber } from './cause'
 import { sliceLines } from './logs'
 import { largestNode, placementCauses, waitsForCapacity } from './placement'
 import { destinations, type PlannedTest, planTests } from './render'
@@ -99,7 +99,7 @@ function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allo
     if (build.exitCode === TIMEOUT_EXIT) {
       const message = 'the build phase ran out of time (timeouts.build)'
       const at = buildCause(log, undefined)?.step
-      const summary = `${message}${at ? ` during step ${at.index}/${at.total} (${at.instruction})` : ''}`
+      const summary = `${message}${at ? ` during ${stepNumber(at)} (${at.instruction})` : ''}`
       return { reason: 'timeout', phase: 'build', message, cause: 'timeout', summary, ...(at ? { step: at } : {}), ...exit(build) }
     }
     return { reason: 'build_failed', phase: 'build', message: `the build failed with exit code ${build.exitCode ?? 'unknown'}`, ...exit(build), ...buildCause(log, build.exitCode) }
@@ -123,7 +123,7 @@ function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allo
     const at = runs.find((r) => r.state === 'killed') ?? runs.find((r) => r.state === 'running' || r.state === 'pending')
     const message = 'the job was killed' + (at ? ` during ${at.phase}` : '')
     const step = at?.phase === 'build' ? buildCause(tails.build ?? '', undefined)?.step : undefined
-    const summary = `${message}${step ? `, at step ${step.index}/${step.total} (${step.instruction})` : ''}; nothing was published`
+    const summary = `${message}${step ? `, at ${stepNumber(step)} (${step.instruction})` : ''}; nothing was published`
     return { reason: 'killed', phase: at?.phase, message, cause: 'killed', summary, ...(step ? { step } : {}) }
   }
   const publish = runs.at(-1)

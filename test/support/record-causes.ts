@@ -42,6 +42,17 @@ const cases: Record<string, Case> = {
   'copy-missing': { task: 'build', request: async () => ({ repo: await repoWith('copy', busyboxDockerfile('COPY not-there.txt /app/')), image }) },
   'base-missing': { task: 'build', request: async () => ({ repo: await repoWith('base', `FROM ${urls.registry}/nope/missing\nRUN true\n`), image }) },
   'run-exit-42': { task: 'build', request: async () => ({ repo: await repoWith('exit42', busyboxDockerfile('RUN echo failing on purpose; exit 42')), image }) },
+  'build-timeout': {
+    task: 'build',
+    request: async () => ({ repo: await repoWith('slow-step', busyboxDockerfile('RUN sleep 60')), image, timeouts: { build: 5 } }),
+  },
+  'multistage-step': {
+    task: 'build',
+    request: async () => ({
+      repo: await repoWith('stages', `${busyboxDockerfile('RUN echo first stage').replace('FROM scratch', 'FROM scratch AS base')}FROM base\nRUN echo second stage; exit 7\n`),
+      image,
+    }),
+  },
   'no-dockerfile': { task: 'build', request: async () => ({ repo: await gitRepo('causes-nodf', { 'README.md': 'no Dockerfile here\n' }), image }) },
   'dockerfile-escapes': { task: 'build', request: async () => ({ repo: await repoWithLink('causes-escape', 'Dockerfile', '/etc/hostname'), image }) },
   'repo-missing': { task: 'build', request: async () => ({ repo: `${urls.git}/does-not-exist`, image }) },

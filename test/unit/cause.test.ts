@@ -85,6 +85,22 @@ describe('the build phase (recorded)', () => {
     expect(escapes?.summary).toBe('dockerfile Dockerfile (in .) leaves the repository: it resolves outside the clone')
   })
 
+  test('a step of the second stage: numbered within its stage, the stage named', () => {
+    const f = statusOf('multistage-step', 'build').failure
+    expect(f?.cause).toBe('step_failed')
+    expect(f?.step).toEqual({ index: 2, total: 2, instruction: 'RUN echo second stage; exit 7', stage: { index: 2, total: 2 } })
+    expect(f?.summary).toBe('step 2/2 of stage 2/2 (RUN echo second stage; exit 7) exited with 7')
+  })
+
+  test('a build that runs out of time: timeout, at the step it was running', () => {
+    const f = statusOf('build-timeout', 'build').failure
+    expect(f?.reason).toBe('timeout')
+    expect(f?.message).toBe('the build phase ran out of time (timeouts.build)')
+    expect(f?.cause).toBe('timeout')
+    expect(f?.step).toEqual({ index: 4, total: 4, instruction: 'RUN sleep 60' })
+    expect(f?.summary).toBe('the build phase ran out of time (timeouts.build) during step 4/4 (RUN sleep 60)')
+  })
+
   test('a kill during the build: killed, at the step it was running', () => {
     const f = statusOf('killed-building', 'build', oneTest('true'), 'alloc-final.json', { Stop: true }).failure
     expect(f?.reason).toBe('killed')
