@@ -11,6 +11,9 @@ const SAY = '==> nbs: '
 // build.sh says this line just before it runs Buildah: what comes before is Git and the path checks.
 const BUD = `${SAY}buildah bud `
 
+/** `{hint}` when there is one: an absent hint is no key at all. */
+const hinted = (hint: string | undefined) => (hint ? { hint } : {})
+
 /** The lines the phase scripts said themselves, without their prefix. */
 const said = (log: string) => [...log.matchAll(/^==> nbs: (.*)$/gm)].map((m) => m[1] as string)
 
@@ -42,7 +45,8 @@ function registryWords(error: string): string {
   const words = REGISTRY_WORDS.exec(error)?.[1]
   if (words) return words
   const net = NETWORK_WORDS.exec(error)
-  return net ? error.slice(error.lastIndexOf(': ', net.index) + 2 || 0) : error
+  const cut = net ? error.lastIndexOf(': ', net.index) : -1
+  return cut < 0 ? error : error.slice(cut + 2)
 }
 
 // Dockerfile instructions Buildah 1.28 (openshift/imagebuilder) knows.
@@ -91,11 +95,13 @@ export function buildCause(log: string, exitCode: number | undefined): Explanati
     return {
       cause: 'clone_failed',
       summary: `git could not fetch ${repo ?? 'the repository'}: ${fatal}`,
-      hint: /not found|not exported|does not exist|not appear to be a git repository/i.test(fatal)
-        ? 'check the repo URL (and that the server lets the build read it)'
-        : /authentication|permission denied|could not read username/i.test(fatal)
-          ? 'the repository needs credentials: name them in secrets.git or secrets.gitSsh'
-          : undefined,
+      ...hinted(
+        /not found|not exported|does not exist|not appear to be a git repository/i.test(fatal)
+          ? 'check the repo URL (and that the server lets the build read it)'
+          : /authentication|permission denied|could not read username/i.test(fatal)
+            ? 'the repository needs credentials: name them in secrets.git or secrets.gitSsh'
+            : undefined,
+      ),
       ...(exitCode === undefined ? {} : { exitCode }),
     }
   }
@@ -120,11 +126,13 @@ function buildahCause(log: string, exitCode: number | undefined): Explanation | 
     return {
       cause: 'base_image_unavailable',
       summary: `the base image ${ref ?? '(see the log)'} cannot be pulled: ${words}`,
-      hint: /manifest unknown|name unknown/.test(words)
-        ? 'the registry has no such image or tag: check FROM'
-        : /unauthorized|denied/.test(words)
-          ? 'the registry wants credentials for it'
-          : undefined,
+      ...hinted(
+        /manifest unknown|name unknown/.test(words)
+          ? 'the registry has no such image or tag: check FROM'
+          : /unauthorized|denied/.test(words)
+            ? 'the registry wants credentials for it'
+            : undefined,
+      ),
       ...(step ? { step } : {}),
       ...exit,
     }
@@ -150,7 +158,7 @@ function buildahCause(log: string, exitCode: number | undefined): Explanation | 
       return {
         cause: 'dockerfile_invalid',
         summary: `${step ? `${stepNumber(step)}: ` : ''}unknown instruction ${(unknown[1] as string).toUpperCase()} in "${instruction}"`,
-        ...(near ? { hint: `did you mean ${near}?` } : {}),
+        ...hinted(near && `did you mean ${near}?`),
         ...(step ? { step: { ...step, instruction } } : {}),
         ...exit,
       }
@@ -200,7 +208,7 @@ export function publishCause(log: string, exitCode: number | undefined): Explana
   return {
     cause: 'publish_rejected',
     summary: `the registry refused the push of ${dest}: ${words}`,
-    ...(/unauthorized|denied/.test(words) ? { hint: 'the registry wants credentials that may push there: name them in secrets.registry' } : {}),
+    ...hinted(/unauthorized|denied/.test(words) ? 'the registry wants credentials that may push there: name them in secrets.registry' : undefined),
     ...exit,
   }
 }
@@ -223,11 +231,11 @@ export function startCause(task: string, events: TaskEvent[]): (Explanation & { 
   if (hook) {
     const text = words(hook)
     // Nomad names the hook first: `vault: failed to derive Vault token: …`, `template: …`.
-    const secret = /^(?:vault|template|identity)\b/.test(text)
+    const secret = /^(?:vault|template)\b/.test(text)
     return {
       cause: secret ? 'secret_unavailable' : 'node_unfit',
       summary: `task ${task} could not start: ${text}`,
-      ...(/^vault\b/.test(text) ? { hint: "the node's Nomad could not log in to Vault with the task's role: ask the operator to check the role and its policy (infra/README.md#vault)" } : {}),
+      ...hinted(/^vault\b/.test(text) ? "the node's Nomad could not log in to Vault with the task's role: ask the operator to check the role and its policy (infra/README.md#vault)" : undefined),
     }
   }
   return undefined
