@@ -109,8 +109,26 @@ if [ -n "$cache_registry" ]; then
   set -- "$@" --cache-to "$cache_registry"
 fi
 set -- "$@" "$ctx_path"
+# Where each stage's steps start in the Dockerfile, said when the build fails: Buildah 1.28 numbers
+# the steps (STEP 2/4, [2/2] STEP 1/3) but names no line, and the status names the failing step's.
+# A step is a line that is not a comment, blank, the rest of a continued line or a heredoc's body.
+step_lines() {
+  awk '
+    body != "" { if ($0 == body || $0 ~ "^[ \t]*" body "$") body = ""; next }
+    cont && /^[ \t]*(#|$)/ { next }
+    cont { cont = /\\[ \t]*$/; next }
+    /^[ \t]*(#|$)/ { next }
+    {
+      cont = /\\[ \t]*$/
+      if (match($0, /<<-?["\047]?[A-Za-z_][A-Za-z0-9_]*/)) { body = substr($0, RSTART, RLENGTH); sub(/^<<-?["\047]?/, "", body) }
+    }
+    toupper($1) == "FROM" { n++; at[n] = NR; next }
+    n > 0 { at[n] = at[n] " " NR }
+    END { for (s = 1; s <= n; s++) printf "==> nbs: stage %d of %d: its steps start on Dockerfile lines %s\n", s, n, at[s] }
+  ' "$1"
+}
 say "buildah $*"
-bah "$@" || { rc=$?; forget_all; exit "$rc"; }
+bah "$@" || { rc=$?; forget_all; step_lines "$df_path"; exit "$rc"; }
 forget_all
 # Two names: publish removes the build's own, and the cache name keeps the newest image of this
 # repo and Dockerfile, so its layers stay in the store for the next build to reuse.

@@ -113,7 +113,23 @@ export function buildCause(log: string, exitCode: number | undefined): Explanati
       hint: /^no Dockerfile/.test(path) ? 'add a Dockerfile, or set context and dockerfile to where it is' : 'give context and dockerfile as paths inside the repository',
       ...(exitCode === undefined ? {} : { exitCode }),
     }
-  return buildahCause(bud < 0 ? log : log.slice(bud), exitCode)
+  const found = buildahCause(bud < 0 ? log : log.slice(bud), exitCode)
+  const line = found?.step && lineOf(log, found.step)
+  return line && found?.step ? { ...found, step: { ...found.step, line } } : found
+}
+
+/**
+ * The Dockerfile line a step starts on, from what build.sh says of a failed build's Dockerfile
+ * ("stage 1 of 2: its steps start on Dockerfile lines 2 4 6"), trusted only where it counts the
+ * stage's steps as Buildah did.
+ */
+function lineOf(log: string, step: FailedStep): number | undefined {
+  const stage = step.stage ?? { index: 1, total: 1 }
+  const map = [...log.matchAll(/^==> nbs: stage (\d+) of (\d+): its steps start on Dockerfile lines ([\d ]+)$/gm)].find(
+    (m) => Number(m[1]) === stage.index && Number(m[2]) === stage.total,
+  )
+  const lines = map?.[3]?.trim().split(' ').map(Number)
+  return lines?.length === step.total ? lines[step.index - 1] : undefined
 }
 
 function buildahCause(log: string, exitCode: number | undefined): Explanation | undefined {
@@ -263,7 +279,8 @@ export function causeLines(failure: Failure): string[] {
   const lines: string[] = []
   const exit = failure.exitCode === undefined ? '' : ` (exit code ${failure.exitCode})`
   if (failure.cause) lines.push(`cause: ${failure.cause}${failure.step ? '' : exit}`)
-  if (failure.step) lines.push(`failing ${stepNumber(failure.step)}: ${failure.step.instruction}${exit}`)
+  const { step } = failure
+  if (step) lines.push(`failing ${stepNumber(step)}${step.line ? ` (Dockerfile line ${step.line})` : ''}: ${step.instruction}${exit}`)
   if (failure.hint) lines.push(`hint: ${failure.hint}`)
   return lines
 }

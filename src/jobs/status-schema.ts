@@ -78,6 +78,7 @@ export const FailedStep = t.Object(
     index: t.Integer({ minimum: 1, description: 'Its number, as Buildah counts: STEP 4/4.' }),
     total: t.Integer({ minimum: 1, description: 'The steps of its stage.' }),
     instruction: t.String({ description: 'The instruction as Buildah printed it, e.g. RUN make test.' }),
+    line: t.Optional(t.Integer({ minimum: 1, description: 'The Dockerfile line the step starts on, when the build could tell.' })),
     stage: t.Optional(
       t.Object(
         { index: t.Integer({ minimum: 1 }), total: t.Integer({ minimum: 1 }) },
@@ -85,7 +86,7 @@ export const FailedStep = t.Object(
       ),
     ),
   },
-  { description: 'The build step that failed (Buildah 1.28 names no Dockerfile line number, so the instruction stands for it).' },
+  { description: 'The build step that failed, as Buildah numbered it.' },
 )
 
 export const Failure = t.Object({

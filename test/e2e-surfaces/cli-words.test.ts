@@ -106,7 +106,7 @@ describe('a failed build in the CLI', () => {
     const display = r.stdout.slice(r.stdout.indexOf('job '))
     expect(display).toContain('failed: build_failed in build: step 4/4: unknown instruction RUNN in "RUNN echo hi"')
     expect(display).toContain('  cause: dockerfile_invalid')
-    expect(display).toContain('  failing step 4/4: RUNN echo hi (exit code 125)')
+    expect(display).toContain('  failing step 4/4 (Dockerfile line 4): RUNN echo hi (exit code 125)')
     expect(display).toContain('  hint: did you mean RUN?')
     expect(display).toMatch(/^ {2}publish +skipped/m)
     expect(display).not.toMatch(/running|still ending/)
@@ -115,7 +115,7 @@ describe('a failed build in the CLI', () => {
     expect(status.failure).toMatchObject({
       reason: 'build_failed',
       cause: 'dockerfile_invalid',
-      step: { index: 4, total: 4, instruction: 'RUNN echo hi' },
+      step: { index: 4, total: 4, instruction: 'RUNN echo hi', line: 4 },
       exitCode: 125,
       hint: 'did you mean RUN?',
     })

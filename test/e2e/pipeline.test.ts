@@ -68,7 +68,7 @@ describe('the pipeline on the dev stack', () => {
     expect(st.status).toBe('FAILED')
     expect(st.failure?.reason).toBe('build_failed')
     expect(st.failure?.cause).toBe('step_failed')
-    expect(st.failure?.step).toEqual({ index: 4, total: 5, instruction: 'RUN make-the-app --release' })
+    expect(st.failure?.step).toEqual({ index: 4, total: 5, instruction: 'RUN make-the-app --release', line: 5 })
     expect(st.failure?.exitCode).toBe(127)
     expect(st.failure?.logTail).toContain('make-the-app')
     const logs = await service.getLogs({ id: sub.id, phase: 'build' })

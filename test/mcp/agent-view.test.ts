@@ -31,7 +31,7 @@ describe('MCP text content', () => {
     expect(said.split('\n').slice(0, 3)).toEqual([
       `job ${id}: FAILED, build_failed in build: step 5/5 (RUN cat /etc/app.conf) exited with 1`,
       'cause: step_failed',
-      'failing step 5/5: RUN cat /etc/app.conf (exit code 1)',
+      'failing step 5/5 (Dockerfile line 5): RUN cat /etc/app.conf (exit code 1)',
     ])
     expect(said).toContain('cat: can\'t open \'/etc/app.conf\': No such file or directory')
     expect(said).toMatch(/tasks: build failed \(exit \d+\)/)
@@ -40,7 +40,7 @@ describe('MCP text content', () => {
     const logs = await call('getLogs', { id, failedOnly: true, grep: 'no such file' })
     expect(logs.isError).toBeFalsy()
     const logText = text(logs)
-    expect(logText).toContain('failing step 5/5: RUN cat /etc/app.conf (exit code 1)')
+    expect(logText).toContain('failing step 5/5 (Dockerfile line 5): RUN cat /etc/app.conf (exit code 1)')
     expect(logText).toMatch(/=== build failed \(exit \d+\), lines matching "no such file"\ncat: can't open '\/etc\/app.conf': No such file or directory/)
     expect(logText).not.toContain('=== test-0')
     expect(logText).not.toContain('preparing')

@@ -31,7 +31,7 @@ describe('the build phase (recorded)', () => {
     expect(f?.reason).toBe('build_failed')
     expect(f?.message).toBe('the build failed with exit code 125')
     expect(f?.cause).toBe('dockerfile_invalid')
-    expect(f?.step).toEqual({ index: 4, total: 4, instruction: 'RUNN echo hi' })
+    expect(f?.step).toEqual({ index: 4, total: 4, instruction: 'RUNN echo hi', line: 4 })
     expect(f?.summary).toBe('step 4/4: unknown instruction RUNN in "RUNN echo hi"')
     expect(f?.hint).toBe('did you mean RUN?')
     expect(f?.exitCode).toBe(125)
@@ -40,7 +40,7 @@ describe('the build phase (recorded)', () => {
   test('a RUN that exits 42 at step 4 of 4: step_failed, exit code 42', () => {
     const f = statusOf('run-exit-42', 'build').failure
     expect(f?.cause).toBe('step_failed')
-    expect(f?.step).toEqual({ index: 4, total: 4, instruction: 'RUN echo failing on purpose; exit 42' })
+    expect(f?.step).toEqual({ index: 4, total: 4, instruction: 'RUN echo failing on purpose; exit 42', line: 4 })
     expect(f?.exitCode).toBe(42)
     expect(f?.summary).toBe('step 4/4 (RUN echo failing on purpose; exit 42) exited with 42')
     expect(f?.logTail).toContain('failing on purpose')
@@ -49,7 +49,7 @@ describe('the build phase (recorded)', () => {
   test('a COPY source that is not there: step_failed naming the file, a hint about the context', () => {
     const f = statusOf('copy-missing', 'build').failure
     expect(f?.cause).toBe('step_failed')
-    expect(f?.step).toEqual({ index: 4, total: 4, instruction: 'COPY not-there.txt /app/' })
+    expect(f?.step).toEqual({ index: 4, total: 4, instruction: 'COPY not-there.txt /app/', line: 4 })
     expect(f?.summary).toBe('step 4/4 (COPY not-there.txt /app/): not-there.txt is not in the build context')
     expect(f?.hint).toContain('.dockerignore')
   })
@@ -59,7 +59,7 @@ describe('the build phase (recorded)', () => {
     expect(f?.cause).toBe('base_image_unavailable')
     expect(f?.summary).toBe('the base image 127.0.0.1:36500/nope/missing:latest cannot be pulled: manifest unknown: manifest unknown')
     expect(f?.hint).toContain('check FROM')
-    expect(f?.step?.instruction).toBe('FROM 127.0.0.1:36500/nope/missing')
+    expect(f?.step).toEqual({ index: 1, total: 2, instruction: 'FROM 127.0.0.1:36500/nope/missing', line: 1 })
   })
 
   test("a repository that does not exist: clone_failed with Git's words, not exit code 128 alone", () => {
@@ -85,10 +85,17 @@ describe('the build phase (recorded)', () => {
     expect(escapes?.summary).toBe('dockerfile Dockerfile (in .) leaves the repository: it resolves outside the clone')
   })
 
+  test("a Dockerfile line is named only where build.sh's map counts the stage's steps as Buildah did", () => {
+    const log = recorded<string>('run-exit-42', 'build.log')
+    const miscounted = log.replace('its steps start on Dockerfile lines 1 2 3 4', 'its steps start on Dockerfile lines 1 2 3')
+    const st = deriveStatus({ id: 'x', request: noTests, createdAt: '', job: {} as Job, alloc: recorded<Allocation>('run-exit-42', 'alloc-final.json'), evaluations: [], tails: { build: miscounted } })
+    expect(st.failure?.step).toEqual({ index: 4, total: 4, instruction: 'RUN echo failing on purpose; exit 42' })
+  })
+
   test('a step of the second stage: numbered within its stage, the stage named', () => {
     const f = statusOf('multistage-step', 'build').failure
     expect(f?.cause).toBe('step_failed')
-    expect(f?.step).toEqual({ index: 2, total: 2, instruction: 'RUN echo second stage; exit 7', stage: { index: 2, total: 2 } })
+    expect(f?.step).toEqual({ index: 2, total: 2, instruction: 'RUN echo second stage; exit 7', line: 6, stage: { index: 2, total: 2 } })
     expect(f?.summary).toBe('step 2/2 of stage 2/2 (RUN echo second stage; exit 7) exited with 7')
   })
 
