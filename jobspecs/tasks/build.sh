@@ -135,6 +135,24 @@ if [ -n "$cache_registry" ]; then
   set -- "$@" --cache-to "$cache_registry"
 fi
 set -- "$@" "$ctx_path"
+# Where each stage's steps start in the Dockerfile, said when the build fails: Buildah 1.28 numbers
+# the steps (STEP 2/4, [2/2] STEP 1/3) but names no line, and the status names the failing step's.
+# A step is a line that is not a comment, blank, the rest of a continued line or a heredoc's body.
+step_lines() {
+  awk '
+    body != "" { if ($0 == body || $0 ~ "^[ \t]*" body "$") body = ""; next }
+    cont && /^[ \t]*(#|$)/ { next }
+    cont { cont = /\\[ \t]*$/; next }
+    /^[ \t]*(#|$)/ { next }
+    {
+      cont = /\\[ \t]*$/
+      if (match($0, /<<-?["\047]?[A-Za-z_][A-Za-z0-9_]*/)) { body = substr($0, RSTART, RLENGTH); sub(/^<<-?["\047]?/, "", body) }
+    }
+    toupper($1) == "FROM" { n++; at[n] = NR; next }
+    n > 0 { at[n] = at[n] " " NR }
+    END { for (s = 1; s <= n; s++) printf "==> nbs: stage %d of %d: its steps start on Dockerfile lines %s\n", s, n, at[s] }
+  ' "$1"
+}
 say "buildah $*"
 # Buildah says each step (STEP n/m) and each layer it commits (--> ID). The last layer is the image
 # runInImage starts from: the built image, or after a failed step the last one that succeeded.
@@ -158,6 +176,7 @@ keep_run() {
   touch "$store_dir/nbs-cache-keys/$NBS_RUN_KEY"
 }
 if [ "$rc" != 0 ]; then
+  step_lines "$df_path"
   if [ -s "$steps" ]; then
     read -r last_id last_step total <"$steps"
     if names tag "$last_id" "$run_name" >/dev/null 2>&1; then

@@ -4,6 +4,7 @@ import { ServiceError } from '../errors'
 import { isFinal, type JobStatus } from '../jobs/status-schema'
 import { literalValues } from '../jobs/validate'
 import type { BuildApi } from '../service/api'
+import { SETTLE_SECONDS, settled } from '../service/wait'
 import { JobState, Phase } from '../service/schemas'
 import { connect } from './connect'
 import { inFlagWords, wholeNumber as int } from './flags'
@@ -33,7 +34,8 @@ async function follow(api: BuildApi, id: string, json?: boolean): Promise<JobSta
     if (next.status !== status.status) say(next)
     status = next
   }
-  return status
+  // Found final on the first look: the wait holds a final answer until its tasks have ended.
+  return settled(status) ? status : api.waitForJob({ id, until: 'final', timeoutSeconds: SETTLE_SECONDS })
 }
 
 export function registerJobCommands(program: Command, api: () => BuildApi = connect): void {

@@ -1,16 +1,20 @@
 // How the CLI shows a status to a person; --json prints the object instead.
-import type { JobStatus } from '../jobs/status-schema'
+import { isFinal, type JobStatus } from '../jobs/status-schema'
+import { causeLines } from '../jobs/cause'
 import type { JobSummary } from '../service/schemas'
 
 export function statusText(s: JobStatus): string {
   const lines = [`job ${s.id}: ${s.status}`]
   for (const t of s.tasks) {
     const exit = t.exitCode === undefined ? '' : ` (exit ${t.exitCode})`
-    lines.push(`  ${t.task.padEnd(9)} ${t.state}${exit}${t.command ? `  ${t.command}` : ''}`)
+    // A job that has ended may still be ending a task (publish declining): it runs no more work.
+    const state = isFinal(s.status) && t.state === 'running' ? 'still ending' : t.state
+    lines.push(`  ${t.task.padEnd(9)} ${state}${exit}${t.command ? `  ${t.command}` : ''}`)
   }
   if (s.queue) lines.push(`queued since ${s.queue.since}, waiting for ${s.queue.waitingFor}`)
   if (s.failure) {
-    lines.push(`failed: ${s.failure.reason}${s.failure.phase ? ` in ${s.failure.phase}` : ''}: ${s.failure.message}`)
+    lines.push(`failed: ${s.failure.reason}${s.failure.phase ? ` in ${s.failure.phase}` : ''}: ${s.failure.summary ?? s.failure.message}`)
+    lines.push(...causeLines(s.failure).map((l) => `  ${l}`))
     if (s.failure.logTail) lines.push('--- last lines of the log ---', s.failure.logTail.trimEnd())
   }
   if (s.result) {

@@ -1,5 +1,7 @@
 // Status derivation: everything a caller sees is computed from Nomad's job, allocation and evaluations.
 import type { Allocation, Evaluation, Job, NodeListStub, TaskState } from '../nomad/types'
+import { buildCause, type Explanation, missingSecretOf, missingSecretWords, publishCause, startCause, stepNumber } from './cause'
+import { sliceLines } from './logs'
 import { largestNode, placementCauses, waitsForCapacity } from './placement'
 import { destinations, type PlannedTest, planTests } from './render'
 import type { JobRequest } from './request'
@@ -27,26 +29,23 @@ export interface StatusInput {
   files?: AllocFiles | null
   /** The nodes with their resources, read when a placement failed for want of capacity. */
   nodes?: NodeListStub[]
+  /** The end of the failing task's log (failingTask), by task: the cause is read from it. */
+  tails?: Record<string, string>
 }
 
 // `timeout` exits 124 when the phase's own time limit fires (Nomad has none for batch tasks).
 const TIMEOUT_EXIT = 124
 // The phase scripts' own exit when the node, not the request, is at fault (common.sh: infra).
 export const INFRASTRUCTURE_EXIT = 78
+// Lines of the failing task's log a status carries.
+const FAILURE_TAIL_LINES = 30
 
 interface Observed extends TaskRun {
   driverError?: string
-  /** Nomad's client could not fetch the task's artifact (the uploaded source): its words. */
-  downloadError?: string
   /** The secret reference a template waits for: Nomad blocks such a task for ever (conformance: missing-variable). */
   missingSecret?: string
-}
-
-/** `Missing: nomad.var.block(<path>@<ns>.<region>)` or `Missing: vault.read(<path>)`, as the request named it. */
-function missingSecretOf(message: string | undefined): string | undefined {
-  const m = /^Missing: (nomad\.var\.block|vault\.read)\(([^)@]+)/.exec(message ?? '')
-  if (!m) return undefined
-  return `${m[1] === 'vault.read' ? 'vault' : 'nomad'}:${m[2]}`
+  /** Why Nomad could not start the task, from its events (a hook, an artifact). */
+  startError?: Explanation & { summary: string }
 }
 
 const isSet = (t: string | null | undefined): t is string => !!t && !t.startsWith('0001-')
@@ -56,7 +55,6 @@ function observe(task: string, phase: Phase, ts: TaskState | undefined, allocDon
   const events = ts?.Events ?? []
   const terminated = events.findLast((e) => e.Type === 'Terminated')
   const driverError = events.find((e) => e.Type === 'Driver Failure')?.DriverError
-  const download = events.find((e) => e.Type === 'Failed Artifact Download')
   const started = isSet(ts?.StartedAt)
   const missingSecret = started ? undefined : events.map((e) => missingSecretOf(e.DisplayMessage)).findLast(Boolean)
   const killed = events.some((e) => e.Type === 'Killed' || e.Type === 'Killing')
@@ -72,57 +70,70 @@ function observe(task: string, phase: Phase, ts: TaskState | undefined, allocDon
   if (terminated?.ExitCode !== undefined && ts?.State === 'dead') run.exitCode = terminated.ExitCode
   if (driverError) run.driverError = driverError
   if (missingSecret) run.missingSecret = missingSecret
-  // Nomad's words span lines (a checksum mismatch adds Expected:/Got:); one line reads better in a status.
-  if (download) run.downloadError = (download.DownloadError || download.DisplayMessage || 'the download failed').replace(/\s+/g, ' ').trim()
+  const startError = started ? undefined : startCause(task, events)
+  if (startError) run.startError = startError
   return run
 }
 
-function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allocation, files: AllocFiles | null | undefined, source: string | undefined): Failure | undefined {
+function failureOf(runs: Observed[], tests: PlannedTest[], job: Job, alloc: Allocation, files?: AllocFiles | null, tails: Record<string, string> = {}): Failure | undefined {
   const waiting = runs.find((r) => r.missingSecret)
-  if (waiting)
-    return {
-      reason: 'infrastructure',
-      phase: waiting.phase,
-      message: `task ${waiting.task} cannot start: the secret ${waiting.missingSecret} does not exist (create it, or fix the reference in secrets)`,
-    }
-  const fetch = runs.find((r) => r.downloadError)
-  if (fetch)
-    return {
-      reason: 'infrastructure',
-      phase: fetch.phase,
-      message: `the uploaded source ${source ?? ''} could not be fetched by the node (${fetch.downloadError}): the server replica that received it is gone or the upload expired; upload the directory again and resubmit the build`,
-    }
+  if (waiting) {
+    const message = missingSecretWords(waiting.task, waiting.missingSecret as string)
+    return { reason: 'infrastructure', phase: waiting.phase, message, cause: 'secret_unavailable', summary: message }
+  }
+  const refused = runs.find((r) => r.startError)
+  if (refused?.startError) return { reason: 'infrastructure', phase: refused.phase, message: refused.startError.summary, ...refused.startError }
   const broken = runs.find((r) => r.driverError)
-  if (broken)
-    return { reason: 'infrastructure', phase: broken.phase, message: `task ${broken.task} could not start: ${broken.driverError}${driverHint(broken.driverError ?? '')}` }
+  if (broken) {
+    const message = `task ${broken.task} could not start: ${broken.driverError}${driverHint(broken.driverError ?? '')}`
+    return { reason: 'infrastructure', phase: broken.phase, message, cause: 'node_unfit', summary: message }
+  }
   const build = runs[0]
-  if (build?.state === 'failed' && build.exitCode === INFRASTRUCTURE_EXIT)
-    return { reason: 'infrastructure', phase: 'build', message: files?.infrastructure?.trim() ?? 'the node cannot run the build: see the build log' }
-  if (build?.state === 'failed')
-    return build.exitCode === TIMEOUT_EXIT
-      ? { reason: 'timeout', phase: 'build', message: 'the build phase ran out of time (timeouts.build)' }
-      : { reason: 'build_failed', phase: 'build', message: `the build failed with exit code ${build.exitCode ?? 'unknown'}` }
+  const exit = (r: Observed) => (r.exitCode === undefined ? {} : { exitCode: r.exitCode })
+  if (build?.state === 'failed' && build.exitCode === INFRASTRUCTURE_EXIT) {
+    const message = files?.infrastructure?.trim() ?? 'the node cannot run the build: see the build log'
+    return { reason: 'infrastructure', phase: 'build', message, cause: 'node_unfit', summary: message, ...exit(build) }
+  }
+  if (build?.state === 'failed') {
+    const log = tails.build ?? ''
+    if (build.exitCode === TIMEOUT_EXIT) {
+      const message = 'the build phase ran out of time (timeouts.build)'
+      const at = buildCause(log, undefined)?.step
+      const summary = `${message}${at ? ` during ${stepNumber(at)} (${at.instruction})` : ''}`
+      return { reason: 'timeout', phase: 'build', message, cause: 'timeout', summary, ...(at ? { step: at } : {}), ...exit(build) }
+    }
+    return { reason: 'build_failed', phase: 'build', message: `the build failed with exit code ${build.exitCode ?? 'unknown'}`, ...exit(build), ...buildCause(log, build.exitCode) }
+  }
   const failedTests = runs.filter((r) => r.phase === 'test' && r.state === 'failed')
   if (failedTests.length > 0) {
+    const command = (r: Observed) => tests.find((t) => t.task === r.task)?.command
     const timedOut = failedTests.filter((r) => r.exitCode === TIMEOUT_EXIT && files?.exits[r.task] === undefined)
-    if (timedOut.length === failedTests.length)
-      return { reason: 'timeout', phase: 'test', message: `${timedOut.map((r) => r.task).join(', ')} ran out of time (test.timeout)` }
-    const said = failedTests.map((r) => {
-      const exit = files?.exits[r.task]?.trim() ?? r.exitCode
-      const cmd = tests.find((t) => t.task === r.task)?.command
-      return `${r.task} (${cmd}) exited with ${exit}`
-    })
-    return { reason: 'test_failed', phase: 'test', message: said.join('; ') }
+    if (timedOut.length === failedTests.length) {
+      const message = `${timedOut.map((r) => r.task).join(', ')} ran out of time (test.timeout)`
+      const summary = timedOut.map((r) => `${r.task} (${command(r)})`).join(', ') + ' ran out of time (test.timeout)'
+      return { reason: 'timeout', phase: 'test', message, cause: 'test_timeout', summary, hint: 'raise test.timeout, or make the test finish sooner' }
+    }
+    const exits = failedTests.map((r) => Number(files?.exits[r.task]?.trim() ?? r.exitCode))
+    const said = failedTests.map((r, i) => `${r.task} (${command(r)}) exited with ${Number.isNaN(exits[i]) ? 'unknown' : exits[i]}`)
+    const message = said.join('; ')
+    const first = exits[0] as number
+    return { reason: 'test_failed', phase: 'test', message, cause: 'test_failed', summary: message, ...(Number.isNaN(first) ? {} : { exitCode: first }) }
   }
   if (job.Stop || alloc.DesiredStatus === 'stop') {
     const at = runs.find((r) => r.state === 'killed') ?? runs.find((r) => r.state === 'running' || r.state === 'pending')
-    return { reason: 'killed', phase: at?.phase, message: 'the job was killed' + (at ? ` during ${at.phase}` : '') }
+    const message = 'the job was killed' + (at ? ` during ${at.phase}` : '')
+    const step = at?.phase === 'build' ? buildCause(tails.build ?? '', undefined)?.step : undefined
+    const summary = `${message}${step ? `, at ${stepNumber(step)} (${step.instruction})` : ''}; nothing was published`
+    return { reason: 'killed', phase: at?.phase, message, cause: 'killed', summary, ...(step ? { step } : {}) }
   }
   const publish = runs.at(-1)
-  if (publish?.state === 'failed')
-    return publish.exitCode === TIMEOUT_EXIT
-      ? { reason: 'timeout', phase: 'publish', message: 'the push ran out of time (timeouts.publish)' }
-      : { reason: 'publish_failed', phase: 'publish', message: `the push failed with exit code ${publish.exitCode ?? 'unknown'}` }
+  if (publish?.state === 'failed') {
+    if (publish.exitCode === TIMEOUT_EXIT) {
+      const message = 'the push ran out of time (timeouts.publish)'
+      return { reason: 'timeout', phase: 'publish', message, cause: 'timeout', summary: message, ...exit(publish) }
+    }
+    return { reason: 'publish_failed', phase: 'publish', message: `the push failed with exit code ${publish.exitCode ?? 'unknown'}`, ...exit(publish), ...publishCause(tails.publish ?? '', publish.exitCode) }
+  }
   return undefined
 }
 
@@ -139,7 +150,8 @@ function lostNode(alloc: Allocation, runs: Observed[]): Failure | undefined {
   if (alloc.ClientStatus !== 'lost' && alloc.ClientStatus !== 'unknown') return undefined
   const at = runs.find((r) => r.state === 'running' || r.state === 'pending')
   const how = alloc.ClientStatus === 'lost' ? 'was lost' : 'is disconnected'
-  return { reason: 'infrastructure', phase: at?.phase, message: `the Nomad client running the build ${how}${at ? ` during ${at.phase}` : ''}; the build is not run again` }
+  const message = `the Nomad client running the build ${how}${at ? ` during ${at.phase}` : ''}; the build is not run again`
+  return { reason: 'infrastructure', phase: at?.phase, message, cause: 'node_lost', summary: message, hint: 'submit the build again' }
 }
 
 /** A failed placement either waits for capacity (Nomad keeps a blocked evaluation) or can never happen. */
@@ -151,7 +163,8 @@ function placementOf(input: Pick<StatusInput, 'job' | 'evaluations' | 'nodes' | 
       if (wait) return { queue: { ...wait, since: input.createdAt } }
       const causes = placementCauses(metric, job)
       const largest = nodes && (metric.NodesExhausted ?? 0) > 0 ? `; ${largestNode(job, nodes)}` : ''
-      return { failure: { reason: 'infrastructure', message: `cannot place the job: ${causes.join('; ') || 'no node fits'}${largest}` } }
+      const message = `cannot place the job: ${causes.join('; ') || 'no node fits'}${largest}`
+      return { failure: { reason: 'infrastructure', message, cause: 'placement', summary: message } }
     }
   }
   return undefined
@@ -184,7 +197,10 @@ export function deriveStatus(input: StatusInput): JobStatus {
     const never = !!job.Stop || (!!placement && 'failure' in placement)
     const tasks = plan.map((p) => observe(p.task, p.phase, undefined, never, p.command)).map(strip)
     if (placement && 'failure' in placement) return { ...base, status: 'FAILED', tasks, failure: placement.failure }
-    if (job.Stop) return { ...base, status: 'FAILED', tasks, failure: { reason: 'killed', message: 'the job was killed before it started' } }
+    if (job.Stop) {
+      const message = 'the job was killed before it started'
+      return { ...base, status: 'FAILED', tasks, failure: { reason: 'killed', message, cause: 'killed', summary: message } }
+    }
     return placement ? { ...base, status: 'PENDING', tasks, queue: placement.queue } : { ...base, status: 'PENDING', tasks }
   }
 
@@ -209,9 +225,13 @@ export function deriveStatus(input: StatusInput): JobStatus {
     return withEnd({ ...base, status: 'SUCCEEDED' as const, tasks, result })
   }
 
-  const failure = lostNode(alloc, runs) ?? failureOf(runs, tests, job, alloc, files, input.request.source)
+  const failure = lostNode(alloc, runs) ?? failureOf(runs, tests, job, alloc, files, input.tails)
   // A failure is final as soon as it is known: publish, still to run, will only decline.
-  if (failure) return withEnd({ ...base, status: 'FAILED' as const, tasks, failure })
+  if (failure) {
+    const tail = input.tails?.[failingTask({ tasks, failure })?.task ?? '']
+    if (tail) failure.logTail = sliceLines(tail, FAILURE_TAIL_LINES, true).text
+    return withEnd({ ...base, status: 'FAILED' as const, tasks, failure })
+  }
   if (!allDone) return { ...base, status: runningState(runs), tasks }
   if (files === null)
     return withEnd({
@@ -242,6 +262,13 @@ export function waitsForever(input: StatusInput): boolean {
 }
 
 function strip(r: Observed): TaskRun {
-  const { driverError: _, missingSecret: __, ...run } = r
+  const { driverError: _, missingSecret: __, startError: ___, ...run } = r
   return run
+}
+
+/** The task whose log tells the failure's cause: the first of its phase that failed or was killed, once it has started. */
+export function failingTask(s: Pick<JobStatus, 'tasks' | 'failure'>): TaskRun | undefined {
+  const { failure } = s
+  if (!failure?.phase) return undefined
+  return s.tasks.find((t) => t.phase === failure.phase && (t.state === 'failed' || t.state === 'killed') && t.startedAt)
 }

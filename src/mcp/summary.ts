@@ -1,6 +1,7 @@
 // MCP's text content: what an agent needs to act, within a bounded size. Many clients hand the
-// model only the text, so the cause of a failure (step, exit code, last lines) must be in it;
-// structuredContent keeps the whole object.
+// model only the text, so the cause of a failure (failure.cause, its step, exit code, hint, last
+// lines) leads it; structuredContent keeps the whole object.
+import { causeLines } from '../jobs/cause'
 import { isFinal, type JobStatus } from '../jobs/status-schema'
 import type { Logs, TaskLog } from '../service/schemas'
 
@@ -20,28 +21,18 @@ export function lastLines(text: string, max: number): { text: string; omitted: n
   return { text: lines.slice(i).join('\n'), omitted: i }
 }
 
-/** Buildah's last word on a failed build: `Error: building at STEP "RUN …": exit status 1`. */
-export function failingStep(log: string): string | undefined {
-  const error = /^Error: building at STEP "(.+)": (exit status \d+)$/m.exec(log)
-  if (error) return `failing step: ${error[1]} (${error[2]})`
-  const started = [...log.matchAll(/^STEP \d+\/\d+: (.+)$/gm)].at(-1)
-  return started && `failing step (the last one started): ${started[1]}`
-}
+const taskWords = (t: { task: string; state: string; exitCode?: number }, final: boolean) =>
+  `${t.task} ${final && t.state === 'running' ? 'still ending' : t.state}${t.exitCode === undefined ? '' : ` (exit ${t.exitCode})`}`
 
-const taskWords = (t: { task: string; state: string; exitCode?: number }) => `${t.task} ${t.state}${t.exitCode === undefined ? '' : ` (exit ${t.exitCode})`}`
-
-/** The first lines of every answer about a job: id, status, failure with its step, queue, result. */
+/** The first lines of every answer about a job: id, status, the failure's cause, step and hint. */
 function headline(id: string, status: JobStatus['status'], failure: JobStatus['failure']): string[] {
   if (!failure) return [`job ${id}: ${status}`]
-  const lines = [`job ${id}: ${status}, ${failure.reason}${failure.phase ? ` in ${failure.phase}` : ''}: ${failure.message}`]
-  const step = failure.phase === 'build' && failure.logTail ? failingStep(failure.logTail) : undefined
-  if (step) lines.push(step)
-  return lines
+  return [`job ${id}: ${status}, ${failure.reason}${failure.phase ? ` in ${failure.phase}` : ''}: ${failure.summary ?? failure.message}`, ...causeLines(failure)]
 }
 
 export function statusText(s: JobStatus): string {
   const lines = headline(s.id, s.status, s.failure)
-  if (s.tasks.length) lines.push(`tasks: ${s.tasks.map(taskWords).join(', ')}`)
+  if (s.tasks.length) lines.push(`tasks: ${s.tasks.map((t) => taskWords(t, isFinal(s.status))).join(', ')}`)
   if (s.queue) lines.push(`queued since ${s.queue.since}, waiting for ${s.queue.waitingFor}`)
   if (s.result) lines.push(`pushed ${s.result.images.join(', ')}, digest ${s.result.digest}`)
   if (s.failure?.logTail) {
@@ -69,7 +60,7 @@ export function logsText(l: Logs, grep?: string): string {
     const tail = lastLines(t.text, shares.get(t) ?? 0)
     omitted += tail.omitted
     const what = grep ? `, lines matching ${JSON.stringify(grep)}` : ''
-    lines.push(`=== ${taskWords(t)}${what}${t.truncated || tail.omitted ? ', earlier lines left out' : ''}`)
+    lines.push(`=== ${taskWords(t, isFinal(l.status))}${what}${t.truncated || tail.omitted ? ', earlier lines left out' : ''}`)
     lines.push(tail.text || '(no output)')
   }
   if (omitted) lines.push(`(${omitted} more lines are in structuredContent; narrow with task, tail or grep)`)

@@ -92,7 +92,7 @@ export const tools: Tool[] = [
     description: (info) =>
       [
         'Build a container image from a Git repository, run tests inside it, and push it to a registry only if every test passes — one Nomad job.',
-        `Returns at once with the job id (status PENDING); then call waitForJob {"id":…,"until":"final"} until it has ended. On FAILED its text gives the cause (failing step, exit code, last lines); getLogs gives more.`,
+        `Returns at once with the job id (status PENDING); then call waitForJob {"id":…,"until":"final"} until it has ended. On FAILED, failure.cause says what failed (e.g. dockerfile_invalid, step_failed, clone_failed, test_failed, publish_rejected), with failure.summary, failure.step, failure.exitCode and failure.hint; the text leads with them, then the last lines; getLogs gives more.`,
         'It may also run as an MCP Task: the task id is the job id, tasks/get says working (with the phase) or completed (SUCCEEDED or FAILED: read the result), tasks/result gives the final getStatus result, tasks/cancel kills the build; any server replica answers.',
         'Required: repo (Git URL) and image (repository without tag; tags default to the job id). Optional: ref, context, dockerfile, buildArgs, target, tags, test {commands, entrypoint, env, timeout, gpus}, timeouts, resources.',
         'Credentials only by reference, never values: secrets {git, gitSsh with gitKnownHosts (the SSH server host keys), registry, build: {ID: ref}}.',
@@ -112,7 +112,9 @@ export const tools: Tool[] = [
     title: 'Get a job status',
     description: [
       "A job's status now: PENDING, BUILDING, TESTING, PUBLISHING, SUCCEEDED or FAILED; each task's state and exit code;",
-      'on failure the reason (build_failed, test_failed, publish_failed, killed, timeout, infrastructure), the failing phase and step, and the last lines of its log;',
+      'on failure the reason (build_failed, test_failed, publish_failed, killed, timeout, infrastructure), the failing phase, and failure.cause: what failed, read from Git, Buildah, the registry and Nomad',
+      '(clone_failed, ref_not_found, source_unavailable, context_invalid, dockerfile_invalid, base_image_unavailable, step_failed, secret_unavailable, test_failed, test_timeout, publish_rejected, registry_unreachable, killed, timeout, node_lost, placement, node_unfit)',
+      'with failure.summary (one sentence), failure.step {index, total, instruction}, failure.exitCode and failure.hint, and the last lines of its log. A FAILED answer waits until every task has ended (a few seconds at most).',
       `on success the pushed images and the manifest digest. Example: {"id":"${exampleId}"}`,
     ].join('\n'),
     annotations: read,
@@ -139,7 +141,7 @@ export const tools: Tool[] = [
   tool({
     name: 'killJob',
     title: 'Kill a job',
-    description: `Stop a job that is still running; nothing is published and the status becomes FAILED with reason killed. A job that has already finished is refused.\nExample: {"id":"${exampleId}"}`,
+    description: `Stop a job that is still running; nothing is published and the status becomes FAILED with reason killed (failure.cause killed, failure.step the build step it stopped). Returns once its tasks have ended, a few seconds at most. A job that has already finished is refused.\nExample: {"id":"${exampleId}"}`,
     // Killing a killed job changes nothing more.
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     input: JobRef,
@@ -177,7 +179,7 @@ export const tools: Tool[] = [
     title: 'Wait for a job',
     description: [
       `Wait until the job's status changes (until "change", the default) or it has ended (until "final": SUCCEEDED or FAILED, every task done), at most timeoutSeconds: default ${WAIT_SECONDS.default}, under the 60 s after which MCP clients give up; up to ${WAIT_SECONDS.maximum} only if your client resets its timeout on progress.`,
-      'With a progressToken it sends notifications/progress while it waits (phase, step, seconds waited). Returns the status; when the job has not ended yet the text says so: call it again.',
+      'With a progressToken it sends notifications/progress while it waits (phase, step, seconds waited). Returns the status, a FAILED one with failure.cause once every task has ended (a few seconds at most); when the job has not ended yet the text says so: call it again.',
       `Example: {"id":"${exampleId}","until":"final"}`,
     ].join('\n'),
     annotations: read,

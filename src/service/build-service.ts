@@ -6,7 +6,7 @@ import { buildIdOf, JOB_PREFIX, newBuildId, nomadJobId } from '../jobs/ids'
 import { grepMatcher, sliceLines } from '../jobs/logs'
 import { destinations, META, planTests, renderJob } from '../jobs/render'
 import { JobRequest } from '../jobs/request'
-import { deriveStatus, INFRASTRUCTURE_EXIT, needsNodes, type StatusInput, waitsForever } from '../jobs/status'
+import { deriveStatus, failingTask, INFRASTRUCTURE_EXIT, needsNodes, type StatusInput, waitsForever } from '../jobs/status'
 import { isFinal, type JobStatus, type Phase } from '../jobs/status-schema'
 import { validateRequest } from '../jobs/validate'
 import type { NomadClient } from '../nomad/client'
@@ -35,7 +35,7 @@ import type {
   WaitQuery,
 } from './schemas'
 import { serverInfo } from './server-info'
-import { settled, waitLoop } from './wait'
+import { SETTLE_SECONDS, settled, waitLoop } from './wait'
 
 /** Who is asking: jobs are tagged with their owner, and another owner's job does not exist for them. */
 export interface Caller {
@@ -55,7 +55,8 @@ interface Loaded {
 }
 
 const TAIL_BYTES = 1 << 20
-const FAILURE_TAIL_LINES = 30
+// Enough of the failing task's log for its cause: Buildah's STEP line and its error.
+const TAIL_READ_BYTES = 64 * 1024
 // A hello-world build takes a few seconds; a retry sooner would only find the same builds running.
 const RETRY_AFTER_SECONDS = 10
 
@@ -183,7 +184,8 @@ export class BuildService {
     if (status.status === 'PUBLISHING')
       throw new ServiceError('conflict', `id: job ${id} is publishing; a push is not interrupted: wait for it to finish, then remove the tags you do not want`, 'id')
     await nomadCall(() => this.nomad.jobs.deregister(loaded.job.ID))
-    return this.getStatus(id, caller)
+    // Nomad stops the tasks, then runs publish (poststop), which declines: the answer waits for them.
+    return this.waitForJob({ id, until: 'final', timeoutSeconds: SETTLE_SECONDS }, caller)
   }
 
   async cleanup(q: CleanupQuery, caller: Caller = {}): Promise<CleanupResult> {
@@ -460,15 +462,12 @@ export class BuildService {
     // Nomad's client collected the alloc dir: the record, written when the build ended, knows.
     const record = input.files === null ? await nomadCall(() => this.records.read(l.id)) : null
     if (record) return { status: record.status, record }
-    const status = deriveStatus(input)
-    if (status.failure?.phase && l.alloc) {
-      const task = status.tasks.find((t) => t.phase === status.failure?.phase && (t.state === 'failed' || t.state === 'killed'))
-      if (task?.startedAt) {
-        const { text } = await taskLog(this.nomad, l.alloc.ID, task.task, 64 * 1024)
-        status.failure.logTail = sliceLines(text, FAILURE_TAIL_LINES, true).text
-      }
-    }
-    return { status }
+    const first = deriveStatus(input)
+    // The cause is read from the failing task's log: known once the status says which task failed.
+    const task = failingTask(first)
+    if (!task || !l.alloc) return { status: first }
+    const { text } = await taskLog(this.nomad, l.alloc.ID, task.task, TAIL_READ_BYTES)
+    return { status: deriveStatus({ ...input, tails: { [task.task]: text } }) }
   }
 }
 

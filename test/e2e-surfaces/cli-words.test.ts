@@ -1,7 +1,7 @@
 // The CLI in its own words against a server on the dev stack: flags named as typed, allowed values listed,
 // a header on list, the next commands after submit, followed logs prefixed with their task, Nomad job ids taken.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { urls } from '../support/dev-stack'
+import { busyboxDockerfile, gitRepo, urls } from '../support/dev-stack'
 import { ensureStack, listenInProcess, mainTs, newJobsFor, nomadJobIds, projectDir } from '../support/surfaces'
 
 let server: ReturnType<typeof listenInProcess>
@@ -96,4 +96,28 @@ describe('nbs output', () => {
     expect(listed.stdout.split('\n')[0]).toMatch(/^ID +STATUS +REASON +CREATED +IMAGE$/)
     expect(listed.stdout).toMatch(new RegExp(`^${id} +SUCCEEDED +- `, 'm'))
   }, 120_000)
+})
+
+describe('a failed build in the CLI', () => {
+  test('submit --wait on a Dockerfile typo: the cause, its step and a hint, and no task still running; status --json carries the same failure', async () => {
+    const typo = await gitRepo('cli-typo', { Dockerfile: busyboxDockerfile('RUNN echo hi') })
+    const r = await nbs('submit', '--repo', typo, '--image', image, '--wait')
+    expect(r.status).toBe(1)
+    const display = r.stdout.slice(r.stdout.indexOf('job '))
+    expect(display).toContain('failed: build_failed in build: step 4/4: unknown instruction RUNN in "RUNN echo hi"')
+    expect(display).toContain('  cause: dockerfile_invalid')
+    expect(display).toContain('  failing step 4/4 (Dockerfile line 4): RUNN echo hi (exit code 125)')
+    expect(display).toContain('  hint: did you mean RUN?')
+    expect(display).toMatch(/^ {2}publish +skipped/m)
+    expect(display).not.toMatch(/running|still ending/)
+    const id = /^job (\S+): FAILED$/m.exec(display)?.[1] as string
+    const status = JSON.parse((await nbs('status', id, '--json')).stdout)
+    expect(status.failure).toMatchObject({
+      reason: 'build_failed',
+      cause: 'dockerfile_invalid',
+      step: { index: 4, total: 4, instruction: 'RUNN echo hi', line: 4 },
+      exitCode: 125,
+      hint: 'did you mean RUN?',
+    })
+  }, 180_000)
 })

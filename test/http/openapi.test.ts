@@ -4,7 +4,8 @@ import SwaggerParser from '@apidevtools/swagger-parser'
 import { createApp } from '../../src/http/app'
 import { Value } from '@sinclair/typebox/value'
 import { JobRequest } from '../../src/jobs/request'
-import { validateRequest } from '../../src/jobs/validate'
+import { FailureCause } from '../../src/jobs/status-schema'
+import { literalValues, validateRequest } from '../../src/jobs/validate'
 import { ensureStack, service } from '../support/surfaces'
 
 const app = createApp(service)
@@ -41,6 +42,9 @@ describe('OpenAPI', () => {
     expect(Object.keys(submit?.responses ?? {})).toEqual(expect.arrayContaining(['201', '400']))
     const logs = doc.paths['/v1/jobs/{id}/logs']?.get
     expect(logs?.parameters?.map((p) => `${p.in}:${p.name}`)).toEqual(expect.arrayContaining(['path:id', 'query:phase', 'query:task', 'query:tail', 'query:follow']))
+    // A status answer documents failure.cause with every value it can take, and the failing step.
+    const status = JSON.stringify(doc.paths['/v1/jobs/{id}']?.get?.responses['200'])
+    for (const word of [...literalValues(FailureCause)!, '"step"', '"summary"', '"hint"', '"exitCode"']) expect(status).toContain(word)
   })
 
   // Every request body's example, as the docs offer it to be sent. POST /v1/jobs's is checked, not sent: sending

@@ -19,7 +19,7 @@ async function untilFinal(id: string): Promise<ToolResult> {
 }
 
 describe('MCP text content', () => {
-  test("a failed build's cause is in the text alone: step, exit code, the error line", async () => {
+  test("a failed build's cause leads the text alone: cause, step, exit code, the error line", async () => {
     const dockerfile = busyboxDockerfile('RUN echo preparing', 'RUN cat /etc/app.conf')
     const repo = await gitRepo(`agent-view-build-${Date.now()}`, { Containerfile: dockerfile })
     const submitted = await call('submitJob', { repo, image: `${urls.registry}/test/agent-view`, test: { commands: ['true'] } })
@@ -28,8 +28,11 @@ describe('MCP text content', () => {
     expect(text(submitted)).toContain(`Next: waitForJob {"id":"${id}","until":"final"}`)
 
     const said = text(await untilFinal(id))
-    expect(said).toContain(`job ${id}: FAILED, build_failed in build`)
-    expect(said).toContain('failing step: RUN cat /etc/app.conf (exit status 1)')
+    expect(said.split('\n').slice(0, 3)).toEqual([
+      `job ${id}: FAILED, build_failed in build: step 5/5 (RUN cat /etc/app.conf) exited with 1`,
+      'cause: step_failed',
+      'failing step 5/5 (Dockerfile line 5): RUN cat /etc/app.conf (exit code 1)',
+    ])
     expect(said).toContain('cat: can\'t open \'/etc/app.conf\': No such file or directory')
     expect(said).toMatch(/tasks: build failed \(exit \d+\)/)
     expect(text(await call('getStatus', { id: `nbs-${id}` }))).toBe(text(await call('getStatus', { id })))
@@ -37,7 +40,7 @@ describe('MCP text content', () => {
     const logs = await call('getLogs', { id, failedOnly: true, grep: 'no such file' })
     expect(logs.isError).toBeFalsy()
     const logText = text(logs)
-    expect(logText).toContain('failing step: RUN cat /etc/app.conf (exit status 1)')
+    expect(logText).toContain('failing step 5/5 (Dockerfile line 5): RUN cat /etc/app.conf (exit code 1)')
     expect(logText).toMatch(/=== build failed \(exit \d+\), lines matching "no such file"\ncat: can't open '\/etc\/app.conf': No such file or directory/)
     expect(logText).not.toContain('=== test-0')
     expect(logText).not.toContain('preparing')

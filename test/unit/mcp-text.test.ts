@@ -6,11 +6,14 @@ import { join } from 'node:path'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
 import { loadConfig } from '../../src/config'
+import { buildCause } from '../../src/jobs/cause'
 import type { JobStatus } from '../../src/jobs/status-schema'
 import { validateRequest } from '../../src/jobs/validate'
+import { progressMessage } from '../../src/mcp/progress'
 import { createMcpServer } from '../../src/mcp/server'
 import { logsText, statusText, TEXT_BUDGET, waitText } from '../../src/mcp/summary'
 import { NomadClient } from '../../src/nomad/client'
+import type { BuildApi } from '../../src/service/api'
 import { BuildService } from '../../src/service/build-service'
 import { serverInfo } from '../../src/service/server-info'
 
@@ -28,30 +31,45 @@ const failed: JobStatus = {
     { task: 'test-0', phase: 'test', state: 'skipped', command: 'true' },
     { task: 'publish', phase: 'publish', state: 'succeeded', exitCode: 0 },
   ],
-  failure: { reason: 'build_failed', phase: 'build', message: 'the build failed with exit code 2', logTail: buildLog },
+  failure: { reason: 'build_failed', phase: 'build', message: 'the build failed with exit code 2', ...buildCause(buildLog, 2), logTail: buildLog },
   request: { repo: 'git://127.0.0.1:9418/x', image: '127.0.0.1:5000/x' },
 }
 
 describe('text content', () => {
-  test("a failed build: the failing step, the exit code and the log's last lines", () => {
+  test("a failed build: the cause, the failing step, the exit code and the log's last lines, the cause first", () => {
     const text = statusText(failed)
-    expect(text).toContain('job 20261201-120000-abcdef: FAILED, build_failed in build: the build failed with exit code 2')
-    expect(text).toContain('failing step: RUN /bin/busybox sh -c echo compiling; exit 2 (exit status 2)')
+    const [first, second, third] = text.split('\n')
+    expect(first).toBe('job 20261201-120000-abcdef: FAILED, build_failed in build: step 3/3 (RUN ["/bin/busybox","sh","-c","echo compiling; exit 2"]) exited with 2')
+    expect(second).toBe('cause: step_failed')
+    expect(third).toBe('failing step 3/3: RUN ["/bin/busybox","sh","-c","echo compiling; exit 2"] (exit code 2)')
     expect(text).toContain('tasks: build failed (exit 2), test-0 skipped, publish succeeded (exit 0)')
     expect(text).toContain('compiling\n')
     expect(text).toContain('getLogs {"id":"20261201-120000-abcdef","phase":"build","tail":0}')
   })
 
-  test('a build whose error line was not kept still names the last step it started', () => {
-    const text = statusText({ ...failed, failure: { ...failed.failure!, logTail: 'STEP 1/2: FROM x\nSTEP 2/2: RUN make\nmake: *** Error 2\n' } })
-    expect(text).toContain('failing step (the last one started): RUN make')
+  test('a hint is said; a failure recorded before causes existed reads its message', () => {
+    const hinted = statusText({ ...failed, failure: { ...failed.failure!, cause: 'dockerfile_invalid', hint: 'did you mean RUN?' } })
+    expect(hinted).toContain('\nhint: did you mean RUN?\n')
+    const { cause: _, summary: __, step: ___, exitCode: ____, ...old } = failed.failure!
+    const text = statusText({ ...failed, failure: old })
+    expect(text.split('\n')[0]).toBe('job 20261201-120000-abcdef: FAILED, build_failed in build: the build failed with exit code 2')
+    expect(text).not.toContain('cause:')
+  })
+
+  test('a job that has ended says a task still ending, never running: in its text and its progress', async () => {
+    const ending = { ...failed, finishedAt: undefined, tasks: failed.tasks.map((t) => (t.task === 'publish' ? { task: t.task, phase: t.phase, state: 'running' as const } : t)) }
+    const text = statusText(ending)
+    expect(text).toContain('publish still ending')
+    expect(text).not.toContain('running')
+    // A FAILED status reads no log for its progress: no server is asked.
+    const progress = await progressMessage({} as BuildApi, ending, {}, 3)
+    expect(progress).toBe('FAILED: publish still ending; 3 s waited')
   })
 
   test('a huge log stays within the budget and keeps its end', () => {
     const huge = `${Array.from({ length: 50_000 }, (_, i) => `line ${i}`).join('\n')}\nError: building at STEP "RUN make": exit status 2\n`
     const text = statusText({ ...failed, failure: { ...failed.failure!, logTail: huge } })
     expect(text.length).toBeLessThan(TEXT_BUDGET + 1000)
-    expect(text).toContain('failing step: RUN make (exit status 2)')
     expect(text).toContain('line 49999\nError: building at STEP')
     expect(text).toMatch(/\(\d+ earlier lines left out\)/)
   })

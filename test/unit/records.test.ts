@@ -10,7 +10,17 @@ const status: JobStatus = {
   createdAt: '2026-12-01T12:00:00.000Z',
   finishedAt: '2026-12-01T12:01:00.000Z',
   tasks: [{ task: 'build', phase: 'build', state: 'failed', exitCode: 1 }],
-  failure: { reason: 'build_failed', phase: 'build', message: 'the build failed with exit code 1', logTail: 'Error: boom\n' },
+  failure: {
+    reason: 'build_failed',
+    phase: 'build',
+    message: 'the build failed with exit code 1',
+    cause: 'dockerfile_invalid',
+    summary: 'step 2/2: unknown instruction RUNN in "RUNN make"',
+    hint: 'did you mean RUN?',
+    step: { index: 2, total: 2, instruction: 'RUNN make' },
+    exitCode: 125,
+    logTail: 'Error: boom\n',
+  },
   request: { repo: 'git://127.0.0.1:9418/x', image: '127.0.0.1:5000/x', test: { commands: ['true'], env: { BIG: 'v'.repeat(100_000) } } },
 }
 const log = (task: string, kb: number) => ({ task, phase: 'test' as const, state: 'failed', text: `${'line\n'.repeat(kb * 205)}the last line\n`, truncated: false })
@@ -42,5 +52,7 @@ describe('encodeRecord', () => {
     expect(back.status.request).toEqual({ repo: status.request.repo, image: status.request.image })
     expect(back.status.status).toBe('FAILED')
     expect(back.status.failure.reason).toBe('build_failed')
+    const { logTail: _, ...cause } = status.failure!
+    expect(back.status.failure).toEqual(cause)
   })
 })

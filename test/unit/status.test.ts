@@ -95,10 +95,10 @@ describe('status from recorded Buildah pipelines', () => {
     const st = deriveStatus({ id: 'x', request: { source, image: '127.0.0.1:5000/fixtures/hello' }, createdAt: '', job: {} as Job, alloc, evaluations: [] })
     expect(st.status).toBe('FAILED')
     expect(st.failure).toMatchObject({ reason: 'infrastructure', phase: 'build' })
-    expect(st.failure?.message).toContain(`the uploaded source ${source} could not be fetched`)
+    expect(st.failure?.cause).toBe('source_unavailable')
+    expect(st.failure?.message).toContain("could not download the build's source")
     expect(st.failure?.message).toContain(words)
     expect(st.failure?.message).toContain('upload the directory again and resubmit')
-    expect(st.failure?.message).not.toContain('\n')
     expect(st.tasks.find((t) => t.task === 'build')?.state).toBe('failed')
   })
 
