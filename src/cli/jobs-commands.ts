@@ -83,7 +83,7 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
       const local = localSource(request)
       if (local) {
         const options = { context: request.context as string | undefined, dockerfile: request.dockerfile as string | undefined, includeGit: flags.includeGit }
-        request.source = (await upload(client, local, names.source ?? 'source', options)).source
+        request.source = (await inFlagWords(names, () => upload(client, local, names.source ?? 'source', options))).source
       }
       const submitted = await inFlagWords(names, () => client.submitJob(request))
       if (!flags.wait) {
@@ -115,7 +115,7 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
     .option('--include-git', 'send .git too (left out by default)')
     .option('--json', 'print the whole answer as JSON: source, size, expiresAt')
     .action(async (dir: string, o: { context?: string; dockerfile?: string; includeGit?: boolean; json?: boolean }) => {
-      const r = await upload(api(), resolve(dir), '<dir>', o)
+      const r = await inFlagWords({ context: '--context' }, () => upload(api(), resolve(dir), '<dir>', o))
       console.log(o.json ? JSON.stringify(r) : r.source)
     })
 

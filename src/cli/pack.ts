@@ -1,13 +1,14 @@
 // A directory → a tar.gz of what Buildah sees of it as a build context, streamed file by file.
 import { createReadStream, type Stats } from 'node:fs'
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, posix } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
 import ignore from '@balena/dockerignore'
 import { type Header, pack as tarPack } from 'tar-stream'
 import { ServiceError } from '../errors'
+import { relativePathPattern } from '../jobs/request'
 
 export interface PackOptions {
   /** The build context, a sub-directory of the one packed: only it is sent (under its own path), filtered by its own ignore file. */
@@ -75,7 +76,9 @@ export function packDirectory(dir: string, options: PackOptions = {}): PackedTre
   const done = (async () => {
     let entries = 0
     let bytes = 0
-    const prefix = (options.context ?? '').replace(/^(\.\/)+/, '').replace(/\/+$/, '')
+    const prefix = posix.normalize(options.context ?? '.').replace(/\/+$/, '').replace(/^\.$/, '')
+    if (!new RegExp(relativePathPattern).test(prefix) || prefix.startsWith('../'))
+      throw new ServiceError('invalid_request', `context: ${JSON.stringify(options.context)} must be a sub-directory of the directory sent, e.g. services/api`, 'context')
     const root = prefix ? join(dir, prefix) : dir
     const top = await lstat(root).catch((e: NodeJS.ErrnoException) => {
       throw fail(`cannot read ${root}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`)

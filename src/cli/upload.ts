@@ -39,16 +39,16 @@ export async function uploadDirectory(api: BuildApi, dir: string, name: string, 
     }),
   )
   const [upload, walk] = await Promise.allSettled([api.uploadSource(counted), packed.done])
-  if (upload.status === 'fulfilled') {
-    if (walk.status === 'rejected') throw walk.reason
-    return upload.value
-  }
-  const e: unknown = upload.reason
+  if (upload.status === 'fulfilled' && walk.status === 'fulfilled') return upload.value
+  const e: unknown = upload.status === 'rejected' ? upload.reason : undefined
   const answered = isServiceError(e) && e.code !== 'server_unavailable'
-  if (!answered && walk.status === 'rejected') throw walk.reason
-  if (answered && e.field === 'body')
-    throw new ServiceError(e.code, `${name} (${dir}): ${e.message.replace(/^body: /, '')}`, name, undefined, e.retryAfter)
-  throw e
+  throw named(!answered && walk.status === 'rejected' ? walk.reason : e, name)
+}
+
+/** The packer's and the server's words for the directory (source, body) → the caller's (--source, sourcePath). */
+function named(e: unknown, name: string): unknown {
+  if (!isServiceError(e) || (e.field !== 'source' && e.field !== 'body')) return e
+  return new ServiceError(e.code, `${name}: ${e.message.replace(/^body: /, '')}`, name, undefined, e.retryAfter)
 }
 
 /**
