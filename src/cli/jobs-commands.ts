@@ -1,4 +1,5 @@
 // The job commands: submit, status, logs, kill, cleanup, list, wait.
+import { resolve } from 'node:path'
 import { type Command, Option } from 'commander'
 import { ServiceError } from '../errors'
 import { isFinal, type JobStatus } from '../jobs/status-schema'
@@ -9,7 +10,8 @@ import { JobState, Phase } from '../service/schemas'
 import { connect } from './connect'
 import { inFlagWords, wholeNumber as int } from './flags'
 import { jobTable, statusText, TaskLines } from './print'
-import { flagNames, requestFromFlags, type SubmitFlags } from './request-options'
+import { flagNames, localSource, requestFromFlags, type SubmitFlags } from './request-options'
+import { humanSize, progressReporter, uploadDirectory, type UploadOptions } from './upload'
 
 const collect = (v: string, acc: string[] = []) => [...acc, v]
 
@@ -38,14 +40,30 @@ async function follow(api: BuildApi, id: string, json?: boolean): Promise<JobSta
   return settled(status) ? status : api.waitForJob({ id, until: 'final', timeoutSeconds: SETTLE_SECONDS })
 }
 
+/** Packs and uploads `dir`, telling a person how it goes on stderr (stdout stays the command's answer). */
+async function upload(api: BuildApi, dir: string, name: string, options: UploadOptions) {
+  const progress = progressReporter()
+  const skipped = (path: string, why: string) => console.error(`nbs: left out ${path}: ${why} cannot be sent`)
+  try {
+    const r = await uploadDirectory(api, dir, name, { ...options, onProgress: progress.onProgress, onSkip: skipped })
+    console.error(`uploaded ${humanSize(r.size)} (${r.source})`)
+    return r
+  } finally {
+    progress.end()
+  }
+}
+
 export function registerJobCommands(program: Command, api: () => BuildApi = connect): void {
   program
     .command('submit')
-    .description('Submit a build: clone, build, test, publish.')
-    .option('-f, --file <path>', 'request as a YAML or JSON file (flags override its fields)')
+    .description('Submit a build: clone (or upload a directory), build, test, publish.')
+    .argument('[dir]', 'a directory to build: packed, honouring its .dockerignore, and uploaded (as --source DIR)')
+    .option('-f, --file <path>', 'request as a YAML or JSON file (flags override its fields; its source: may name a directory, relative to the file)')
     .option('--repo <url>', 'Git repository (https://, ssh://, git@host:path)')
+    .option('--source <dir|id>', 'a directory to upload and build instead of --repo, or the id `nbs upload` printed')
+    .option('--include-git', 'with a directory: send its .git too (left out by default)')
     .option('--ref <ref>', 'branch, tag or commit (default: the default branch)')
-    .option('--context <dir>', 'build context inside the repository')
+    .option('--context <dir>', 'build context inside the repository or directory (only it is uploaded)')
     .option('--dockerfile <path>', 'Dockerfile path inside the context')
     .option('--build-arg <NAME=VALUE>', 'build argument (repeatable)', collect)
     .option('--target <stage>', 'multi-stage target')
@@ -59,9 +77,17 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
     .option('--memory <mb>', 'memory per task, MB', int)
     .option('--wait', 'follow the job to its end; exit 0 only on SUCCEEDED')
     .option('--json', 'print JSON (with --wait, the last line is the final status)')
-    .action(async (flags: SubmitFlags & { wait?: boolean; json?: boolean }) => {
+    .action(async (dir: string | undefined, o: SubmitFlags & { wait?: boolean; json?: boolean }) => {
       const client = api()
-      const submitted = await inFlagWords(flagNames(flags), () => client.submitJob(requestFromFlags(flags)))
+      const flags = { ...o, dir }
+      const names = flagNames(flags)
+      const request = requestFromFlags(flags)
+      const local = localSource(request)
+      if (local) {
+        const options = { context: request.context as string | undefined, dockerfile: request.dockerfile as string | undefined, includeGit: flags.includeGit }
+        request.source = (await inFlagWords(names, () => upload(client, local, names.source ?? 'source', options))).source
+      }
+      const submitted = await inFlagWords(names, () => client.submitJob(request))
       if (!flags.wait) {
         const id = submitted.id
         console.log(
@@ -81,6 +107,18 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
       const final = await follow(client, submitted.id, flags.json)
       show(final, flags.json)
       process.exitCode = final.status === 'SUCCEEDED' ? 0 : 1
+    })
+
+  program
+    .command('upload <dir>')
+    .description("Pack a directory (honouring its .dockerignore) and upload it to build later: prints the id to give as source (nbs submit --source ID, or source: in a request file).")
+    .option('--context <dir>', 'only this sub-directory, the build context, filtered by its own .dockerignore (submit with the same --context)')
+    .option('--dockerfile <path>', 'Dockerfile path inside the context: sent even if .dockerignore names it')
+    .option('--include-git', 'send .git too (left out by default)')
+    .option('--json', 'print the whole answer as JSON: source, size, expiresAt')
+    .action(async (dir: string, o: { context?: string; dockerfile?: string; includeGit?: boolean; json?: boolean }) => {
+      const r = await inFlagWords({ context: '--context' }, () => upload(api(), resolve(dir), '<dir>', o))
+      console.log(o.json ? JSON.stringify(r) : r.source)
     })
 
   program

@@ -1,13 +1,20 @@
 // Turns `nbs submit` flags (and an optional -f file) into a build request; flags win over the file.
 import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { devAddresses, devPorts } from '../dev/paths'
 import { ServiceError } from '../errors'
+import { sourcePattern } from '../jobs/request'
 import type { FlagNames } from './flags'
 
 export interface SubmitFlags {
   file?: string
   repo?: string
+  /** --source: a directory to pack and upload, or the id of an upload. */
+  source?: string
+  /** The positional directory of `nbs submit DIR`: --source by another name. */
+  dir?: string
+  includeGit?: boolean
   ref?: string
   context?: string
   dockerfile?: string
@@ -69,6 +76,8 @@ function readFile(path: string, env: NodeJS.ProcessEnv): Record<string, unknown>
 // Which request field each flag sets, for naming the flag when the server refuses the field.
 const fieldFlags: [field: string, flag: keyof SubmitFlags, name: string][] = [
   ['repo', 'repo', '--repo'],
+  ['source', 'source', '--source'],
+  ['source', 'dir', '[dir]'],
   ['ref', 'ref', '--ref'],
   ['context', 'context', '--context'],
   ['dockerfile', 'dockerfile', '--dockerfile'],
@@ -88,11 +97,34 @@ const fieldFlags: [field: string, flag: keyof SubmitFlags, name: string][] = [
 export const flagNames = (f: SubmitFlags): FlagNames =>
   Object.fromEntries(fieldFlags.filter(([, flag]) => f[flag] !== undefined).map(([field, , name]) => [field, name]))
 
+const uploadId = new RegExp(sourcePattern)
+
+/** A source that names a directory rather than an upload: what the CLI packs and uploads before it submits. */
+export const localSource = (req: Record<string, unknown>): string | undefined =>
+  typeof req.source === 'string' && !uploadId.test(req.source) ? req.source : undefined
+
+/**
+ * The request the flags and file say. Its `source` may still be a directory (made absolute: a
+ * flag's against the working directory, the file's against the file's): see localSource.
+ */
 export function requestFromFlags(f: SubmitFlags, env = process.env): Record<string, unknown> {
   const req: Record<string, unknown> = f.file ? readFile(f.file, env) : {}
   const set = (key: string, value: unknown) => {
     if (value !== undefined) req[key] = value
   }
+  if (f.file && localSource(req)) req.source = resolve(dirname(f.file), req.source as string)
+  if (f.dir !== undefined && f.source !== undefined)
+    throw new ServiceError('invalid_request', '[dir] and --source: both name what to build: give the directory once', 'source')
+  const source = f.source ?? f.dir
+  if (f.repo !== undefined && source !== undefined)
+    throw new ServiceError('invalid_request', `--repo and ${f.source !== undefined ? '--source' : '[dir]'}: give one: a Git repository (--repo URL) or a directory to upload (--source DIR)`, 'source')
+  // A flag says where the source comes from, over the file: the file's repo (and its ref) or source goes.
+  if (source !== undefined) {
+    delete req.repo
+    delete req.ref
+    req.source = uploadId.test(source) ? source : resolve(source)
+  }
+  if (f.repo !== undefined) delete req.source
   set('repo', f.repo)
   set('ref', f.ref)
   set('context', f.context)

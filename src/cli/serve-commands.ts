@@ -1,13 +1,17 @@
 // `nbs serve`, `nbs health` and `nbs mcp --stdio`: the server and its probes.
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
+import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import type { Command } from 'commander'
 import { loadConfig } from '../config'
+import { ServiceError } from '../errors'
 import { createApp } from '../http/app'
 import { createMcpServer } from '../mcp/server'
+import type { UploadDirectory } from '../mcp/tools'
 import type { Caller } from '../service/build-service'
 import { ClientEntry, Clients } from '../service/clients'
 import { connect, inProcess, serverUrl } from './connect'
+import { uploadDirectory } from './upload'
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" → hostname and port. */
 export function parseListen(listen: string): { hostname: string; port: number } {
@@ -91,12 +95,28 @@ export function registerServeCommands(program: Command): void {
       // The reconciler must not keep the process alive once the client has gone.
       process.stdin.on('end', () => life.abort())
       const api = server ? connect(server) : inProcess(life.signal)
-      const mcp = createMcpServer(api, caller)
+      const mcp = createMcpServer(api, caller, server ? uploadToServer : refuseUpload)
       await mcp.connect(new StdioServerTransport())
       // stdout is the protocol; anything for a person goes to stderr.
       console.error(`nbs: MCP on stdio${caller.owner ? ` for ${caller.owner}` : ''}`)
     })
 }
+
+// sourcePath is relative to where the client started this process: the agent's project, as a rule.
+const uploadToServer: UploadDirectory = (api, path, { context, dockerfile }) => uploadDirectory(api, resolve(path), 'sourcePath', { context, dockerfile })
+
+/**
+ * In this process the spool has no HTTP listener, so Nomad's client could not fetch an upload for
+ * the build (the artifact block names a replica's URL): a server must take it.
+ */
+const refuseUpload: UploadDirectory = () =>
+  Promise.reject(
+    new ServiceError(
+      'invalid_request',
+      'sourcePath: this `nbs mcp --stdio` runs the service itself and serves no HTTP, so Nomad could not fetch an upload from it: run it through a server, `nbs --server URL mcp --stdio` (NBS_TOKEN for its token), or give repo',
+      'sourcePath',
+    ),
+  )
 
 function refuse(message: string): never {
   console.error(`nbs mcp: ${message}`)

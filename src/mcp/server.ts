@@ -8,12 +8,17 @@ import { schemaErrors } from '../jobs/validate'
 import type { BuildApi } from '../service/api'
 import type { Caller } from '../service/build-service'
 import { buildTaskStore, taskOf } from './tasks'
-import { type CallContext, jsonSchema, toolByName, tools } from './tools'
+import { type CallContext, jsonSchema, mcpTools, type UploadDirectory } from './tools'
 
 const failure = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] })
 
-/** `caller` is who the transport authenticated (the HTTP route's bearer token); stdio is the local user. */
-export function createMcpServer(api: BuildApi, caller: Caller = {}): Server {
+/**
+ * `caller` is who the transport authenticated (the HTTP route's bearer token); stdio is the local
+ * user. `upload`, on stdio only, lets submitJob take a directory of this machine (sourcePath).
+ */
+export function createMcpServer(api: BuildApi, caller: Caller = {}, upload?: UploadDirectory): Server {
+  const tools = mcpTools(upload)
+  const toolByName = new Map(tools.map((x) => [x.name, x]))
   const server = new Server(
     { name: 'nomad-build-service', version: pkg.version },
     {

@@ -1,6 +1,7 @@
 // The MCP tools: one per service operation, with JSON Schemas straight from the typebox schemas.
 import type { Progress, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js'
 import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox'
+import { ServiceError } from '../errors'
 import type { JobStatus } from '../jobs/status-schema'
 import type { BuildApi } from '../service/api'
 import type { Caller } from '../service/build-service'
@@ -18,6 +19,7 @@ import {
   RunRequest,
   RunResult,
   ServerInfo,
+  SourceUpload,
   SubmitResult,
   WAIT_SECONDS,
   WaitQuery,
@@ -85,28 +87,83 @@ function serverRules(info: ServerInfo): string {
   return `This server: repo as ${info.repo.forms.join(', ')}; ${insecure}; ${secrets}. getServerInfo tells its limits and defaults.`
 }
 
-export const tools: Tool[] = [
+/**
+ * Packs a directory of the machine the tools run on and uploads it: what `sourcePath` needs. Only
+ * stdio has one (the agent's files are where `nbs mcp --stdio` runs); over HTTP they are not.
+ */
+export type UploadDirectory = (api: BuildApi, path: string, request: { context?: string; dockerfile?: string }) => Promise<SourceUpload>
+
+/** submitJob's input on stdio: the request, or a directory of this machine in place of repo or source. */
+export const LocalJobRequest = Type.Object(
+  {
+    ...JobRequest.properties,
+    sourcePath: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        description:
+          'A directory of this machine to build instead of repo or source, absolute or relative to the directory this MCP server runs in: packed (its .dockerignore honoured, .git left out) and uploaded, then built as source.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+const submitSummary = (r: SubmitResult) =>
+  `submitted ${r.id} (${r.status}); will push ${r.images.join(', ')} if every test passes. Next: waitForJob {"id":"${r.id}","until":"final"}`
+
+const submitDescription = (sources: string) => (info: ServerInfo) =>
+  [
+    'Build a container image from a Git repository or a directory, run tests inside it, and push it to a registry only if every test passes — one Nomad job.',
+    `Returns at once with the job id (status PENDING); then call waitForJob {"id":…,"until":"final"} until it has ended. On FAILED, failure.cause says what failed (e.g. dockerfile_invalid, step_failed, clone_failed, test_failed, publish_rejected), with failure.summary, failure.step, failure.exitCode and failure.hint; the text leads with them, then the last lines; getLogs gives more; runInImage looks inside the image.`,
+    'It may also run as an MCP Task: the task id is the job id, tasks/get says working (with the phase) or completed (SUCCEEDED or FAILED: read the result), tasks/result gives the final getStatus result, tasks/cancel kills the build; any server replica answers.',
+    sources,
+    'Required too: image (repository without tag; tags default to the job id). Optional: context, dockerfile, buildArgs, target, tags, test {commands, entrypoint, env, timeout, gpus}, timeouts, resources.',
+    'Credentials only by reference, never values: secrets {git, gitSsh with gitKnownHosts (the SSH server host keys), registry, build: {ID: ref}}.',
+    serverRules(info),
+    submitExample(info),
+  ].join('\n')
+
+const submitAnnotations: ToolAnnotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true }
+
+/** submitJob over HTTP: the agent's files are not here, so a directory comes as an upload made first. */
+const submitRemote = tool({
+  name: 'submitJob',
+  title: 'Submit a build',
+  description: submitDescription(
+    'The source, one of: repo (Git URL; ref picks a branch, tag or commit), or source: the id of a directory uploaded first, with `nbs upload DIR` (prints the id; honours .dockerignore) or POST /v1/sources with a tar.gz of it as the body.',
+  ),
+  annotations: submitAnnotations,
+  input: JobRequest,
+  output: SubmitResult,
+  run: (api, args, { caller }) => api.submitJob(args, caller),
+  summary: submitSummary,
+  task: { idOf: (r) => r.id },
+})
+
+/** submitJob on stdio: the server runs beside the agent's files, so it can pack and upload a directory itself. */
+const submitLocal = (upload: UploadDirectory) =>
   tool({
     name: 'submitJob',
     title: 'Submit a build',
-    description: (info) =>
-      [
-        'Build a container image from a Git repository, run tests inside it, and push it to a registry only if every test passes — one Nomad job.',
-        `Returns at once with the job id (status PENDING); then call waitForJob {"id":…,"until":"final"} until it has ended. On FAILED, failure.cause says what failed (e.g. dockerfile_invalid, step_failed, clone_failed, test_failed, publish_rejected), with failure.summary, failure.step, failure.exitCode and failure.hint; the text leads with them, then the last lines; getLogs gives more.`,
-        'It may also run as an MCP Task: the task id is the job id, tasks/get says working (with the phase) or completed (SUCCEEDED or FAILED: read the result), tasks/result gives the final getStatus result, tasks/cancel kills the build; any server replica answers.',
-        'Required: repo (Git URL) and image (repository without tag; tags default to the job id). Optional: ref, context, dockerfile, buildArgs, target, tags, test {commands, entrypoint, env, timeout, gpus}, timeouts, resources.',
-        'Credentials only by reference, never values: secrets {git, gitSsh with gitKnownHosts (the SSH server host keys), registry, build: {ID: ref}}.',
-        serverRules(info),
-        submitExample(info),
-      ].join('\n'),
-    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
-    input: JobRequest,
+    description: submitDescription(
+      'The source, one of: repo (Git URL; ref picks a branch, tag or commit); sourcePath: a directory of this machine (e.g. "." for the one this MCP server runs in), packed honouring its .dockerignore and uploaded; or source: the id of an earlier upload.',
+    ),
+    annotations: submitAnnotations,
+    input: LocalJobRequest,
     output: SubmitResult,
-    run: (api, args, { caller }) => api.submitJob(args, caller),
-    summary: (r) =>
-      `submitted ${r.id} (${r.status}); will push ${r.images.join(', ')} if every test passes. Next: waitForJob {"id":"${r.id}","until":"final"}`,
+    run: async (api, { sourcePath, ...request }, { caller }) => {
+      if (sourcePath === undefined) return api.submitJob(request, caller)
+      if (request.repo !== undefined || request.source !== undefined)
+        throw new ServiceError('invalid_request', `sourcePath: give one of repo, source and sourcePath, not ${request.repo !== undefined ? 'repo' : 'source'} as well`, 'sourcePath')
+      const { source } = await upload(api, sourcePath, request)
+      return api.submitJob({ ...request, source }, caller)
+    },
+    summary: submitSummary,
     task: { idOf: (r) => r.id },
-  }),
+  })
+
+const jobTools: Tool[] = [
   tool({
     name: 'getStatus',
     title: 'Get a job status',
@@ -241,4 +298,5 @@ export const tools: Tool[] = [
 /** MCP wants a plain JSON Schema object; typebox's own keys are symbols, so JSON drops them. */
 export const jsonSchema = (s: TSchema) => JSON.parse(JSON.stringify(s)) as { type: 'object'; [k: string]: unknown }
 
-export const toolByName = new Map(tools.map((x) => [x.name, x]))
+/** The tools; with `upload` (stdio), submitJob takes a local directory as sourcePath. */
+export const mcpTools = (upload?: UploadDirectory): Tool[] => [upload ? submitLocal(upload) : submitRemote, ...jobTools]

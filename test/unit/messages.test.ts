@@ -10,7 +10,7 @@ import { grepMatcher, sliceLines } from '../../src/jobs/logs'
 import { JobRequest } from '../../src/jobs/request'
 import { ruleOf } from '../../src/jobs/rules'
 import { schemaErrors, validateRequest } from '../../src/jobs/validate'
-import { tools } from '../../src/mcp/tools'
+import { mcpTools } from '../../src/mcp/tools'
 
 const ok = { repo: 'https://example.com/acme/app.git', image: 'ghcr.io/acme/app' }
 const policy = { allowInsecureGit: false, secretPrefixes: ['nomad:nbs/'], sshHostKeyChecking: true }
@@ -29,6 +29,9 @@ function patterns(schema: unknown, out = new Set<string>()): Set<string> {
   }
   return out
 }
+
+// Both transports' tools: stdio's submitJob takes sourcePath as well.
+const tools = [...mcpTools(), ...mcpTools(() => Promise.reject(new Error('not called')))]
 
 const messageFor = (schema: TSchema, value: unknown, field: string) => schemaErrors(schema, value).find((e) => e.field === field)?.message
 
