@@ -103,7 +103,7 @@ export function JobPage({ id }: { id: string }) {
   const build = logs.texts.build
   const cache = build ? cacheHits(build) : undefined
   return (
-    <article aria-labelledby="job-title">
+    <article aria-labelledby="job-title" data-status={job.status}>
       <p class="crumbs">
         <a href="/ui">← Builds</a>
       </p>
