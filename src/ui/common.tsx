@@ -1,10 +1,25 @@
 // Pieces every page uses: the status badge and how a failed request is said.
+import { Fragment } from 'preact'
 import type { JobState } from '../service/schemas'
 import { ApiError, isUnauthorized } from './api'
 
 export const STATES: JobState[] = ['PENDING', 'BUILDING', 'TESTING', 'PUBLISHING', 'SUCCEEDED', 'FAILED']
 
 export const isRunning = (s: JobState) => s !== 'SUCCEEDED' && s !== 'FAILED'
+
+/** A URL or image reference that may wrap after its slashes and colons rather than in the middle of a name. */
+export function Breakable({ text }: { text: string }) {
+  return (
+    <>
+      {text.split(/(?<=[/:@])/).map((part, i) => (
+        <Fragment key={i}>
+          {i > 0 && <wbr />}
+          {part}
+        </Fragment>
+      ))}
+    </>
+  )
+}
 
 export function StatusBadge({ status }: { status: JobState }) {
   return <span class={`badge s-${status.toLowerCase()}`}>{status}</span>

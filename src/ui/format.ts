@@ -1,12 +1,14 @@
 // How the dashboard words times, durations and where a build's source came from.
 
-/** "4.2 s", "3 min 12 s", "1 h 05 min". */
+/** "4.2 s", "3 min 12 s", "30 min", "1 h 05 min". */
 export function duration(ms: number): string {
   if (ms < 0) ms = 0
   if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`
   const s = Math.round(ms / 1000)
-  if (s < 3600) return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`
-  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`
+  if (s < 60) return `${s} s`
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${String(s % 60).padStart(2, '0')} s` : ''}`
+  const m = Math.floor((s % 3600) / 60)
+  return `${Math.floor(s / 3600)} h${m ? ` ${String(m).padStart(2, '0')} min` : ''}`
 }
 
 /** "12 s ago", "5 min ago", or the date for anything older than a day. */

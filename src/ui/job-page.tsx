@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import type { JobStatus } from '../service/schemas'
 import { ApiError, followLogs, getJob, getLogs, killJob, waitJob } from './api'
 import { cacheHits } from './build-log'
-import { ErrorNote, StatusBadge, isRunning } from './common'
+import { Breakable, ErrorNote, StatusBadge, isRunning } from './common'
 import { FailureBox } from './failure'
 import { duration, elapsed, localTime, origin } from './format'
 import { useNow } from './hooks'
@@ -165,7 +165,9 @@ function RequestSummary({ job }: { job: JobStatus }) {
       <h2 id="request-title">Request</h2>
       <dl class="request">
         <dt>Source</dt>
-        <dd class="mono wrap">{origin(r)}</dd>
+        <dd class="mono wrap">
+          <Breakable text={origin(r)} />
+        </dd>
         {job.result?.commit && (
           <>
             <dt>Commit</dt>
@@ -183,7 +185,7 @@ function RequestSummary({ job }: { job: JobStatus }) {
         )}
         <dt>Image</dt>
         <dd class="mono wrap">
-          {r.image}:{(r.tags ?? [job.id]).join(', ')}
+          <Breakable text={`${r.image}:${(r.tags ?? [job.id]).join(', ')}`} />
         </dd>
         <dt>Tests</dt>
         <dd>

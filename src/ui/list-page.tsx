@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks'
 import type { JobState, JobSummary } from '../service/schemas'
 import { listJobs } from './api'
-import { ErrorNote, STATES, StatusBadge, isRunning } from './common'
+import { Breakable, ErrorNote, STATES, StatusBadge, isRunning } from './common'
 import { ago, duration, elapsed, localTime, origin } from './format'
 import { useNow, usePoll } from './hooks'
 
@@ -82,11 +82,11 @@ function JobRow({ job, now, owners }: { job: JobSummary; now: number; owners: bo
         </a>
       </td>
       <td data-label="Image" class="mono wrap">
-        {job.image}
+        <Breakable text={job.image} />
         {job.tags && <span class="muted">:{job.tags.join(', ')}</span>}
       </td>
       <td data-label="Source" class="mono wrap">
-        {origin(job)}
+        <Breakable text={origin(job)} />
       </td>
       {owners && <td data-label="Owner">{job.owner ?? ''}</td>}
       <td data-label="Submitted">

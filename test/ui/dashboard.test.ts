@@ -211,6 +211,21 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
     await s.finish()
   }, 60_000)
 
+  test('/ui/server says what /v1/info says, and the queue', async () => {
+    const s = await browse(browser, server.url, { width: 390 })
+    const { page } = s
+    await page.goto(`${server.url}/ui/server`)
+    await page.waitForSelector('#server-title')
+    await page.waitForSelector('#queue-title ~ :is(p, ul)')
+    const info = await service.serverInfo()
+    const text = await page.locator('main').innerText()
+    expect(text).toContain(`Profile\n${info.profile}`)
+    for (const registry of info.registries.insecure) expect(text).toContain(registry)
+    expect(text).toContain(`${info.limits.requestBytes / 1024} KiB as JSON`)
+    await shot(page, 'server-phone')
+    await s.finish()
+  }, 60_000)
+
   test('with client tokens: asks for one, refuses a wrong one, lists only the signed-in client’s builds', async () => {
     const run = Date.now().toString(36)
     const alice = newClient(`ui-alice-${run}`, [])
