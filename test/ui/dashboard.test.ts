@@ -61,6 +61,7 @@ async function browse(browser: Browser, base: string, options: { colorScheme?: '
   const context: BrowserContext = await browser.newContext({
     viewport: { width: options.width ?? 1200, height: 820 },
     colorScheme: options.colorScheme ?? 'light',
+    permissions: ['clipboard-read', 'clipboard-write'],
   })
   const requests: { url: string; authorization?: string }[] = []
   const errors: string[] = []
@@ -161,6 +162,9 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
     await page.waitForSelector('article[data-status="SUCCEEDED"]')
     const status = await service.getStatus(id)
     expect(await page.locator('.result .digest').innerText()).toBe(status.result?.digest as string)
+    await page.click('button:text-is("Copy digest")')
+    await page.waitForSelector('button:text-is("Copied")')
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(status.result?.digest as string)
     expect(await page.locator('.result .refs').innerText()).toContain(status.result?.images[0] as string)
     const bars = page.locator('.timeline li[data-task]')
     expect(await bars.evaluateAll((lis) => lis.map((li) => [li.getAttribute('data-task'), li.getAttribute('data-state'), !!li.querySelector('.span')]))).toEqual(
@@ -198,11 +202,16 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
     const { page } = s
     await page.goto(`${server.url}/ui/jobs/${killed}`)
     await page.waitForSelector('article[data-status="TESTING"]')
-    await page.click('button.danger:text-is("Kill")')
+    // By keyboard: Enter on the button asks, Escape takes it back.
+    await page.focus('button.danger:text-is("Kill")')
+    await page.keyboard.press('Enter')
     await page.waitForSelector('dialog[open]')
     await shot(page, 'kill-dialog-phone-dark')
+    await page.keyboard.press('Escape')
+    await page.waitForSelector('dialog[open]', { state: 'detached' })
+    await page.click('button.danger:text-is("Kill")')
     await page.click('dialog button:text-is("Cancel")')
-    expect(await page.locator('dialog[open]').count()).toBe(0)
+    await page.waitForSelector('dialog[open]', { state: 'detached' })
     expect((await service.getStatus(killed)).status).toBe('TESTING')
     await page.click('button.danger:text-is("Kill")')
     await page.click('dialog button:text-is("Kill the build")')
