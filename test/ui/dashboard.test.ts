@@ -8,7 +8,7 @@ import { createApp } from '../../src/http/app'
 import { Clients, newClient } from '../../src/service/clients'
 import { appJs } from '../../src/ui/app-js'
 import { ensureChromium } from '../support/chromium'
-import { urls } from '../support/dev-stack'
+import { nomad, urls } from '../support/dev-stack'
 import { ensureStack, helloWorld, listenInProcess, projectDir, service } from '../support/surfaces'
 
 const shots = join(projectDir, 'test-output/ui')
@@ -114,6 +114,7 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
   let server: ReturnType<typeof listenInProcess>
   let broken: string
   let killed: string
+  let queued: string
 
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true })
@@ -123,11 +124,16 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
       executablePath: chromiumBin,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     })
-    // Started now, so that they run while the live build is watched.
+    // Started now, so that they run while the live build is watched. The build to kill holds most of the node's
+    // memory at its gate, so that one more such build waits in the queue until the kill frees it.
+    const node = (await nomad.nodes.list()).data.find((n) => n.Status === 'ready')!
+    const memory = Math.floor((node.NodeResources!.Memory!.MemoryMB! - (node.ReservedResources?.Memory?.MemoryMB ?? 0)) * 0.6)
     ;[broken, killed] = await Promise.all([
       service.submitJob({ repo: `${urls.git}/broken-build`, image: `${urls.registry}/test/ui-broken` }).then((r) => r.id),
-      service.submitJob(gated('test/ui-kill', 'kill')).then((r) => r.id),
+      service.submitJob({ ...gated('test/ui-kill', 'kill'), resources: { memory } }).then((r) => r.id),
     ])
+    if ((await service.getStatus(killed)).status === 'PENDING') await service.waitForJob({ id: killed, timeoutSeconds: 60 })
+    queued = (await service.submitJob({ ...helloWorld('test/ui-queued'), resources: { memory } })).id
   }, 120_000)
 
   afterAll(async () => {
@@ -148,6 +154,8 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
     await row.waitFor()
     expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true)
     expect(await row.innerText()).toContain('test/ui-live')
+    await page.locator(`tr[data-job="${queued}"] .queue`).waitFor()
+    expect(await page.locator(`tr[data-job="${queued}"] .queue`).innerText()).toStartWith('waiting for memory')
     await shot(page, 'list')
 
     await row.locator('a').click()
@@ -197,6 +205,23 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
     await s.finish()
   }, 60_000)
 
+  test('/ui/server says what /v1/info says, and the queue', async () => {
+    const s = await browse(browser, server.url, { width: 390 })
+    const { page } = s
+    await page.goto(`${server.url}/ui/server`)
+    await page.waitForSelector('#server-title')
+    await page.waitForSelector('#queue-title ~ :is(p, ul)')
+    const info = await service.serverInfo()
+    const text = await page.locator('main').innerText()
+    expect(text).toContain(`Profile\n${info.profile}`)
+    for (const registry of info.registries.insecure) expect(text).toContain(registry)
+    expect(text).toContain(`${info.limits.requestBytes / 1024} KiB as JSON`)
+    // The build to kill still holds the memory the queued one needs.
+    expect(await page.locator(`.queue-list li[data-job="${queued}"]`).innerText()).toContain('waiting for memory')
+    await shot(page, 'server-phone')
+    await s.finish()
+  }, 60_000)
+
   test('Kill asks first, then stops the build', async () => {
     const s = await browse(browser, server.url, { colorScheme: 'dark', width: 390 })
     const { page } = s
@@ -217,21 +242,8 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
     await page.click('dialog button:text-is("Kill the build")')
     await page.waitForSelector('article[data-status="FAILED"]')
     expect(await page.getAttribute('.failure h2', 'data-reason')).toBe('killed')
-    await s.finish()
-  }, 60_000)
-
-  test('/ui/server says what /v1/info says, and the queue', async () => {
-    const s = await browse(browser, server.url, { width: 390 })
-    const { page } = s
-    await page.goto(`${server.url}/ui/server`)
-    await page.waitForSelector('#server-title')
-    await page.waitForSelector('#queue-title ~ :is(p, ul)')
-    const info = await service.serverInfo()
-    const text = await page.locator('main').innerText()
-    expect(text).toContain(`Profile\n${info.profile}`)
-    for (const registry of info.registries.insecure) expect(text).toContain(registry)
-    expect(text).toContain(`${info.limits.requestBytes / 1024} KiB as JSON`)
-    await shot(page, 'server-phone')
+    // Its memory is free again: the queued build leaves the queue.
+    expect((await service.waitForJob({ id: queued, timeoutSeconds: 60 })).status).not.toBe('PENDING')
     await s.finish()
   }, 60_000)
 
