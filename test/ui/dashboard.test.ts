@@ -294,6 +294,8 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
       const listed = await page.locator('tr[data-job]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-job')))
       expect(listed).not.toContain(theirs.id)
       expect(await page.locator(`tr[data-job="${mine.id}"]`).innerText()).toContain(alice.entry.name)
+      await page.setViewportSize({ width: 390, height: 820 })
+      await shot(page, 'list-phone-signed-in')
       await page.goto(`${url}/ui/jobs/${theirs.id}`)
       await page.waitForSelector('p.error')
       expect(await page.locator('p.error').innerText()).toContain('404')
