@@ -6,7 +6,7 @@ import type { Failure } from '../jobs/status-schema'
  * so that the page shows them as soon as the server sends them.
  */
 export type FailureView = Failure &
-  Partial<{ cause: string; summary: string; hint: string; exitCode: number; step: { index: number; total: number; instruction: string } }>
+  Partial<{ cause: string; summary: string; hint: string; exitCode: number; step: { index: number; total: number; instruction: string; line?: number } }>
 
 // build_failed, test_failed and publish_failed name their phase already; the others say where they struck.
 function headline(f: FailureView): string {
@@ -26,7 +26,8 @@ export function FailureBox({ failure }: { failure: FailureView }) {
       <p>{failure.message}</p>
       {failure.step && (
         <p>
-          Step {failure.step.index}/{failure.step.total}: <code>{failure.step.instruction}</code>
+          Step {failure.step.index}/{failure.step.total}
+          {failure.step.line !== undefined ? ` (Dockerfile line ${failure.step.line})` : ''}: <code>{failure.step.instruction}</code>
           {failure.exitCode !== undefined ? ` exited with ${failure.exitCode}` : ''}
         </p>
       )}
