@@ -1,4 +1,4 @@
-// The HTTP server: REST under /v1, MCP at /mcp, health, OpenAPI at /openapi.json and docs at /docs.
+// The HTTP server: REST under /v1, MCP at /mcp, health, OpenAPI at /openapi.json, docs at /docs, the dashboard at /ui.
 import { openapi } from '@elysiajs/openapi'
 // Scalar's browser bundle, served by us (no CDN); `type: 'file'` embeds it in the compiled binary (a path either way).
 // @ts-ignore -- a plain browser script with no type declarations; Bun's file loader makes it a path string.
@@ -18,6 +18,7 @@ import { jobsRoutes } from './jobs-routes'
 import { mcpRoute } from './mcp-route'
 import { sourcesRoutes } from './sources-routes'
 import { malformedJson, problemOf, problemResponse, validationProblem } from './problem'
+import { uiRoutes } from './ui-routes'
 
 type ScalarOptions = NonNullable<NonNullable<Parameters<typeof openapi>[0]>['scalar']>
 
@@ -100,6 +101,7 @@ export function createApp(service: ServerApi, options: AppOptions = {}) {
       .use(infoRoutes(service, auth))
       .use(sourcesRoutes(service, auth))
       .use(mcpRoute(service, auth))
+      .use(uiRoutes())
   )
 }
 

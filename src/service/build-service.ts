@@ -231,19 +231,20 @@ export class BuildService {
     const out: JobSummary[] = []
     for (const id of ids) {
       if (out.length >= limit) break
-      const status = await this.listedStatus(id, live.get(id), caller)
-      if (status && (!q.status || status.status === q.status)) out.push(summaryOf(status))
+      const listed = await this.listedStatus(id, live.get(id), caller)
+      if (listed && (!q.status || listed.status.status === q.status)) out.push(summaryOf(listed.status, listed.owner))
     }
     return { jobs: out }
   }
 
-  /** A listed build's status: from its job, or from its record once Nomad no longer has the job. */
-  private async listedStatus(id: string, job: Job | undefined, caller: Caller): Promise<JobStatus | undefined> {
+  /** A listed build's status and owner: from its job, or from its record once Nomad no longer has the job. */
+  private async listedStatus(id: string, job: Job | undefined, caller: Caller): Promise<{ status: JobStatus; owner?: string } | undefined> {
     if (job) {
       const loaded = await this.loadJob(job, caller).catch(() => undefined)
-      return loaded && (await this.statusOf(loaded)).status
+      return loaded && { status: (await this.statusOf(loaded)).status, owner: job.Meta?.[META.owner] }
     }
-    return (await this.callersRecord(id, caller))?.status
+    const record = await this.callersRecord(id, caller)
+    return record && { status: record.status, owner: record.owner }
   }
 
   /** Returns when the status changes (or becomes final), or at the timeout: blocking queries, not polling. */
@@ -477,7 +478,7 @@ export interface PassResult {
   failed: { job: string; message: string }[]
 }
 
-const summaryOf = (s: JobStatus): JobSummary => ({
+const summaryOf = (s: JobStatus, owner: string | undefined): JobSummary => ({
   id: s.id,
   status: s.status,
   createdAt: s.createdAt,
@@ -486,6 +487,10 @@ const summaryOf = (s: JobStatus): JobSummary => ({
   image: s.request.image,
   ...(s.finishedAt ? { finishedAt: s.finishedAt } : {}),
   ...(s.failure ? { reason: s.failure.reason } : {}),
+  ...(s.request.ref ? { ref: s.request.ref } : {}),
+  ...(s.request.tags ? { tags: s.request.tags } : {}),
+  ...(owner ? { owner } : {}),
+  ...(s.queue ? { queue: s.queue } : {}),
 })
 
 const phaseOf = (task: string): Phase => (task === 'build' ? 'build' : task === 'publish' ? 'publish' : 'test')

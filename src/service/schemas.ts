@@ -2,7 +2,7 @@
 import { type Static, Type as t } from '@sinclair/typebox'
 import { buildIdOfRef, idPattern, jobRefPattern, taskPattern } from '../jobs/ids'
 import { envNamePattern, JobRequest, sourcePattern } from '../jobs/request'
-import { Failure, JobState, JobStatus, Phase } from '../jobs/status-schema'
+import { Failure, JobState, JobStatus, Phase, Queue } from '../jobs/status-schema'
 
 export { JobRequest, JobStatus, JobState, Phase }
 
@@ -99,6 +99,10 @@ export const JobSummary = t.Object({
   source: t.Optional(t.String({ description: 'The uploaded source built (sha256:…); absent for a repo.' })),
   image: t.String(),
   reason: t.Optional(t.String()),
+  ref: t.Optional(t.String()),
+  tags: t.Optional(t.Array(t.String())),
+  owner: t.Optional(t.String({ description: 'The client that submitted the build, when the server has client tokens.' })),
+  queue: t.Optional(Queue),
 })
 
 /** runInImage's bounds: output kept per stream, and the command's time limit. */

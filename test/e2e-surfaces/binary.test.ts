@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { appJs } from '../../src/ui/app-js'
 import { config } from '../support/dev-stack'
 import { ensureStack, helloWorld, mainTs, mcpClient, projectDir, type ServerProcess, service, spawnServer } from '../support/surfaces'
 
@@ -75,6 +76,15 @@ describe('compiled nbs', () => {
     expect(called.structuredContent.id).toBe(id)
     expect(['PENDING', 'BUILDING', 'TESTING', 'PUBLISHING', 'SUCCEEDED']).toContain(called.structuredContent.status)
   }, 120_000)
+
+  test('the dashboard: / leads to /ui, whose page, script and stylesheet are compiled in', async () => {
+    const root = await fetch(`${server.url}/`, { redirect: 'manual' })
+    expect(root.headers.get('location')).toBe('/ui')
+    expect(await (await fetch(`${server.url}/ui/jobs/20261205-000000-abcdef`)).text()).toContain('src="/ui/app.js"')
+    // The bundle the executable carries (made by the macro at compile time) is the one the sources make now.
+    expect(await (await fetch(`${server.url}/ui/app.js`)).text()).toBe(appJs)
+    expect((await fetch(`${server.url}/ui/style.css`)).headers.get('content-type')).toStartWith('text/css')
+  })
 
   test('health exits 0 against it and 1 against nothing', () => {
     expect(Bun.spawnSync([binary, '--server', server.url, 'health']).exitCode).toBe(0)
