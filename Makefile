@@ -53,7 +53,7 @@ test-go: ## nomadlite's own tests
 # queue.test.ts (the queue is the scheduler's, decided from the job's resources before any
 # driver runs; the docker pass already runs 5 to 7 builds at once in three files), whose 40
 # builds would take minutes more.
-DOCKER_E2E := pipeline follow-and-waits secrets ssh-host-keys path-safety records cache base-images docker-leftovers
+DOCKER_E2E := pipeline follow-and-waits secrets ssh-host-keys path-safety records cache base-images source-cli run-in-image docker-leftovers
 DOCKER_TESTS := $(DOCKER_E2E:%=./test/e2e/%.test.ts) ./test/mcp/agent-loop.test.ts
 
 # A running stack keeps its profile: each pass asks for its own and stops one of the other
