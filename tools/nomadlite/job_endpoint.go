@@ -50,6 +50,10 @@ func (s *Server) registerJob(w http.ResponseWriter, r *http.Request) {
 		httpError(w, 500, err.Error())
 		return
 	}
+	if err := unimplementedErrors(job); err != nil {
+		httpError(w, 500, err.Error())
+		return
+	}
 	id := *job.ID
 	st := s.st
 	st.mu.Lock()

@@ -64,9 +64,6 @@ func validateJob(j *api.Job) *multierror.Error {
 			groups[name] = idx
 		}
 	}
-	for _, f := range unimplementedJobFields(j) {
-		mErr.Errors = append(mErr.Errors, unimplemented("job", f))
-	}
 	for _, tg := range j.TaskGroups {
 		if err := validateGroup(tg); err != nil {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Task group %s validation failed: %v", deref(tg.Name), err))
@@ -109,9 +106,6 @@ func validateGroup(tg *api.TaskGroup) error {
 				mErr.Errors = append(mErr.Errors, fmt.Errorf("Task %s has a volume mount (%d) referencing undefined volume %s", t.Name, idx, name))
 			}
 		}
-	}
-	for _, f := range unimplementedGroupFields(tg) {
-		mErr.Errors = append(mErr.Errors, unimplemented("group", f))
 	}
 	for _, t := range tg.Tasks {
 		if err := validateTask(t); err != nil {
@@ -158,9 +152,6 @@ func validateTask(t *api.Task) error {
 		if err := validateArtifact(a); err != nil {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Artifact %d validation failed: %v", idx+1, err))
 		}
-	}
-	for _, f := range unimplementedTaskFields(t) {
-		mErr.Errors = append(mErr.Errors, unimplemented("task", f))
 	}
 	return mErr.ErrorOrNil()
 }
@@ -243,6 +234,27 @@ func validateChecksum(opts map[string]string) error {
 		return fmt.Errorf("invalid %s checksum: %v", parts[0], parts[1])
 	}
 	return nil
+}
+
+// unimplementedErrors names every field of the job that nomadlite cannot run.
+// Registration refuses them; /v1/validate/job, which says whether Nomad would
+// accept the job (the server jobspec's test asks it), does not.
+func unimplementedErrors(j *api.Job) error {
+	var mErr multierror.Error
+	for _, f := range unimplementedJobFields(j) {
+		mErr.Errors = append(mErr.Errors, unimplemented("job", f))
+	}
+	for _, tg := range j.TaskGroups {
+		for _, f := range unimplementedGroupFields(tg) {
+			mErr.Errors = append(mErr.Errors, unimplemented("group", f))
+		}
+		for _, t := range tg.Tasks {
+			for _, f := range unimplementedTaskFields(t) {
+				mErr.Errors = append(mErr.Errors, fmt.Errorf("Task %s: %w", t.Name, unimplemented("task", f)))
+			}
+		}
+	}
+	return mErr.ErrorOrNil()
 }
 
 // unimplemented refuses a field nomadlite would otherwise ignore: a job that
