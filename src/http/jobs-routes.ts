@@ -111,7 +111,7 @@ export const jobsRoutes = (api: BuildApi, authenticate: Authenticate = noAuth) =
     )
     .post('/:id/run', async ({ params, body, request, caller }) => api.runInImage(params.id, body, caller, request.signal), {
       params: JobRef,
-      body: RunRequest,
+      body: CloneType(RunRequest, { examples: [{ command: 'ls -la /app && /app/run --version', timeoutSeconds: 30 }] }),
       response: { 200: RunResult, ...problems },
       detail: {
         summary: "Run a command in a build's image",

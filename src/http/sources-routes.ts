@@ -22,6 +22,8 @@ export const sourcesRoutes = (api: ServerApi, authenticate: Authenticate = noAut
           description:
             "Fetched by Nomad's client for the build task (the job's artifact block), with the bearer token that build's job carries; anyone else gets 403, and a source this replica does not hold 404.",
           tags,
+          // Nomad's client is its only caller, with a build's token: not an operation for people.
+          hide: true,
         },
       },
     )

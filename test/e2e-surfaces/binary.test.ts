@@ -42,7 +42,7 @@ describe('compiled nbs', () => {
     const client = await mcpClient(server.url)
     const { tools } = await client.listTools()
     await client.close()
-    expect(tools).toHaveLength(8)
+    expect(tools).toHaveLength(9)
     expect(tools.every((t) => t.outputSchema?.type === 'object')).toBe(true)
   })
 

@@ -7,6 +7,7 @@ import { JobRequest } from '../../src/jobs/request'
 import { FailureCause } from '../../src/jobs/status-schema'
 import { literalValues, validateRequest } from '../../src/jobs/validate'
 import { ensureStack, service } from '../support/surfaces'
+import { RunRequest } from '../../src/service/schemas'
 
 const app = createApp(service)
 
@@ -60,13 +61,18 @@ describe('OpenAPI', () => {
     const withBodies = Object.entries(doc.paths).flatMap(([path, methods]) =>
       Object.entries(methods).flatMap(([method, op]) => (op.requestBody ? [{ path, method, schema: op.requestBody.content['application/json']?.schema }] : [])),
     )
-    expect(withBodies.map((o) => `${o.method} ${o.path}`).sort()).toEqual(['post /v1/cleanup', 'post /v1/jobs'])
+    expect(withBodies.map((o) => `${o.method} ${o.path}`).sort()).toEqual(['post /v1/cleanup', 'post /v1/jobs', 'post /v1/jobs/{id}/run'])
     for (const { path, method, schema } of withBodies) {
       expect({ path, examples: schema?.examples?.length ?? 0 }).toEqual({ path, examples: 1 })
       for (const example of schema?.examples ?? []) {
         if (path === '/v1/jobs') {
           expect(Value.Errors(JobRequest, example).First()).toBeUndefined()
           expect(validateRequest(example, { allowInsecureGit: false, secretPrefixes: [], sshHostKeyChecking: true })).toEqual(example as never)
+          continue
+        }
+        // A run needs an ended build; the example is checked against the schema the route validates with.
+        if (path === '/v1/jobs/{id}/run') {
+          expect(Value.Errors(RunRequest, example).First()).toBeUndefined()
           continue
         }
         const res = await app.handle(
