@@ -156,17 +156,22 @@ step_lines() {
 say "buildah $*"
 # Buildah says each step (STEP n/m) and each layer it commits (--> ID). The last layer is the image
 # runInImage starts from: the built image, or after a failed step the last one that succeeded.
-steps="$NOMAD_TASK_DIR/bud-steps"
+# Its words are kept while it runs (tee: Debian's awk, mawk, would hold a stream's lines back in
+# its buffer and the log would show nothing of a step until it ended), in the secrets tmpfs, since
+# a step may print a build secret that only the log's masker hides, and read once it has ended.
+bud_log="$NOMAD_SECRETS_DIR/nbs-bud.log"
 {
   rc=0
   bah "$@" 2>&1 || rc=$?
   echo "$rc" >"$NOMAD_TASK_DIR/bud-rc"
-} | awk -v out="$steps" '
+} | tee "$bud_log"
+rc=$(cat "$NOMAD_TASK_DIR/bud-rc")
+steps="$NOMAD_TASK_DIR/bud-steps"
+awk '
   /^STEP [0-9]+\/[0-9]+: / { split($2, a, "/"); step = a[1]; total = a[2] + 0 }
   /^--> / { id = $NF; last = step }
-  { print; fflush() }
-  END { if (id != "") print id, last, total > out }'
-rc=$(cat "$NOMAD_TASK_DIR/bud-rc")
+  END { if (id != "") print id, last, total }' "$bud_log" >"$steps"
+rm -f "$bud_log"
 forget_all
 # The run image is named like a cache entry (run-<build id>), so the prune ages it out with them.
 run_name="localhost/nbs-cache/$NBS_RUN_KEY:latest"

@@ -133,9 +133,11 @@ describe('the layer cache', () => {
     const env = (await nomad.jobs.info(nomadJobId(first.id))).data.TaskGroups?.[0]?.Tasks?.find((t) => t.Name === 'build')?.Env ?? {}
     const driver = /storage driver (\S+) /.exec(first.log)?.[1]
     expect(driver).toBeOneOf(['overlay', 'vfs'])
+    // The build's image has two names the prune takes: its cache entry and its run image (runInImage).
     const removed = Bun.spawnSync([
       'flock', '-x', join(dirname(env.NBS_STORAGE_ROOT!), 'nbs-store.lock'),
       'buildah', '--root', env.NBS_STORAGE_ROOT!, '--runroot', env.NBS_RUNROOT!, '--storage-driver', driver!, 'rmi', env.NBS_CACHE_IMAGE!,
+      `localhost/nbs-cache/${env.NBS_RUN_KEY}:latest`,
     ])
     expect([removed.exitCode, removed.stderr.toString()]).toEqual([0, ''])
 
