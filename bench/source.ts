@@ -9,6 +9,7 @@ import { HttpBuildApi } from '../src/cli/http-client'
 import { loadConfig } from '../src/config'
 import { publishRepo } from '../src/dev/repos'
 import { devServiceEnv, devStack, devUp, devUrls } from '../src/dev/stack'
+import { createApp } from '../src/http/app'
 import { createService } from '../src/service/index'
 
 const runs = Number(process.env.BENCH_RUNS ?? 3)
@@ -17,8 +18,12 @@ const stack = devStack()
 await devUp(stack, () => {})
 const urls = devUrls(stack)
 const serviceEnv = devServiceEnv(stack)
-const service = createService(loadConfig({ ...process.env, ...serviceEnv }))
 const work = mkdtempSync(join(tmpdir(), 'nbs-bench-source-'))
+// The builds' uploads are fetched by the node from this process: it serves its own spool.
+const appPort = 20000 + Math.floor(Math.random() * 20000)
+const base = loadConfig({ ...process.env, ...serviceEnv })
+const service = createService({ ...base, sources: { ...base.sources, dir: join(work, 'bench-spool'), advertiseUrl: `http://127.0.0.1:${appPort}` } })
+const app = createApp(service).listen({ hostname: '127.0.0.1', port: appPort })
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 const sh = (script: string) => {
   const r = Bun.spawnSync(['/bin/sh', '-c', script], { stderr: 'inherit' })
@@ -104,5 +109,6 @@ console.log(`  upload (hash, check every entry, spool, announce): median ${secs(
 console.log(`  local cp + sync of the same file:                   median ${secs(median(copies))}, ${rate(median(copies))}`)
 console.log(`  ratio upload/copy: median ${(median(uploads) / median(copies)).toFixed(2)}`)
 console.log(`  server peak RSS: ${peak.toFixed(0)} MB after the uploads (${before.toFixed(0)} MB before); target under 100 MB`)
-rmSync(work, { recursive: true, force: true })
 await service.cleanup({ all: true })
+await app.stop(true)
+rmSync(work, { recursive: true, force: true })
