@@ -14,26 +14,9 @@ import (
 
 var validVarPath = regexp.MustCompile(`^[a-zA-Z0-9-_~/]{1,128}$`)
 
-// varOut is a variable as Nomad's server writes it (structs.VariableDecrypted):
-// its metadata first, Lock null when there is none (the api struct omits it),
-// then the items.
-type varOut struct {
-	Namespace   string
-	Path        string
-	Lock        *api.VariableLock
-	CreateIndex uint64
-	CreateTime  int64
-	ModifyIndex uint64
-	ModifyTime  int64
-	Items       map[string]string
-}
-
-func showVar(v *api.Variable) varOut {
-	return varOut{Namespace: v.Namespace, Path: v.Path, Lock: v.Lock, CreateIndex: v.CreateIndex, CreateTime: v.CreateTime,
-		ModifyIndex: v.ModifyIndex, ModifyTime: v.ModifyTime, Items: v.Items}
-}
-
-// varMetaOut is a list entry (structs.VariableMetadata), Lock null as well.
+// varMetaOut is a variable's metadata as Nomad's server writes it
+// (structs.VariableMetadata), Lock null when there is none (the api struct
+// omits it): a list entry, and the head of a whole variable.
 type varMetaOut struct {
 	Namespace   string
 	Path        string
@@ -43,6 +26,20 @@ type varMetaOut struct {
 	ModifyIndex uint64
 	ModifyTime  int64
 }
+
+func metaOf(v *api.Variable) varMetaOut {
+	return varMetaOut{Namespace: v.Namespace, Path: v.Path, Lock: v.Lock, CreateIndex: v.CreateIndex, CreateTime: v.CreateTime,
+		ModifyIndex: v.ModifyIndex, ModifyTime: v.ModifyTime}
+}
+
+// varOut is a whole variable (structs.VariableDecrypted): the metadata first,
+// then the items (an embedded struct's fields come first in Go's JSON).
+type varOut struct {
+	varMetaOut
+	Items map[string]string
+}
+
+func showVar(v *api.Variable) varOut { return varOut{varMetaOut: metaOf(v), Items: v.Items} }
 
 func (s *Server) getVar(w http.ResponseWriter, r *http.Request) {
 	path := r.PathValue("path")
@@ -129,8 +126,7 @@ func (s *Server) listVars(w http.ResponseWriter, r *http.Request) {
 		sort.Strings(paths)
 		for _, p := range paths {
 			v := s.st.Vars[p]
-			out = append(out, varMetaOut{Namespace: v.Namespace, Path: v.Path, Lock: v.Lock, CreateIndex: v.CreateIndex,
-				ModifyIndex: v.ModifyIndex, CreateTime: v.CreateTime, ModifyTime: v.ModifyTime})
+			out = append(out, metaOf(v))
 			idx = max(idx, v.ModifyIndex)
 		}
 		if idx == 0 {
