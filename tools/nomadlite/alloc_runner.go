@@ -13,11 +13,12 @@ import (
 // then main tasks (with sidecars and poststart), then poststop tasks — the
 // poststop phase runs whatever happened before (success, failure, stop).
 type allocRunner struct {
-	s   *Server
-	id  string
-	job *api.Job
-	tg  *api.TaskGroup
-	dir string
+	s    *Server
+	node *clientNode
+	id   string
+	job  *api.Job
+	tg   *api.TaskGroup
+	dir  string
 
 	mu      sync.Mutex
 	stopped bool
@@ -32,22 +33,24 @@ func (s *Server) runner(id string) *allocRunner {
 }
 
 func (s *Server) startRunners(allocs []*api.Allocation) {
-	if len(allocs) > 0 {
-		s.makeRoomFor(len(allocs))
+	perNode := map[*clientNode]int{}
+	for _, a := range allocs {
+		perNode[s.nodeOf(a)]++
+	}
+	for n, k := range perNode {
+		s.makeRoomFor(n, k)
 	}
 	for _, a := range allocs {
 		s.st.mu.Lock()
 		job, tg := a.Job, allocGroup(a)
 		s.st.mu.Unlock()
-		ar := &allocRunner{s: s, id: a.ID, job: job, tg: tg, dir: s.allocDir(a.ID), live: map[string]*taskRunner{}}
+		ar := &allocRunner{s: s, node: s.nodeOf(a), id: a.ID, job: job, tg: tg, dir: s.allocDir(a), live: map[string]*taskRunner{}}
 		s.runMu.Lock()
 		s.runners[a.ID] = ar
 		s.runMu.Unlock()
 		go ar.run()
 	}
 }
-
-func (s *Server) allocDir(id string) string { return filepath.Join(s.cfg.DataDir, "alloc", id) }
 
 // requestStop kills what runs in the prestart/main phases; poststop tasks
 // are left to finish, as Nomad lets them.
@@ -137,7 +140,7 @@ func (ar *allocRunner) run() {
 	}
 	if ar.update(nil) == nil {
 		// Purged while running: nothing refers to the directory any more.
-		s.removeAllocDir(ar.id)
+		s.removeAllocDir(ar.dir)
 	}
 	logf("alloc %s (%s) finished", ar.id[:8], ar.jobName())
 }

@@ -159,6 +159,11 @@ func TestValidationErrors(t *testing.T) {
 			tk["VolumeMounts"] = []M{{"Volume": "cache", "Destination": "/cache"}}
 			return batchJob("v-volume", tk)
 		}(), "* Task t has a volume mount (0) referencing undefined volume cache"},
+		{"affinity weight", func() M {
+			j := batchJob("v-affinity", task("t", "true", ""))
+			j["Affinities"] = []M{{"LTarget": "${node.unique.name}", "RTarget": "x", "Operand": "=", "Weight": 101}}
+			return j
+		}(), "* Affinity 1 validation failed: Affinity weight must be within the range [-100,100]"},
 	}
 	for _, c := range cases {
 		code, _, b := a.do("PUT", "/v1/jobs", M{"Job": c.job})

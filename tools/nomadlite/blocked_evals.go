@@ -41,7 +41,7 @@ func (s *Server) retryBlocked(nodeChanged bool) {
 			if want == 0 {
 				continue
 			}
-			p, m := s.placeGroup(j, tg, want, e.ID)
+			p, m := s.placeGroup(j, tg, want, placement{evalID: e.ID})
 			started = append(started, p...)
 			if m != nil {
 				failed[name] = m

@@ -61,6 +61,7 @@ type ExitResult struct {
 // resources and host volume mounts.
 type TaskConfig struct {
 	AllocID, Name, JobID, JobName, Group string
+	NodeID, NodeName                     string
 	Config                               map[string]any
 	AllocDir                             string
 	TaskDir                              string

@@ -22,8 +22,9 @@ import (
 // the conformance recordings: plugin "docker" with volumes enabled, no
 // privileged mode, each container removed once it has exited, images kept.
 type dockerDriver struct {
-	c                *dockerClient
-	nodeID, nodeName string
+	c *dockerClient
+	// nodeIDs are the agent's nodes, whose containers a previous run may have left.
+	nodeIDs []string
 }
 
 // The labels Nomad puts on a task's container (alloc_id always, the rest
@@ -71,16 +72,20 @@ func (d *dockerDriver) fingerprint(detectedBefore bool) *api.DriverInfo {
 	return &api.DriverInfo{Attributes: attrs, Detected: true, Healthy: true, HealthDescription: "Healthy", UpdateTime: time.Now()}
 }
 
-// removeLeftovers removes the containers of this node that a previous run
+// removeLeftovers removes the containers of the agent's nodes that a previous run
 // of the agent left (it reports their allocations lost and never reattaches),
 // as Nomad's dangling-container reconciler does.
 func (d *dockerDriver) removeLeftovers() {
 	ctx, cancel := context.WithTimeout(context.Background(), dockerTimeout)
 	defer cancel()
-	ids, err := d.c.containersLabelled(ctx, labelNodeID, d.nodeID)
-	if err != nil {
-		logf("docker: listing leftover containers: %v", err)
-		return
+	var ids []string
+	for _, node := range d.nodeIDs {
+		found, err := d.c.containersLabelled(ctx, labelNodeID, node)
+		if err != nil {
+			logf("docker: listing leftover containers: %v", err)
+			return
+		}
+		ids = append(ids, found...)
 	}
 	for _, id := range ids {
 		if err := d.c.containerRemove(ctx, id, true); err != nil {
@@ -295,7 +300,7 @@ func (d *dockerDriver) containerSpec(cfg *TaskConfig) (*containerCreate, error) 
 	return &containerCreate{
 		Image: imageRef(image), Cmd: cmd, Entrypoint: entrypoint, Env: envList(cfg.Env), User: cfg.User, WorkingDir: workDir,
 		Labels: map[string]string{labelAllocID: cfg.AllocID, labelJobID: cfg.JobID, labelJobName: cfg.JobName, labelGroup: cfg.Group,
-			labelTask: cfg.Name, labelNamespace: "default", labelNodeID: d.nodeID, labelNodeName: d.nodeName},
+			labelTask: cfg.Name, labelNamespace: "default", labelNodeID: cfg.NodeID, labelNodeName: cfg.NodeName},
 		HostConfig: hostConfig{
 			Binds:  []string{filepath.Join(cfg.AllocDir, "alloc") + ":/alloc", filepath.Join(cfg.TaskDir, "local") + ":/local", secrets + ":/secrets"},
 			Mounts: mounts, NetworkMode: network, SecurityOpt: secOpts, Devices: devices,

@@ -37,7 +37,7 @@ func (s *Server) finishEval(e *api.Evaluation, failed map[string]*api.Allocation
 		ID: newUUID(), Priority: e.Priority, Type: e.Type, TriggeredBy: "queued-allocs", Namespace: "default",
 		JobID: e.JobID, JobModifyIndex: e.JobModifyIndex, Status: "blocked",
 		StatusDescription: "created to place remaining allocations", PreviousEval: e.ID,
-		FailedTGAllocs: failed, ClassEligibility: map[string]bool{"v1:" + s.node.ID[:8]: false},
+		FailedTGAllocs: failed, ClassEligibility: map[string]bool{"v1:" + s.nodes[0].node.ID[:8]: false},
 		QueuedAllocations: queued, SnapshotIndex: e.SnapshotIndex,
 		CreateIndex: idx, ModifyIndex: idx, CreateTime: e.ModifyTime, ModifyTime: e.ModifyTime,
 	}

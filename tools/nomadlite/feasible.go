@@ -24,25 +24,25 @@ func (s *Server) datacenterMatches(dcs []string) bool {
 // infeasible returns the ConstraintFiltered key Nomad's feasibility checkers
 // would report for this node, in their order (job constraints, drivers, group
 // and task constraints, host volumes, devices), or "" if the group fits.
-func (s *Server) infeasible(j *api.Job, tg *api.TaskGroup) string {
+func (s *Server) infeasible(n *clientNode, j *api.Job, tg *api.TaskGroup) string {
 	for _, c := range j.Constraints {
-		if !s.checkConstraint(c) {
+		if !s.checkConstraint(n, c) {
 			return constraintString(c)
 		}
 	}
 	for _, t := range tg.Tasks {
-		if !s.driverUsable(t.Driver) {
+		if !s.driverUsable(n, t.Driver) {
 			return "missing drivers"
 		}
 	}
 	for _, c := range tg.Constraints {
-		if !s.checkConstraint(c) {
+		if !s.checkConstraint(n, c) {
 			return constraintString(c)
 		}
 	}
 	for _, t := range tg.Tasks {
 		for _, c := range t.Constraints {
-			if !s.checkConstraint(c) {
+			if !s.checkConstraint(n, c) {
 				return constraintString(c)
 			}
 		}
@@ -59,7 +59,7 @@ func (s *Server) infeasible(j *api.Job, tg *api.TaskGroup) string {
 		}
 		switch v.Type {
 		case "", "host":
-			if _, ok := s.cfg.HostVolumes[v.Source]; !ok {
+			if _, ok := n.hostVolumes[v.Source]; !ok {
 				return "missing compatible host volumes"
 			}
 		case "csi":
@@ -80,12 +80,12 @@ func constraintString(c *api.Constraint) string {
 
 // resolveTarget turns a constraint target into a value using the node's
 // attributes, meta and identity.
-func (s *Server) resolveTarget(t string) (string, bool) {
+func (s *Server) resolveTarget(cn *clientNode, t string) (string, bool) {
 	if !strings.HasPrefix(t, "${") || !strings.HasSuffix(t, "}") {
 		return t, true
 	}
 	key := t[2 : len(t)-1]
-	n := s.node
+	n := cn.node
 	switch key {
 	case "node.unique.id":
 		return n.ID, true
@@ -117,9 +117,9 @@ func (s *Server) resolveTarget(t string) (string, bool) {
 	return v, ok
 }
 
-func (s *Server) checkConstraint(c *api.Constraint) bool {
-	l, lok := s.resolveTarget(c.LTarget)
-	r, rok := s.resolveTarget(c.RTarget)
+func (s *Server) checkConstraint(n *clientNode, c *api.Constraint) bool {
+	l, lok := s.resolveTarget(n, c.LTarget)
+	r, rok := s.resolveTarget(n, c.RTarget)
 	switch c.Operand {
 	case "", "=", "==", "is":
 		return lok && rok && l == r
@@ -130,7 +130,7 @@ func (s *Server) checkConstraint(c *api.Constraint) bool {
 	case "is_not_set":
 		return !lok
 	case "distinct_hosts", "distinct_property":
-		return true // one node: nothing to spread over
+		return true // see README: allocations are not spread by constraint
 	}
 	if !lok || !rok {
 		return false

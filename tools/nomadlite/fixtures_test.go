@@ -474,8 +474,8 @@ func TestMatchesRecordedNomad(t *testing.T) {
 			sameKeys(t, "node."+strings.Join(p, "."), r, o)
 		}
 		capMem := int(obj(obj(obj(nodes[0], "NodeResources"), "Memory"), "MemoryMB").(float64))
-		if capMem != deref(a.srv.node.Resources.MemoryMB) || capMem <= 0 {
-			t.Errorf("NodeResources.Memory.MemoryMB %d, host %d", capMem, deref(a.srv.node.Resources.MemoryMB))
+		if capMem != deref(a.srv.nodes[0].node.Resources.MemoryMB) || capMem <= 0 {
+			t.Errorf("NodeResources.Memory.MemoryMB %d, host %d", capMem, deref(a.srv.nodes[0].node.Resources.MemoryMB))
 		}
 		a.getJSON("/v1/nodes", &nodes)
 		if obj(nodes[0], "NodeResources") != nil {

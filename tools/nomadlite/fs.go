@@ -56,7 +56,7 @@ func (s *Server) fsLogs(w http.ResponseWriter, r *http.Request) {
 	case offset < 0:
 		httpError(w, 400, "offset must be non-negative")
 		return
-	case !s.clientHolds(id):
+	case !s.clientHolds(a):
 		httpError(w, 404, fmt.Sprintf("Unknown allocation %q", id))
 		return
 	case !known:
@@ -64,7 +64,7 @@ func (s *Server) fsLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rel := fmt.Sprintf("alloc/logs/%s.%s.0", task, kind)
-	path := filepath.Join(s.allocDir(id), rel)
+	path := filepath.Join(s.allocDir(a), rel)
 	var pos int64
 	if origin == "end" {
 		if st, err := os.Stat(path); err == nil {
@@ -161,8 +161,8 @@ func allocTasks(a *api.Allocation) []string {
 
 // allocFile resolves a path given to the fs endpoints inside the allocation
 // directory, refusing one that climbs out of it (Nomad's PathEscapesAllocDir).
-func (s *Server) allocFile(id, p string) (string, error) {
-	root := s.allocDir(id)
+func (s *Server) allocFile(a *api.Allocation, p string) (string, error) {
+	root := s.allocDir(a)
 	full := filepath.Join(root, p)
 	if rel, err := filepath.Rel(root, full); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return "", fmt.Errorf("Path escapes the alloc directory")
@@ -190,13 +190,13 @@ func (s *Server) fsCat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, ok := s.allocExists(id)
-	if !ok || !s.clientHolds(id) {
+	if !ok || !s.clientHolds(a) {
 		httpError(w, 200, fmt.Sprintf("Unknown allocation %q", id))
 		return
 	}
-	full, err := s.allocFile(id, p)
+	full, err := s.allocFile(a, p)
 	if err == nil {
-		err = refuseSecrets(a, s.allocDir(id), full, p)
+		err = refuseSecrets(a, s.allocDir(a), full, p)
 	}
 	var st os.FileInfo
 	if err == nil {
@@ -284,11 +284,12 @@ func (s *Server) fsStat(w http.ResponseWriter, r *http.Request) {
 // the server or collected by the client is 404 with Nomad's client wording,
 // an escaping path 500.
 func (s *Server) fsTarget(w http.ResponseWriter, id, p string) (string, bool) {
-	if _, ok := s.allocExists(id); !ok || !s.clientHolds(id) {
+	a, ok := s.allocExists(id)
+	if !ok || !s.clientHolds(a) {
 		httpError(w, 404, fmt.Sprintf("Unknown allocation %q", id))
 		return "", false
 	}
-	full, err := s.allocFile(id, p)
+	full, err := s.allocFile(a, p)
 	if err != nil {
 		httpError(w, 500, err.Error())
 		return "", false

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,7 +18,9 @@ import (
 func (s *Server) gcLoop() {
 	every(s.stop, max(min(s.cfg.GCAge/4, time.Minute), time.Second), func() {
 		s.gcOnce(time.Now().Add(-s.cfg.GCAge))
-		s.makeRoomFor(0)
+		for _, n := range s.nodes {
+			s.makeRoomFor(n, 0)
+		}
 	})
 }
 
@@ -35,24 +38,24 @@ func (s *Server) systemGC(w http.ResponseWriter, r *http.Request) {
 // clientHolds: the node still has the allocation's directory, so the client
 // fs endpoints can answer for it. Nomad's client forgets an allocation it has
 // collected (gc_max_allocs) while the server still knows it.
-func (s *Server) clientHolds(id string) bool {
-	_, err := os.Stat(s.allocDir(id))
+func (s *Server) clientHolds(a *api.Allocation) bool {
+	_, err := os.Stat(s.allocDir(a))
 	return err == nil
 }
 
 // makeRoomFor is Nomad's client GC by count (gc_max_allocs), for n
-// allocations about to start: while the node holds more than GCMaxAllocs-n
+// allocations about to start on the node: while it holds more than GCMaxAllocs-n
 // allocations, the terminal ones are collected oldest first — their
 // directories removed, the allocations left to the server. Running ones are
 // never collected, so the node may stay over the limit.
-func (s *Server) makeRoomFor(n int) {
+func (s *Server) makeRoomFor(node *clientNode, n int) {
 	if s.cfg.GCMaxAllocs <= 0 {
 		return
 	}
 	s.st.mu.Lock()
 	held, done := 0, []*api.Allocation{}
 	for id, a := range s.st.Allocs {
-		if !s.clientHolds(id) {
+		if s.nodeOf(a) != node || !s.clientHolds(a) {
 			continue
 		}
 		held++
@@ -61,14 +64,14 @@ func (s *Server) makeRoomFor(n int) {
 		}
 	}
 	sort.Slice(done, func(i, j int) bool { return done[i].ModifyTime < done[j].ModifyTime })
-	var ids []string
+	var dirs []string
 	for ; held > s.cfg.GCMaxAllocs-n && len(done) > 0; held-- {
-		ids, done = append(ids, done[0].ID), done[1:]
+		dirs, done = append(dirs, s.allocDir(done[0])), done[1:]
 	}
 	s.st.mu.Unlock()
-	for _, id := range ids {
-		s.removeAllocDir(id)
-		logf("gc: collected alloc dir %s: more than %d allocations on the node (gc-max-allocs)", id[:8], s.cfg.GCMaxAllocs)
+	for _, dir := range dirs {
+		s.removeAllocDir(dir)
+		logf("gc: collected alloc dir %s: more than %d allocations on node %s (gc-max-allocs)", filepath.Base(dir)[:8], s.cfg.GCMaxAllocs, node.node.Name)
 	}
 }
 
@@ -85,7 +88,7 @@ func (s *Server) gcOnce(cutoff time.Time) int {
 		j := st.Jobs[a.JobID]
 		if clientTerminal(a) && a.ModifyTime < c && s.runner(id) == nil && (j == nil || deref(j.Status) == "dead") {
 			delete(st.Allocs, id)
-			dirs = append(dirs, id)
+			dirs = append(dirs, s.allocDir(a))
 		}
 	}
 	nEvals := 0
@@ -119,8 +122,8 @@ func (s *Server) gcOnce(cutoff time.Time) int {
 		st.bump()
 	}
 	st.mu.Unlock()
-	for _, id := range dirs {
-		s.removeAllocDir(id)
+	for _, dir := range dirs {
+		s.removeAllocDir(dir)
 	}
 	if len(dirs)+nEvals+nJobs > 0 {
 		logf("gc: collected %d alloc(s), %d eval(s), %d job(s) finished before %s", len(dirs), nEvals, nJobs, cutoff.Format(time.RFC3339))
@@ -128,12 +131,15 @@ func (s *Server) gcOnce(cutoff time.Time) int {
 	return len(dirs)
 }
 
-func (s *Server) removeAllocDir(id string) {
+// removeAllocDir removes an allocation's directory, which must be one of a
+// node's: a bad ID must never reach above the nodes' alloc roots.
+func (s *Server) removeAllocDir(dir string) {
+	id := filepath.Base(dir)
 	if id == "" || strings.ContainsAny(id, "/.") {
 		return
 	}
-	releaseSecrets(s.allocDir(id))
-	if err := os.RemoveAll(s.allocDir(id)); err != nil {
+	releaseSecrets(dir)
+	if err := os.RemoveAll(dir); err != nil {
 		logf("gc: remove alloc dir %s: %v", id, err)
 	}
 }
@@ -172,7 +178,7 @@ func (s *Server) recoverLost() {
 			ts.State, ts.FinishedAt = "dead", time.Now().UTC()
 		}
 		// Its tasks are dead now: nothing needs their secrets/ any more.
-		releaseSecrets(s.allocDir(a.ID))
+		releaseSecrets(s.allocDir(a))
 		a.ClientStatus, a.ClientDescription = "lost", "alloc is lost since its node is down"
 		if a.DesiredStatus == "run" {
 			a.DesiredStatus, a.DesiredDescription = "stop", "alloc is lost since its node is down"

@@ -58,9 +58,11 @@ func (a *testAgent) close() {
 		a.srv.Close()
 		a.http.Close()
 		a.http = nil
-		ents, _ := os.ReadDir(filepath.Join(a.dir, "alloc"))
-		for _, e := range ents {
-			releaseSecrets(filepath.Join(a.dir, "alloc", e.Name()))
+		for _, n := range a.srv.nodes {
+			ents, _ := os.ReadDir(n.allocRoot)
+			for _, e := range ents {
+				releaseSecrets(filepath.Join(n.allocRoot, e.Name()))
+			}
 		}
 	}
 }

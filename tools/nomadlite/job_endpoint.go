@@ -257,7 +257,7 @@ func (s *Server) deregisterJob(w http.ResponseWriter, r *http.Request) {
 				if !clientTerminal(a) {
 					continue
 				}
-				go s.removeAllocDir(aid)
+				go s.removeAllocDir(s.allocDir(a))
 			}
 		}
 		for eid, e := range st.Evals {

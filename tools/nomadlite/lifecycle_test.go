@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/nomad/api"
 )
 
 func TestLifecycleSuccessOrdering(t *testing.T) {
@@ -289,10 +291,10 @@ func TestStopBeforeTheFirstTask(t *testing.T) {
 	s := a.srv
 	s.st.mu.Lock()
 	j := s.st.Jobs["stop-first"]
-	al := s.newAlloc(j, j.TaskGroups[0], "stop-first-eval", 0)
+	al := s.newAlloc(s.nodes[0], j, j.TaskGroups[0], placement{evalID: "stop-first-eval"}, &api.AllocationMetric{})
 	s.st.Allocs[al.ID] = al
 	s.st.mu.Unlock()
-	ar := &allocRunner{s: s, id: al.ID, job: j, tg: j.TaskGroups[0], dir: s.allocDir(al.ID), live: map[string]*taskRunner{}}
+	ar := &allocRunner{s: s, node: s.nodeOf(al), id: al.ID, job: j, tg: j.TaskGroups[0], dir: s.allocDir(al), live: map[string]*taskRunner{}}
 	s.runMu.Lock()
 	s.runners[al.ID] = ar
 	s.runMu.Unlock()

@@ -54,7 +54,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: nomadlite agent -bind 127.0.0.1 -port 4646 -data-dir DIR -host-volume buildah-cache=PATH [-host-volume name=path]... [-node-meta K=V]... [-node-class C] [-gc-age 1h] [-gc-max-allocs 50] [-docker-endpoint unix:///path/docker.sock]\n       nomadlite version")
+	fmt.Fprintln(os.Stderr, "usage: nomadlite agent -bind 127.0.0.1 -port 4646 -data-dir DIR -host-volume buildah-cache=PATH [-host-volume name=path]... [-node-meta K=V]... [-node-class C] [-gc-age 1h] [-gc-max-allocs 50] [-nodes N] [-docker-endpoint unix:///path/docker.sock]\n       nomadlite version")
 }
 
 func agentMain(args []string) int {
@@ -68,6 +68,7 @@ func agentMain(args []string) int {
 	fs.StringVar(&cfg.NodeClass, "node-class", "", "node class")
 	fs.DurationVar(&cfg.GCAge, "gc-age", time.Hour, "age after which finished allocations and evaluations are collected")
 	fs.StringVar(&cfg.DockerEndpoint, "docker-endpoint", "", "Docker Engine API socket, unix:///path/docker.sock (default $DOCKER_HOST; neither: no docker driver)")
+	fs.IntVar(&cfg.Nodes, "nodes", 1, "client nodes the agent runs, named <hostname>-1…-N when more than one")
 	fs.IntVar(&cfg.GCMaxAllocs, "gc-max-allocs", 50, "allocations the node keeps before collecting the oldest finished ones' directories, as Nomad's client gc_max_allocs (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -95,7 +96,10 @@ func agentMain(args []string) int {
 		log.Printf("listen: %v", err)
 		return 1
 	}
-	log.Printf("serving Nomad API subset on http://%s (data dir %s, node %s)", addr, cfg.DataDir, srv.node.ID)
+	for _, n := range srv.nodes {
+		log.Printf("node %s: %s", n.node.Name, n.node.ID)
+	}
+	log.Printf("serving Nomad API subset on http://%s (data dir %s)", addr, cfg.DataDir)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

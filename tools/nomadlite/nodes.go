@@ -18,12 +18,17 @@ const datacenter = "dc1"
 
 // buildNode fingerprints this host the way a Nomad client would, as far as
 // the scheduler's checks need it: kernel, arch, OS, CPU and memory capacity,
-// the raw_exec driver and the configured host volumes (docker is added by
-// fingerprintDocker).
-func buildNode(cfg Config, id string) *api.Node {
+// the raw_exec driver and the host volumes (docker is added by
+// fingerprintDocker). One of `share` nodes gets 1/share of the CPU and
+// memory: they all run on this machine, and a node offering all of it would
+// let the scheduler place share times what the machine can hold.
+func buildNode(cfg Config, id, name string, hostVolumes map[string]string, share int) *api.Node {
 	host, _ := os.Hostname()
 	cpuMHz, cores := cpuCapacity()
 	memMB := memCapacityMB()
+	if share > 1 {
+		cpuMHz, memMB, cores = cpuMHz/share, memMB/share, max(cores/share, 1)
+	}
 	attrs := map[string]string{
 		"kernel.name":             runtime.GOOS,
 		"kernel.version":          kernelVersion(),
@@ -38,7 +43,7 @@ func buildNode(cfg Config, id string) *api.Node {
 		"nomad.advertise.address": "127.0.0.1:4646",
 	}
 	vols := map[string]*api.HostVolumeInfo{}
-	for name, p := range cfg.HostVolumes {
+	for name, p := range hostVolumes {
 		vols[name] = &api.HostVolumeInfo{Path: p, ReadOnly: false}
 	}
 	meta := map[string]string{}
@@ -48,7 +53,7 @@ func buildNode(cfg Config, id string) *api.Node {
 	return &api.Node{
 		ID:         id,
 		Datacenter: datacenter,
-		Name:       host,
+		Name:       name,
 		HTTPAddr:   "127.0.0.1:4646",
 		Attributes: attrs,
 		NodeResources: &api.NodeResources{
@@ -99,18 +104,22 @@ func (s *Server) fingerprintDocker() {
 		info = s.docker.fingerprint(s.dockerDetected)
 	}
 	s.nodeMu.Lock()
-	prev := s.node.Drivers["docker"]
-	s.node.Drivers["docker"] = info
-	for k := range s.node.Attributes {
-		if k == "driver.docker" || strings.HasPrefix(k, "driver.docker.") {
-			delete(s.node.Attributes, k)
+	// The nodes share the machine, hence the engine and its fingerprint.
+	prev := s.nodes[0].node.Drivers["docker"]
+	for _, cn := range s.nodes {
+		n := cn.node
+		n.Drivers["docker"] = info
+		for k := range n.Attributes {
+			if k == "driver.docker" || strings.HasPrefix(k, "driver.docker.") {
+				delete(n.Attributes, k)
+			}
 		}
-	}
-	if info.Detected {
-		for k, v := range info.Attributes {
-			s.node.Attributes[k] = v
+		if info.Detected {
+			for k, v := range info.Attributes {
+				n.Attributes[k] = v
+			}
+			n.Attributes["driver.docker"] = "1"
 		}
-		s.node.Attributes["driver.docker"] = "1"
 	}
 	first := info.Healthy && !s.dockerDetected
 	s.dockerDetected = s.dockerDetected || info.Healthy
@@ -133,13 +142,13 @@ func (s *Server) fingerprintDocker() {
 
 // driverUsable is Nomad's DriverChecker: the node has the driver, detected
 // and healthy.
-func (s *Server) driverUsable(name string) bool {
+func (s *Server) driverUsable(n *clientNode, name string) bool {
 	if s.drivers[name] == nil {
 		return false
 	}
 	s.nodeMu.Lock()
 	defer s.nodeMu.Unlock()
-	d := s.node.Drivers[name]
+	d := n.node.Drivers[name]
 	return d != nil && d.Detected && d.Healthy
 }
 
@@ -282,8 +291,8 @@ type reservedCpuOut struct {
 	ReservedCpuCores []uint16
 }
 
-func (s *Server) nodeResourcesOut() *nodeResourcesOut {
-	n := s.node.NodeResources
+func nodeResourcesOutOf(node *api.Node) *nodeResourcesOut {
+	n := node.NodeResources
 	per := int(n.Cpu.CpuShares) / max(int(n.Cpu.TotalCpuCores), 1)
 	out := &nodeResourcesOut{NodeResources: n, NodeNetworks: []nodeNetworkOut{{
 		Device: "lo", Mode: "host", Speed: 1000,
@@ -295,8 +304,7 @@ func (s *Server) nodeResourcesOut() *nodeResourcesOut {
 	return out
 }
 
-func (s *Server) nodeStub(resources bool) nodeStubOut {
-	n := s.node
+func nodeStub(n *api.Node, resources bool) nodeStubOut {
 	vols := map[string]*hostVolumeOut{}
 	for name, v := range n.HostVolumes {
 		vols[name] = &hostVolumeOut{v, name}
@@ -307,26 +315,40 @@ func (s *Server) nodeStub(resources bool) nodeStubOut {
 		Status: n.Status, Drivers: n.Drivers, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex,
 	}, HostVolumes: vols}
 	if resources {
-		out.NodeResources = s.nodeResourcesOut()
+		out.NodeResources = nodeResourcesOutOf(n)
 		out.ReservedResources = &reservedResourcesOut{NodeReservedResources: n.ReservedResources, Cpu: reservedCpuOut{n.ReservedResources.Cpu, nil}}
 	}
 	return out
 }
 
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
-	s.setQueryHeaders(w, 1)
-	if p := r.URL.Query().Get("prefix"); p != "" && !strings.HasPrefix(s.node.ID, p) {
-		writeJSON(w, 200, []nodeStubOut{})
-		return
-	}
+	prefix, resources := r.URL.Query().Get("prefix"), r.URL.Query().Get("resources") == "true"
+	s.setQueryHeaders(w, s.nodesIndex())
+	out := []nodeStubOut{}
 	s.nodeMu.Lock()
-	b, err := json.Marshal([]nodeStubOut{s.nodeStub(r.URL.Query().Get("resources") == "true")})
+	for _, n := range s.nodes {
+		if strings.HasPrefix(n.node.ID, prefix) {
+			out = append(out, nodeStub(n.node, resources))
+		}
+	}
+	b, err := json.Marshal(out)
 	s.nodeMu.Unlock()
 	if err != nil {
 		httpError(w, 500, err.Error())
 		return
 	}
 	writeRaw(w, 200, b)
+}
+
+// nodesIndex is the newest change of any node.
+func (s *Server) nodesIndex() uint64 {
+	s.nodeMu.Lock()
+	defer s.nodeMu.Unlock()
+	var idx uint64
+	for _, n := range s.nodes {
+		idx = max(idx, n.node.ModifyIndex)
+	}
+	return idx
 }
 
 // nodeOut writes the node with the same resources shape as the list.
@@ -336,14 +358,17 @@ type nodeOut struct {
 }
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
-	s.setQueryHeaders(w, 1)
-	if id := r.PathValue("id"); id != s.node.ID {
+	n := s.nodeByID(r.PathValue("id"))
+	if n == nil {
+		s.setQueryHeaders(w, 1)
 		httpError(w, 404, "node not found")
 		return
 	}
 	s.nodeMu.Lock()
-	b, err := json.Marshal(nodeOut{s.node, s.nodeResourcesOut()})
+	idx := n.node.ModifyIndex
+	b, err := json.Marshal(nodeOut{n.node, nodeResourcesOutOf(n.node)})
 	s.nodeMu.Unlock()
+	s.setQueryHeaders(w, idx)
 	if err != nil {
 		httpError(w, 500, err.Error())
 		return
@@ -352,7 +377,8 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("id") != s.node.ID {
+	n := s.nodeByID(r.PathValue("id"))
+	if n == nil {
 		s.setQueryHeaders(w, 1)
 		httpError(w, 404, "node not found")
 		return
@@ -360,7 +386,7 @@ func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) {
 	s.blocking(w, r, func() (uint64, int, any, string) {
 		out := []allocOut{}
 		var idx uint64
-		for _, a := range s.sortedAllocs(func(*api.Allocation) bool { return true }) {
+		for _, a := range s.sortedAllocs(func(a *api.Allocation) bool { return s.nodeOf(a) == n }) {
 			out = append(out, toAllocOut(a))
 			idx = max(idx, a.ModifyIndex)
 		}
@@ -381,14 +407,14 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
 func (s *Server) agentSelf(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, api.AgentSelf{
 		Config: map[string]any{
-			"Region": "global", "Datacenter": datacenter, "NodeName": s.node.Name, "DataDir": s.cfg.DataDir,
+			"Region": "global", "Datacenter": datacenter, "NodeName": s.nodes[0].node.Name, "DataDir": s.cfg.DataDir,
 			"Version": map[string]any{"Version": nomadVersion, "VersionPrerelease": "", "VersionMetadata": "", "Revision": "nomadlite-" + version},
-			"Client":  map[string]any{"Enabled": true, "NodeClass": s.cfg.NodeClass, "Meta": s.node.Meta},
+			"Client":  map[string]any{"Enabled": true, "NodeClass": s.cfg.NodeClass, "Meta": s.nodes[0].node.Meta},
 			"Server":  map[string]any{"Enabled": true},
 			"ACL":     map[string]any{"Enabled": false},
 		},
 		Member: api.AgentMember{
-			Name: s.node.Name + ".global", Addr: "127.0.0.1", Port: 4648, Status: "alive",
+			Name: s.nodes[0].node.Name + ".global", Addr: "127.0.0.1", Port: 4648, Status: "alive",
 			Tags: map[string]string{"region": "global", "dc": datacenter, "build": nomadVersion, "role": "nomad"},
 		},
 		Stats: map[string]map[string]string{"nomadlite": {"version": version}},

@@ -98,7 +98,7 @@ func TestPlacementFailures(t *testing.T) {
 func TestBlockedEvalPlacedWhenCapacityFrees(t *testing.T) {
 	t.Parallel()
 	a := startAgent(t, "")
-	capMem := deref(a.srv.node.Resources.MemoryMB)
+	capMem := deref(a.srv.nodes[0].node.Resources.MemoryMB)
 	big := task("test-0", "sleep 1", "")
 	big["Resources"].(M)["MemoryMB"] = capMem - 100
 	a.register(batchJob("big", big))
@@ -126,8 +126,8 @@ func TestBlockedEvalPlacedWhenCapacityFrees(t *testing.T) {
 }
 
 func TestConstraintOperands(t *testing.T) {
-	s := &Server{node: buildNode(Config{NodeMeta: map[string]string{"rack": "r1", "tags": "a,b,c"}, NodeClass: "builder"}, "node-1")}
-	s.node.Attributes["nomad.version"] = "2.0.5"
+	s := &Server{nodes: []*clientNode{{node: buildNode(Config{NodeMeta: map[string]string{"rack": "r1", "tags": "a,b,c"}, NodeClass: "builder"}, "node-1", "node-1", nil, 1)}}}
+	s.nodes[0].node.Attributes["nomad.version"] = "2.0.5"
 	ok := []M{
 		{"L": "${attr.kernel.name}", "O": "=", "R": "linux"},
 		{"L": "${node.class}", "O": "==", "R": "builder"},
@@ -149,12 +149,12 @@ func TestConstraintOperands(t *testing.T) {
 		{"L": "${attr.cpu.arch}", "O": "regexp", "R": "^sparc$"},
 	}
 	for _, c := range ok {
-		if !s.checkConstraint(constraintOf(c)) {
+		if !s.checkConstraint(s.nodes[0], constraintOf(c)) {
 			t.Errorf("should pass: %v", c)
 		}
 	}
 	for _, c := range bad {
-		if s.checkConstraint(constraintOf(c)) {
+		if s.checkConstraint(s.nodes[0], constraintOf(c)) {
 			t.Errorf("should fail: %v", c)
 		}
 	}
@@ -192,7 +192,7 @@ func TestGroupNeedFollowsLifecycle(t *testing.T) {
 func TestBlockedEvalsQueueInOrder(t *testing.T) {
 	t.Parallel()
 	a := startAgent(t, "")
-	capMem := deref(a.srv.node.Resources.MemoryMB)
+	capMem := deref(a.srv.nodes[0].node.Resources.MemoryMB)
 	big := func(script string) M {
 		tk := task("test-0", script, "")
 		tk["Resources"].(M)["MemoryMB"] = capMem * 6 / 10

@@ -37,16 +37,16 @@ func groupNeed(tg *api.TaskGroup) (cpu, mem int) {
 
 // capacity is what the node offers allocations: its resources less what it
 // reserves for itself.
-func (s *Server) capacity() (cpu, mem int) {
-	n := s.node
+func (cn *clientNode) capacity() (cpu, mem int) {
+	n := cn.node
 	return int(n.NodeResources.Cpu.CpuShares - int64(n.ReservedResources.Cpu.CpuShares)),
 		int(n.NodeResources.Memory.MemoryMB - int64(n.ReservedResources.Memory.MemoryMB))
 }
 
-// usedResources: what live allocations hold. Call with the lock held.
-func (s *Server) usedResources() (cpu, mem int) {
+// usedResources: what live allocations hold on the node. Call with the lock held.
+func (s *Server) usedResources(n *clientNode) (cpu, mem int) {
 	for _, a := range s.st.Allocs {
-		if allocTerminal(a) {
+		if allocTerminal(a) || s.nodeOf(a) != n {
 			continue
 		}
 		if tg := allocGroup(a); tg != nil {

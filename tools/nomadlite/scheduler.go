@@ -7,9 +7,8 @@ import (
 	"github.com/hashicorp/nomad/api"
 )
 
-// schedule places every group's Count allocations on this node, or records
-// why it could not (FailedTGAllocs + a blocked evaluation), like Nomad's batch
-// scheduler with one node. Call with the lock held; returns the new allocs,
+// schedule places every group's Count allocations, or records why it could
+// not (FailedTGAllocs + a blocked evaluation), like Nomad's batch scheduler. Call with the lock held; returns the new allocs,
 // whose runners the caller starts after unlocking.
 func (s *Server) schedule(j *api.Job, e *api.Evaluation, _ bool) []*api.Allocation {
 	var placed []*api.Allocation
@@ -18,7 +17,7 @@ func (s *Server) schedule(j *api.Job, e *api.Evaluation, _ bool) []*api.Allocati
 	for _, tg := range j.TaskGroups {
 		n := deref(tg.Count)
 		desired[deref(tg.Name)] = n
-		p, m := s.placeGroup(j, tg, n, e.ID)
+		p, m := s.placeGroup(j, tg, n, placement{evalID: e.ID})
 		placed = append(placed, p...)
 		if m != nil {
 			failed[deref(tg.Name)] = m
@@ -37,68 +36,47 @@ func planAnnotations(place map[string]int) *api.PlanAnnotations {
 	return pa
 }
 
-// placeGroup places up to n allocations of one group. The returned metric is
-// nil when all n were placed.
-func (s *Server) placeGroup(j *api.Job, tg *api.TaskGroup, n int, evalID string) ([]*api.Allocation, *api.AllocationMetric) {
+// placement is what placeGroup needs besides the job and group: the
+// evaluation that places, and for a replacement the allocation it replaces.
+type placement struct {
+	evalID   string
+	previous *api.Allocation
+}
+
+// placeGroup places up to n allocations of one group, each on the best
+// scoring node that can hold it (see rank.go). The returned metric is nil
+// when all n were placed.
+func (s *Server) placeGroup(j *api.Job, tg *api.TaskGroup, n int, p placement) ([]*api.Allocation, *api.AllocationMetric) {
 	start := time.Now()
 	if n == 0 {
 		return nil, nil
 	}
-	metric := func() *api.AllocationMetric {
-		return &api.AllocationMetric{NodesEvaluated: 1, NodesInPool: 1, NodePool: "default",
-			NodesAvailable: map[string]int{datacenter: 1}}
-	}
-	if !s.datacenterMatches(j.Datacenters) {
-		m := metric()
-		m.NodesEvaluated, m.NodesAvailable = 0, map[string]int{}
-		m.CoalescedFailures = n - 1
-		m.AllocationTime = time.Since(start)
-		return nil, m
-	}
-	if key := s.infeasible(j, tg); key != "" {
-		m := metric()
-		m.NodesFiltered = 1
-		m.ConstraintFiltered = map[string]int{key: 1}
-		m.CoalescedFailures = n - 1
-		m.AllocationTime = time.Since(start)
-		return nil, m
-	}
-	needCPU, needMem := groupNeed(tg)
-	capCPU, capMem := s.capacity()
 	var placed []*api.Allocation
-	var m *api.AllocationMetric
+	var failed *api.AllocationMetric
 	for i := 0; i < n; i++ {
-		usedCPU, usedMem := s.usedResources()
-		dim := ""
-		if usedCPU+needCPU > capCPU {
-			dim = "cpu"
-		} else if usedMem+needMem > capMem {
-			dim = "memory"
-		}
-		if dim != "" {
-			if m == nil {
-				m = metric()
-				m.NodesExhausted = 1
-				m.DimensionExhausted = map[string]int{dim: 1}
-				m.ResourcesExhausted = exhaustedResources(tg, dim)
+		node, m := s.selectNode(j, tg)
+		if node == nil {
+			if failed == nil {
+				failed = m
 			} else {
-				m.CoalescedFailures++
+				failed.CoalescedFailures++
 			}
 			continue
 		}
-		a := s.newAlloc(j, tg, evalID, time.Since(start))
+		m.AllocationTime = time.Since(start)
+		a := s.newAlloc(node, j, tg, p, m)
 		s.st.Allocs[a.ID] = a
 		placed = append(placed, a)
 	}
-	if m != nil {
-		m.AllocationTime = time.Since(start)
+	if failed != nil {
+		failed.AllocationTime = time.Since(start)
 	}
-	return placed, m
+	return placed, failed
 }
 
 // newAlloc builds an allocation the way Nomad's plan applier records it:
 // the job snapshot, per-task and total resources, the placement metric.
-func (s *Server) newAlloc(j *api.Job, tg *api.TaskGroup, evalID string, took time.Duration) *api.Allocation {
+func (s *Server) newAlloc(node *clientNode, j *api.Job, tg *api.TaskGroup, p placement, metric *api.AllocationMetric) *api.Allocation {
 	idx := s.st.bump()
 	group := deref(tg.Name)
 	n := 0
@@ -106,6 +84,12 @@ func (s *Server) newAlloc(j *api.Job, tg *api.TaskGroup, evalID string, took tim
 		if a.JobID == *j.ID && a.TaskGroup == group && a.Job != nil && deref(a.Job.Version) == deref(j.Version) {
 			n++
 		}
+	}
+	name := fmt.Sprintf("%s.%s[%d]", *j.ID, group, n)
+	previous := ""
+	if p.previous != nil {
+		// A replacement takes the place, hence the name, of what it replaces.
+		name, previous = p.previous.Name, p.previous.ID
 	}
 	disk := 0
 	if tg.EphemeralDisk != nil {
@@ -135,12 +119,9 @@ func (s *Server) newAlloc(j *api.Job, tg *api.TaskGroup, evalID string, took tim
 	}
 	t := now()
 	return &api.Allocation{
-		ID: newUUID(), Namespace: "default", EvalID: evalID, Name: fmt.Sprintf("%s.%s[%d]", *j.ID, group, n),
-		NodeID: s.node.ID, NodeName: s.node.Name, JobID: *j.ID, Job: deepCopy(j), TaskGroup: group,
-		Resources: total, TaskResources: taskRes, AllocatedResources: allocated,
-		Metrics: &api.AllocationMetric{NodesEvaluated: 1, NodesInPool: 1, NodePool: "default",
-			NodesAvailable: map[string]int{datacenter: 1}, AllocationTime: took,
-			ScoreMetaData: []*api.NodeScoreMeta{{NodeID: s.node.ID, Scores: map[string]float64{"binpack": 0, "job-anti-affinity": 0, "node-affinity": 0, "node-reschedule-penalty": 0}}}},
+		ID: newUUID(), Namespace: "default", EvalID: p.evalID, Name: name, PreviousAllocation: previous,
+		NodeID: node.node.ID, NodeName: node.node.Name, JobID: *j.ID, Job: deepCopy(j), TaskGroup: group,
+		Resources: total, TaskResources: taskRes, AllocatedResources: allocated, Metrics: metric,
 		DesiredStatus: "run", ClientStatus: "pending", ClientDescription: "No tasks have started",
 		NetworkStatus: &api.AllocNetworkStatus{},
 		CreateIndex:   idx, ModifyIndex: idx, AllocModifyIndex: idx, CreateTime: t, ModifyTime: t,

@@ -97,7 +97,14 @@ func releaseTaskSecrets(taskDir string) {
 // what it finds still running, releases theirs (recoverLost). Returns how
 // many task dirs it released.
 func (s *Server) releaseFinishedSecrets() int {
-	root := filepath.Join(s.cfg.DataDir, "alloc")
+	n := 0
+	for _, node := range s.nodes {
+		n += s.releaseFinishedSecretsIn(node.allocRoot)
+	}
+	return n
+}
+
+func (s *Server) releaseFinishedSecretsIn(root string) int {
 	ents, _ := os.ReadDir(root)
 	var dirs []string
 	s.st.mu.Lock()

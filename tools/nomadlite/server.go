@@ -6,12 +6,9 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/nomad/api"
 )
 
 // Config is the agent's command line.
@@ -27,19 +24,22 @@ type Config struct {
 	DockerEndpoint string
 	// GCMaxAllocs is Nomad's client gc_max_allocs; 0: no limit.
 	GCMaxAllocs int
+	// Nodes is how many client nodes the agent runs (0 or 1: one, as
+	// nomadlite always had).
+	Nodes int
 }
 
 // Server holds the state, the node description and the running allocations.
 type Server struct {
 	cfg     Config
 	st      *State
-	node    *api.Node
+	nodes   []*clientNode
 	secrets secretsMode
 	drivers map[string]Driver
 	docker  *dockerDriver // nil without -docker-endpoint
 
-	// nodeMu guards the node's Drivers and Attributes, which fingerprints
-	// change while the agent runs.
+	// nodeMu guards what changes in the nodes while the agent runs (see
+	// clientNode). Taken after st.mu when both are needed.
 	nodeMu         sync.Mutex
 	dockerDetected bool
 
@@ -60,7 +60,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.HostVolumes == nil {
 		cfg.HostVolumes = map[string]string{}
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "alloc"), 0o755); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
 	for name, p := range cfg.HostVolumes {
@@ -72,18 +72,19 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := s.st.load(); err != nil {
 		return nil, err
 	}
-	if s.st.NodeID == "" {
-		s.st.NodeID = newUUID()
-		s.st.markDirty()
+	if err := s.buildClientNodes(); err != nil {
+		return nil, err
 	}
-	s.node = buildNode(cfg, s.st.NodeID)
 	s.drivers = map[string]Driver{"raw_exec": rawExec{}}
 	if cfg.DockerEndpoint != "" {
 		c, err := newDockerClient(cfg.DockerEndpoint)
 		if err != nil {
 			return nil, err
 		}
-		s.docker = &dockerDriver{c: c, nodeID: s.node.ID, nodeName: s.node.Name}
+		s.docker = &dockerDriver{c: c}
+		for _, n := range s.nodes {
+			s.docker.nodeIDs = append(s.docker.nodeIDs, n.node.ID)
+		}
 		s.drivers["docker"] = s.docker
 	}
 	s.secrets = detectSecretsMode()
@@ -148,6 +149,9 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /v1/node/{id}", s.getNode)
 	m.HandleFunc("GET /v1/node/{id}/allocations", s.nodeAllocs)
 	m.HandleFunc("/v1/system/gc", s.systemGC)
+	m.HandleFunc("GET /v1/operator/scheduler/configuration", s.getSchedulerConfig)
+	m.HandleFunc("PUT /v1/operator/scheduler/configuration", s.putSchedulerConfig)
+	m.HandleFunc("POST /v1/operator/scheduler/configuration", s.putSchedulerConfig)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, fmt.Sprintf("nomadlite does not serve %s %s", r.Method, r.URL.Path))
 	})

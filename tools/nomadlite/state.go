@@ -21,10 +21,14 @@ type State struct {
 
 	Index  uint64
 	NodeID string
-	Jobs   map[string]*api.Job
-	Allocs map[string]*api.Allocation
-	Evals  map[string]*api.Evaluation
-	Vars   map[string]*api.Variable
+	// NodeIDs of the nodes of a -nodes N>1 agent, by name.
+	NodeIDs map[string]string `json:",omitempty"`
+	Jobs    map[string]*api.Job
+	Allocs  map[string]*api.Allocation
+	Evals   map[string]*api.Evaluation
+	Vars    map[string]*api.Variable
+	// SchedulerConfig is the operator's; nil: Nomad's defaults.
+	SchedulerConfig *api.SchedulerConfiguration `json:",omitempty"`
 	// Pids of running tasks ("allocID/task" -> pid, which is also the process
 	// group id) so that a restarted agent can kill what it lost track of.
 	Pids map[string]int
@@ -150,6 +154,28 @@ func every(stop <-chan struct{}, period time.Duration, fn func()) {
 			fn()
 		}
 	}
+}
+
+// nodeID is the node's persisted ID, made up the first time. The single
+// node of -nodes 1 keeps NodeID, where earlier versions kept it.
+func (s *State) nodeID(name string, single bool) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if single {
+		if s.NodeID == "" {
+			s.NodeID = newUUID()
+			s.dirty = true
+		}
+		return s.NodeID
+	}
+	if s.NodeIDs == nil {
+		s.NodeIDs = map[string]string{}
+	}
+	if s.NodeIDs[name] == "" {
+		s.NodeIDs[name] = newUUID()
+		s.dirty = true
+	}
+	return s.NodeIDs[name]
 }
 
 func newUUID() string {

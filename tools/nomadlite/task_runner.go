@@ -83,7 +83,7 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 		env[k] = v
 	}
 	cpu, mem := taskResources(t)
-	cfg := &TaskConfig{AllocID: ar.id, Name: t.Name, JobID: deref(ar.job.ID), JobName: deref(ar.job.Name), Group: deref(ar.tg.Name),
+	cfg := &TaskConfig{AllocID: ar.id, Name: t.Name, NodeID: ar.node.node.ID, NodeName: ar.node.node.Name, JobID: deref(ar.job.ID), JobName: deref(ar.job.Name), Group: deref(ar.tg.Name),
 		Config: ar.interpolateConfig(t.Config, env, t), AllocDir: ar.dir, TaskDir: taskDir, Env: env, User: t.User,
 		CPU: cpu, MemoryMB: mem, Mounts: ar.volumeMounts(t), SecretsNoexec: ar.s.secrets.enforced(),
 		Event: func(msg string, details map[string]string) {
@@ -253,7 +253,7 @@ func (ar *allocRunner) volumeMounts(t *api.Task) []Mount {
 		if req == nil {
 			continue
 		}
-		out = append(out, Mount{HostPath: ar.s.cfg.HostVolumes[req.Source], TaskPath: deref(vm.Destination),
+		out = append(out, Mount{HostPath: ar.node.hostVolumes[req.Source], TaskPath: deref(vm.Destination),
 			ReadOnly: req.ReadOnly || deref(vm.ReadOnly), PropagationMode: deref(vm.PropagationMode)})
 	}
 	return out

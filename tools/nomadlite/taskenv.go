@@ -129,7 +129,7 @@ func (ar *allocRunner) interpolate(s string, env map[string]string, t *api.Task)
 			return m
 		}
 		if strings.HasPrefix(key, "node.") || strings.HasPrefix(key, "attr.") {
-			if v, ok := ar.s.resolveTarget("${" + key + "}"); ok {
+			if v, ok := ar.s.resolveTarget(ar.node, "${"+key+"}"); ok {
 				return v
 			}
 			return m

@@ -31,6 +31,8 @@ func TestUnimplementedFieldsRefused(t *testing.T) {
 		{"group services", func(_, g, _ M) { g["Services"] = []M{{"Name": "web"}} }, "the group field Services"},
 		{"group shutdown delay", func(_, g, _ M) { g["ShutdownDelay"] = int64(time.Second) }, "the group field ShutdownDelay"},
 		{"max run duration", func(_, g, _ M) { g["MaxRunDuration"] = int64(time.Minute) }, "the group field MaxRunDuration"},
+		{"job spreads", func(j, _, _ M) { j["Spreads"] = []M{{"Attribute": "${node.unique.name}", "Weight": 50}} }, "the job field Spreads"},
+		{"group spreads", func(_, g, _ M) { g["Spreads"] = []M{{"Attribute": "${node.unique.name}", "Weight": 50}} }, "the group field Spreads"},
 		{"periodic", func(j, _, _ M) { j["Periodic"] = M{"Spec": "@daily", "Enabled": true} }, "the job field Periodic"},
 		{"parameterized", func(j, _, _ M) { j["ParameterizedJob"] = M{"Payload": "optional"} }, "the job field ParameterizedJob"},
 	}

@@ -53,6 +53,7 @@ func validateJob(j *api.Job) *multierror.Error {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Constraint %d validation failed: %s", idx+1, err))
 		}
 	}
+	mErr.Errors = append(mErr.Errors, validateAffinities(j.Affinities)...)
 	groups := map[string]int{}
 	for idx, tg := range j.TaskGroups {
 		name := deref(tg.Name)
@@ -88,6 +89,7 @@ func validateGroup(tg *api.TaskGroup) error {
 			mErr.Errors = append(mErr.Errors, fmt.Errorf("Constraint %d validation failed: %s", idx+1, err))
 		}
 	}
+	mErr.Errors = append(mErr.Errors, validateAffinities(tg.Affinities)...)
 	tasks := map[string]int{}
 	for idx, t := range tg.Tasks {
 		if t.Name == "" {
@@ -265,8 +267,7 @@ func unimplemented(where, field string) error {
 
 // The fields of a job, group and task that nomadlite does not implement, when
 // set (present and not zero). Fields it implements, or that change nothing
-// on one node (affinities, spreads, update and migrate strategies,
-// disconnect settings, EphemeralDisk), or that it implements in part as the
+// here (update and migrate strategies, EphemeralDisk), or that it implements in part as the
 // README says (LogConfig, ReschedulePolicy, template change modes) are
 // accepted. Defaults the server fills in (Identity, Resources) pass.
 func unimplementedJobFields(j *api.Job) []string {
@@ -279,6 +280,9 @@ func unimplementedJobFields(j *api.Job) []string {
 	}
 	if j.Multiregion != nil {
 		out = append(out, "Multiregion")
+	}
+	if len(j.Spreads) > 0 {
+		out = append(out, "Spreads")
 	}
 	return out
 }
@@ -302,6 +306,9 @@ func unimplementedGroupFields(tg *api.TaskGroup) []string {
 	}
 	if tg.Consul != nil {
 		out = append(out, "Consul")
+	}
+	if len(tg.Spreads) > 0 {
+		out = append(out, "Spreads")
 	}
 	return out
 }
@@ -349,6 +356,33 @@ func validateConstraint(c *api.Constraint) error {
 		}
 	}
 	return nil
+}
+
+// validateAffinities is Nomad's Affinity.Validate for each, with its words:
+// an affinity is a constraint with a weight in [-100,100], never zero.
+func validateAffinities(affs []*api.Affinity) []error {
+	var out []error
+	for idx, a := range affs {
+		var errs []string
+		if a.Operand == "" {
+			errs = append(errs, "Missing affinity operand")
+		} else if err := validateConstraint(&api.Constraint{Operand: a.Operand, RTarget: a.RTarget}); err != nil {
+			errs = append(errs, strings.Replace(err.Error(), "constraint type", "affinity operator", 1))
+		}
+		if a.LTarget == "" {
+			errs = append(errs, "No LTarget provided but is required")
+		}
+		switch w := deref(a.Weight); {
+		case w == 0:
+			errs = append(errs, "Affinity weight cannot be zero")
+		case w > 100 || w < -100:
+			errs = append(errs, "Affinity weight must be within the range [-100,100]")
+		}
+		if len(errs) > 0 {
+			out = append(out, fmt.Errorf("Affinity %d validation failed: %s", idx+1, strings.Join(errs, "; ")))
+		}
+	}
+	return out
 }
 
 func deref[T any](p *T) T {
