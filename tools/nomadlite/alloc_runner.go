@@ -41,15 +41,25 @@ func (s *Server) startRunners(allocs []*api.Allocation) {
 		s.makeRoomFor(n, k)
 	}
 	for _, a := range allocs {
-		s.st.mu.Lock()
-		job, tg := a.Job, allocGroup(a)
-		s.st.mu.Unlock()
-		ar := &allocRunner{s: s, node: s.nodeOf(a), id: a.ID, job: job, tg: tg, dir: s.allocDir(a), live: map[string]*taskRunner{}}
-		s.runMu.Lock()
-		s.runners[a.ID] = ar
-		s.runMu.Unlock()
-		go ar.run()
+		s.toClient(s.nodeOf(a), func() { s.startRunner(a) })
 	}
+}
+
+// startRunner starts the allocation's runner, unless the servers stopped or
+// forgot it before its node's client received it.
+func (s *Server) startRunner(a *api.Allocation) {
+	s.st.mu.Lock()
+	if s.st.Allocs[a.ID] != a || a.DesiredStatus != "run" {
+		s.st.mu.Unlock()
+		return
+	}
+	job, tg := a.Job, allocGroup(a)
+	s.st.mu.Unlock()
+	ar := &allocRunner{s: s, node: s.nodeOf(a), id: a.ID, job: job, tg: tg, dir: s.allocDir(a), live: map[string]*taskRunner{}}
+	s.runMu.Lock()
+	s.runners[a.ID] = ar
+	s.runMu.Unlock()
+	go ar.run()
 }
 
 // requestStop kills what runs in the prestart/main phases; poststop tasks
@@ -234,10 +244,19 @@ func (ar *allocRunner) update(fn func(a *api.Allocation)) *api.Allocation {
 	if fn == nil {
 		return a
 	}
+	if shadow := s.shadows[ar.id]; shadow != nil {
+		// Cut off: the servers learn this when the node is healed.
+		fn(shadow)
+		return shadow
+	}
 	fn(a)
 	a.ModifyIndex, a.ModifyTime = s.st.bump(), now()
 	wasTerminal := clientTerminal(a)
-	a.ClientStatus, a.ClientDescription = deriveClientStatus(a)
+	if a.ClientStatus != "lost" {
+		// The servers gave up on a lost allocation: its client's news no
+		// longer changes that.
+		a.ClientStatus, a.ClientDescription = deriveClientStatus(a)
+	}
 	if !wasTerminal && clientTerminal(a) {
 		logf("alloc %s %s", ar.id[:8], a.ClientStatus)
 	}

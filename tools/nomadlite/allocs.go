@@ -48,6 +48,7 @@ type allocOut struct {
 	SharedResources    *api.Resources
 	SigningKeyID       string
 	AllocatedResources *allocatedResourcesOut
+	AllocStates        []allocState `json:",omitempty"`
 }
 
 type allocatedResourcesOut struct {
@@ -55,7 +56,7 @@ type allocatedResourcesOut struct {
 	TaskLifecycles map[string]*api.TaskLifecycle
 }
 
-func toAllocOut(a *api.Allocation) allocOut {
+func toAllocOut(a *api.Allocation, states []allocState) allocOut {
 	disk := 0
 	if a.AllocatedResources != nil {
 		disk = int(a.AllocatedResources.Shared.DiskMB)
@@ -70,7 +71,7 @@ func toAllocOut(a *api.Allocation) allocOut {
 			}
 		}
 	}
-	return allocOut{a, toJobOut(a.Job), toTaskStatesOut(a.TaskStates), shared, "", allocated}
+	return allocOut{a, toJobOut(a.Job), toTaskStatesOut(a.TaskStates), shared, "", allocated, states}
 }
 
 type allocStubOut struct {
@@ -118,7 +119,7 @@ func (s *Server) getAlloc(w http.ResponseWriter, r *http.Request) {
 		if a == nil {
 			return s.st.Index, 404, nil, "alloc not found"
 		}
-		return a.ModifyIndex, 200, toAllocOut(a), ""
+		return a.ModifyIndex, 200, toAllocOut(a, s.st.AllocStates[a.ID]), ""
 	})
 }
 

@@ -20,6 +20,10 @@ type clientNode struct {
 	node        *api.Node
 	allocRoot   string
 	hostVolumes map[string]string
+
+	// link is the node's connection to the servers (partition.go), guarded
+	// by Server.nodeMu.
+	link nodeLink
 }
 
 // nodeNames: the single node keeps the host's name, as a Nomad client
@@ -102,5 +106,6 @@ func (s *Server) allocDir(a *api.Allocation) string {
 func (s *Server) schedulable(n *clientNode) bool {
 	s.nodeMu.Lock()
 	defer s.nodeMu.Unlock()
-	return n.node.Status == "ready" && n.node.SchedulingEligibility == "eligible"
+	// A cut-off node gets nothing new: it could not start it anyway.
+	return n.node.Status == "ready" && n.node.SchedulingEligibility == "eligible" && !n.link.partitioned
 }

@@ -88,6 +88,7 @@ func (s *Server) gcOnce(cutoff time.Time) int {
 		j := st.Jobs[a.JobID]
 		if clientTerminal(a) && a.ModifyTime < c && s.runner(id) == nil && (j == nil || deref(j.Status) == "dead") {
 			delete(st.Allocs, id)
+			delete(st.AllocStates, id)
 			dirs = append(dirs, s.allocDir(a))
 		}
 	}

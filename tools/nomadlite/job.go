@@ -40,8 +40,10 @@ func canonicalize(j *api.Job) {
 		j.Spreads = nil
 	}
 	for _, tg := range j.TaskGroups {
-		if tg.PreventRescheduleOnLost == nil {
-			tg.PreventRescheduleOnLost = new(false)
+		// Nomad 2.0 ignores it (Disconnect.Replace took its place) and stores false.
+		tg.PreventRescheduleOnLost = new(false)
+		if d := tg.Disconnect; d != nil && d.LostAfter == nil {
+			d.LostAfter = new(time.Duration(0))
 		}
 		if len(tg.Meta) == 0 {
 			tg.Meta = nil
@@ -226,7 +228,7 @@ func (s *Server) summaryOf(j *api.Job) *api.JobSummary {
 // their chance at once, as Nomad's scheduler sees it.
 func (s *Server) stopRunners(rs []*allocRunner) {
 	for _, ar := range rs {
-		ar.requestStop()
+		s.toClient(ar.node, ar.requestStop)
 	}
 	if len(rs) > 0 {
 		go s.retryBlocked(false)

@@ -254,6 +254,7 @@ func (s *Server) deregisterJob(w http.ResponseWriter, r *http.Request) {
 		for aid, a := range st.Allocs {
 			if a.JobID == id {
 				delete(st.Allocs, aid)
+				delete(st.AllocStates, aid)
 				if !clientTerminal(a) {
 					continue
 				}

@@ -77,6 +77,7 @@ func buildNode(cfg Config, id, name string, hostVolumes map[string]string, share
 			HealthDescription: "Healthy", UpdateTime: time.Now(),
 		}},
 		HostVolumes: vols,
+		Events:      []*api.NodeEvent{{Message: "Node registered", Subsystem: "Cluster", Timestamp: time.Now(), CreateIndex: 1}},
 		CreateIndex: 1,
 		ModifyIndex: 1,
 	}
@@ -387,7 +388,7 @@ func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) {
 		out := []allocOut{}
 		var idx uint64
 		for _, a := range s.sortedAllocs(func(a *api.Allocation) bool { return s.nodeOf(a) == n }) {
-			out = append(out, toAllocOut(a))
+			out = append(out, toAllocOut(a, s.st.AllocStates[a.ID]))
 			idx = max(idx, a.ModifyIndex)
 		}
 		return idx, 200, out, ""

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/nomad/api"
 )
 
 // Config is the agent's command line.
@@ -27,6 +29,9 @@ type Config struct {
 	// Nodes is how many client nodes the agent runs (0 or 1: one, as
 	// nomadlite always had).
 	Nodes int
+	// HeartbeatTTL is how long the servers wait for a cut-off node's
+	// heartbeat before they mark it down (default 20s, as recorded).
+	HeartbeatTTL time.Duration
 }
 
 // Server holds the state, the node description and the running allocations.
@@ -46,6 +51,11 @@ type Server struct {
 	runMu   sync.Mutex
 	runners map[string]*allocRunner
 
+	// shadows are the client's view of the allocations of cut-off nodes,
+	// which the servers do not see until the node is healed (partition.go).
+	// Guarded by st.mu.
+	shadows map[string]*api.Allocation
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -56,6 +66,9 @@ type Server struct {
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.GCAge == 0 {
 		cfg.GCAge = time.Hour
+	}
+	if cfg.HeartbeatTTL == 0 {
+		cfg.HeartbeatTTL = 20 * time.Second
 	}
 	if cfg.HostVolumes == nil {
 		cfg.HostVolumes = map[string]string{}
@@ -68,7 +81,7 @@ func NewServer(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("host volume %s: %s is not a directory", name, p)
 		}
 	}
-	s := &Server{cfg: cfg, st: newState(cfg.DataDir), runners: map[string]*allocRunner{}, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, st: newState(cfg.DataDir), runners: map[string]*allocRunner{}, shadows: map[string]*api.Allocation{}, stop: make(chan struct{})}
 	if err := s.st.load(); err != nil {
 		return nil, err
 	}
@@ -91,7 +104,8 @@ func NewServer(cfg Config) (*Server, error) {
 	logf("task secrets/ directories: %s", s.secrets)
 	s.recoverLost()
 	s.fingerprintDocker()
-	s.wg.Add(3)
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.heartbeatLoop() }()
 	go func() { defer s.wg.Done(); s.st.saver(s.stop) }()
 	go func() { defer s.wg.Done(); s.gcLoop() }()
 	go func() { defer s.wg.Done(); s.fingerprintLoop() }()
@@ -149,6 +163,8 @@ func (s *Server) Handler() http.Handler {
 	m.HandleFunc("GET /v1/node/{id}", s.getNode)
 	m.HandleFunc("GET /v1/node/{id}/allocations", s.nodeAllocs)
 	m.HandleFunc("/v1/system/gc", s.systemGC)
+	m.HandleFunc("POST /v1/nomadlite/node/{node}/partition", s.nodeLinkEndpoint(true))
+	m.HandleFunc("POST /v1/nomadlite/node/{node}/heal", s.nodeLinkEndpoint(false))
 	m.HandleFunc("GET /v1/operator/scheduler/configuration", s.getSchedulerConfig)
 	m.HandleFunc("PUT /v1/operator/scheduler/configuration", s.putSchedulerConfig)
 	m.HandleFunc("POST /v1/operator/scheduler/configuration", s.putSchedulerConfig)

@@ -27,6 +27,9 @@ type State struct {
 	Allocs  map[string]*api.Allocation
 	Evals   map[string]*api.Evaluation
 	Vars    map[string]*api.Variable
+	// AllocStates are the servers' changes of an allocation's client status
+	// (Nomad's Allocation.AllocStates, which api.Allocation lacks), by ID.
+	AllocStates map[string][]allocState `json:",omitempty"`
 	// SchedulerConfig is the operator's; nil: Nomad's defaults.
 	SchedulerConfig *api.SchedulerConfiguration `json:",omitempty"`
 	// Pids of running tasks ("allocID/task" -> pid, which is also the process
@@ -41,13 +44,14 @@ type State struct {
 
 func newState(dataDir string) *State {
 	return &State{
-		Jobs:    map[string]*api.Job{},
-		Allocs:  map[string]*api.Allocation{},
-		Evals:   map[string]*api.Evaluation{},
-		Vars:    map[string]*api.Variable{},
-		Pids:    map[string]int{},
-		changed: make(chan struct{}),
-		path:    filepath.Join(dataDir, "state.json"),
+		Jobs:        map[string]*api.Job{},
+		Allocs:      map[string]*api.Allocation{},
+		Evals:       map[string]*api.Evaluation{},
+		Vars:        map[string]*api.Variable{},
+		Pids:        map[string]int{},
+		AllocStates: map[string][]allocState{},
+		changed:     make(chan struct{}),
+		path:        filepath.Join(dataDir, "state.json"),
 	}
 }
 
@@ -62,6 +66,9 @@ func (s *State) load() error {
 	}
 	if err := json.Unmarshal(b, s); err != nil {
 		return fmt.Errorf("state %s: %w", s.path, err)
+	}
+	if s.AllocStates == nil {
+		s.AllocStates = map[string][]allocState{}
 	}
 	for _, m := range []any{&s.Jobs, &s.Allocs, &s.Evals, &s.Vars, &s.Pids} {
 		switch p := m.(type) {

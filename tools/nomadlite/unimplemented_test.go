@@ -33,6 +33,8 @@ func TestUnimplementedFieldsRefused(t *testing.T) {
 		{"max run duration", func(_, g, _ M) { g["MaxRunDuration"] = int64(time.Minute) }, "the group field MaxRunDuration"},
 		{"job spreads", func(j, _, _ M) { j["Spreads"] = []M{{"Attribute": "${node.unique.name}", "Weight": 50}} }, "the job field Spreads"},
 		{"group spreads", func(_, g, _ M) { g["Spreads"] = []M{{"Attribute": "${node.unique.name}", "Weight": 50}} }, "the group field Spreads"},
+		{"stop on client after", func(_, g, _ M) { g["Disconnect"] = M{"StopOnClientAfter": int64(time.Minute)} }, "the group field Disconnect.StopOnClientAfter"},
+		{"replace while unknown", func(_, g, _ M) { g["Disconnect"] = M{"LostAfter": int64(time.Minute)} }, "the group field Disconnect.Replace"},
 		{"periodic", func(j, _, _ M) { j["Periodic"] = M{"Spec": "@daily", "Enabled": true} }, "the job field Periodic"},
 		{"parameterized", func(j, _, _ M) { j["ParameterizedJob"] = M{"Payload": "optional"} }, "the job field ParameterizedJob"},
 	}

@@ -310,6 +310,16 @@ func unimplementedGroupFields(tg *api.TaskGroup) []string {
 	if len(tg.Spreads) > 0 {
 		out = append(out, "Spreads")
 	}
+	if d := tg.Disconnect; d != nil {
+		if d.StopOnClientAfter != nil {
+			out = append(out, "Disconnect.StopOnClientAfter")
+		}
+		if deref(d.Replace) && deref(d.LostAfter) > 0 {
+			// Replacing an allocation while it is unknown, then reconciling
+			// the two when its node is back, is not modelled.
+			out = append(out, "Disconnect.Replace")
+		}
+	}
 	return out
 }
 
