@@ -54,7 +54,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: nomadlite agent -bind 127.0.0.1 -port 4646 -data-dir DIR -host-volume buildah-cache=PATH [-host-volume name=path]... [-node-meta K=V]... [-node-class C] [-gc-age 1h] [-gc-max-allocs 50] [-nodes N] [-heartbeat-ttl 20s] [-docker-endpoint unix:///path/docker.sock]\n       nomadlite version")
+	fmt.Fprintln(os.Stderr, "usage: nomadlite agent -bind 127.0.0.1 -port 4646 -data-dir DIR -host-volume buildah-cache=PATH [-host-volume name=path]... [-node-meta K=V]... [-node-class C] [-gc-age 1h] [-gc-max-allocs 50] [-nodes N] [-heartbeat-ttl 20s] [-rpc-hold-timeout 5s] [-docker-endpoint unix:///path/docker.sock]\n       nomadlite version")
 }
 
 func agentMain(args []string) int {
@@ -70,6 +70,7 @@ func agentMain(args []string) int {
 	fs.StringVar(&cfg.DockerEndpoint, "docker-endpoint", "", "Docker Engine API socket, unix:///path/docker.sock (default $DOCKER_HOST; neither: no docker driver)")
 	fs.IntVar(&cfg.Nodes, "nodes", 1, "client nodes the agent runs, named <hostname>-1…-N when more than one")
 	fs.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", 20*time.Second, "how long a partitioned node goes without heartbeat before the servers mark it down")
+	fs.DurationVar(&cfg.RPCHoldTimeout, "rpc-hold-timeout", 5*time.Second, "how long a partitioned node's Task API waits for the servers before it fails, as Nomad's rpc_hold_timeout")
 	fs.IntVar(&cfg.GCMaxAllocs, "gc-max-allocs", 50, "allocations the node keeps before collecting the oldest finished ones' directories, as Nomad's client gc_max_allocs (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return 2

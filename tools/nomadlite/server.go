@@ -32,6 +32,9 @@ type Config struct {
 	// HeartbeatTTL is how long the servers wait for a cut-off node's
 	// heartbeat before they mark it down (default 20s, as recorded).
 	HeartbeatTTL time.Duration
+	// RPCHoldTimeout is how long a client retries a call to the servers
+	// before it fails (Nomad's rpc_hold_timeout, 5s).
+	RPCHoldTimeout time.Duration
 }
 
 // Server holds the state, the node description and the running allocations.
@@ -56,6 +59,11 @@ type Server struct {
 	// Guarded by st.mu.
 	shadows map[string]*api.Allocation
 
+	// tokens are the workload identities of running tasks (taskapi.go);
+	// the Task API lets any of them read anything, as Nomad without ACLs.
+	tokMu  sync.Mutex
+	tokens map[string]struct{}
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -70,6 +78,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.HeartbeatTTL == 0 {
 		cfg.HeartbeatTTL = 20 * time.Second
 	}
+	if cfg.RPCHoldTimeout == 0 {
+		cfg.RPCHoldTimeout = 5 * time.Second
+	}
 	if cfg.HostVolumes == nil {
 		cfg.HostVolumes = map[string]string{}
 	}
@@ -81,7 +92,7 @@ func NewServer(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("host volume %s: %s is not a directory", name, p)
 		}
 	}
-	s := &Server{cfg: cfg, st: newState(cfg.DataDir), runners: map[string]*allocRunner{}, shadows: map[string]*api.Allocation{}, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, st: newState(cfg.DataDir), runners: map[string]*allocRunner{}, shadows: map[string]*api.Allocation{}, tokens: map[string]struct{}{}, stop: make(chan struct{})}
 	if err := s.st.load(); err != nil {
 		return nil, err
 	}

@@ -60,6 +60,8 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 		return ar.failTask(t.Name, driverFailure(fmt.Sprintf("driver %q is not available", t.Driver)))
 	}
 	env := ar.taskEnv(t, taskDir, drv.Capabilities())
+	stopAPI := ar.taskAPI(t, taskDir, env)
+	defer stopAPI()
 	if len(t.Artifacts) > 0 {
 		if killed, failed := ar.artifacts(tr, env); killed != nil {
 			ar.killedBeforeStart(t, *killed)

@@ -24,7 +24,6 @@ func TestUnimplementedFieldsRefused(t *testing.T) {
 		{"vault", func(_, _, tk M) { tk["Vault"] = M{"Role": "r"} }, "the task field Vault"},
 		{"leader", func(_, _, tk M) { tk["Leader"] = true }, "the task field Leader"},
 		{"task shutdown delay", func(_, _, tk M) { tk["ShutdownDelay"] = int64(time.Second) }, "the task field ShutdownDelay"},
-		{"identity env", func(_, _, tk M) { tk["Identity"] = M{"Name": "default", "Env": true} }, "the task field Identity.Env"},
 		{"cores", func(_, _, tk M) { tk["Resources"].(M)["Cores"] = 2 }, "the task field Resources.Cores"},
 		{"secrets", func(_, _, tk M) { tk["Secrets"] = []M{{"Name": "s", "Provider": "vault", "Path": "x"}} }, "the task field Secrets"},
 		{"group network", func(_, g, _ M) { g["Networks"] = []M{{"Mode": "bridge"}} }, "* nomadlite does not implement the group field Networks"},

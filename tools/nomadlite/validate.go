@@ -341,8 +341,6 @@ func unimplementedTaskFields(t *api.Task) []string {
 	set("ScalingPolicies", len(t.ScalingPolicies) > 0)
 	set("Secrets", len(t.Secrets) > 0)
 	set("Identities", len(t.Identities) > 0)
-	set("Identity.Env", t.Identity != nil && t.Identity.Env)
-	set("Identity.File", t.Identity != nil && t.Identity.File)
 	set("Actions", len(t.Actions) > 0)
 	set("Schedule", t.Schedule != nil)
 	if r := t.Resources; r != nil {
