@@ -57,6 +57,21 @@ export function serverAclPolicyRules(cfg: InfraConfig): string {
   return JSON.stringify(serverAclPolicy(cfg), null, 2) + "\n";
 }
 
+/**
+ * Nomad ACL policy for the builds' own tasks (their workload identity, through the Task API):
+ *  - read-job in the build namespace: publish reads its own allocation
+ *    (`GET /v1/allocation/:id`) and pushes only while the servers still want it to run;
+ *  - node read: a raw_exec build reads its node (`GET /v1/node/:id`) for the path of the cache
+ *    volume, the node's own store.
+ * Nothing else: no write of any kind, no variables (secrets come through templates).
+ */
+export function buildAclPolicy(cfg: InfraConfig) {
+  return {
+    namespace: { [cfg.namespace]: { capabilities: ["read-job"] } },
+    node: { policy: "read" },
+  };
+}
+
 type VaultClient = InfraConfig["vault"]["clients"][number];
 
 /** A client's Vault policy and JWT role share one name; the server names the role the same way (src/jobs/render.ts). */

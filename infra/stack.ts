@@ -12,7 +12,7 @@ import { AclToken } from "@cdktf/provider-nomad/lib/acl-token";
 import { Variable } from "@cdktf/provider-nomad/lib/variable";
 import { Job } from "@cdktf/provider-nomad/lib/job";
 import type { InfraConfig } from "./config.ts";
-import { serverAclPolicyRules, vaultName, vaultPolicyHcl, vaultRole } from "./policies.ts";
+import { buildAclPolicy, serverAclPolicyRules, vaultName, vaultPolicyHcl, vaultRole } from "./policies.ts";
 
 /** The jobspec operators can also `nomad job run` directly: one file, two ways in. */
 export const SERVER_JOBSPEC_PATH = fileURLToPath(new URL("../jobspecs/server.nomad.hcl", import.meta.url));
@@ -99,6 +99,18 @@ export class NbsStack extends TerraformStack {
       rulesHcl: serverAclPolicyRules(cfg),
       jobAcl: { namespace: cfg.serverNamespace, jobId: cfg.serverJobId },
       dependsOn: [buildNs, ...(serverNs ? [serverNs] : [])],
+    });
+
+    // Attached to every job of the build namespace: the builds' tasks ask the servers about their
+    // own allocation and node through the Task API.
+    new AclPolicy(this, "build_acl_policy", {
+      name: `${cfg.aclPolicyName}-builds`,
+      description: "Nomad Build Service builds: read their own allocation and node",
+      rulesHcl: JSON.stringify(buildAclPolicy(cfg), null, 2) + "\n",
+      // The provider requires job_id; an empty one is Nomad's "every job of the namespace" (build
+      // job ids are made per build). Not yet tried on an ACL-enabled cluster.
+      jobAcl: { namespace: cfg.namespace, jobId: "" },
+      dependsOn: [buildNs],
     });
 
     // nomad_auth = "variable": the server's ACL token, made here so that it can be written next

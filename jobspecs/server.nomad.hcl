@@ -58,7 +58,7 @@ variable "buildah_image" {
   description = "The builder image (images/builder/) where the nodes pull it, as `make builder-image REGISTRY=...` prints it (NBS_BUILDAH_IMAGE)."
   # `nbs builder ref localhost:5000`, the server's own default: the tag is a hash of the image's
   # definition, so it changes with it (test/infra checks that this is this version's).
-  default = "localhost:5000/nbs/builder:9fcdda00c18b6c24"
+  default = "localhost:5000/nbs/builder:86d8cd3cebb360e8"
 }
 
 variable "cache_volume" {

@@ -30,8 +30,6 @@ export interface Config {
   profile: Profile
   /** Name of the Nomad host volume that holds the node's Buildah store (layer cache). */
   cacheVolume: string
-  /** The same volume's path on the host: raw_exec tasks do not mount volumes, so they need the path itself. */
-  cachePath: string
   /** Image of the docker profile's tasks: the project's builder image (images/builder/). */
   buildahImage: string
   /** Docker network mode of the docker profile's tasks (`host` reaches Git and registries on the node's loopback); unset: Docker's default. */
@@ -60,6 +58,11 @@ export interface Config {
   cacheMaxAgeHours: number
   /** Where the build records live: Nomad Variables under this path (NBS_RECORDS_PREFIX). */
   recordsPrefix: string
+  /**
+   * How long after Nomad marks a build's node down the build reads FAILED and is stopped
+   * (NBS_NODE_LOST_GRACE, seconds): a node back within it goes on with the build.
+   */
+  nodeLostGraceMs: number
   /** Builds a client may have in flight when its entry sets no maxInFlight (NBS_MAX_IN_FLIGHT); none: no limit. */
   maxInFlight?: number
   /** Uploaded sources: the spool, its bounds, and the URL the nodes fetch them from (src/service/sources.ts). */
@@ -94,6 +97,26 @@ function onOff(name: string, v: string | undefined, fallback: boolean): boolean 
   throw new Error(`${name}: expected on or off; got "${v}"`)
 }
 
+/**
+ * A build's allocation stays `unknown`, never lost and replaced, this long after its node stops
+ * heartbeating (the group's disconnect.lost_after): the grace must end well before it.
+ */
+export const NODE_LOST_AFTER_SECONDS = 3600
+
+// raw_exec tasks find the volume's path in their node's JSON by this name (common.sh: open_store).
+function volumeName(v: string | undefined): string {
+  if (v === undefined || v === '') return 'buildah-cache'
+  if (/^[A-Za-z0-9_-]+$/.test(v)) return v
+  throw new Error(`NBS_CACHE_VOLUME: a host volume name of letters, digits, - and _; got "${v}"`)
+}
+
+function nodeLostGrace(v: string | undefined): number {
+  const grace = positiveOf('NBS_NODE_LOST_GRACE', v, 'seconds') ?? 60
+  if (grace >= NODE_LOST_AFTER_SECONDS)
+    throw new Error(`NBS_NODE_LOST_GRACE: must be shorter than the builds' disconnect.lost_after (${NODE_LOST_AFTER_SECONDS} s); got ${grace}`)
+  return grace
+}
+
 const flag = (v: string | undefined) => v === '1' || v === 'true' || v === 'yes'
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -104,8 +127,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     namespace: env.NBS_NOMAD_NAMESPACE ?? 'default',
     datacenters: list(env.NBS_DATACENTERS, ['*']),
     profile: env.NBS_PROFILE === 'raw_exec' ? 'raw_exec' : 'docker',
-    cacheVolume: env.NBS_CACHE_VOLUME ?? 'buildah-cache',
-    cachePath: env.NBS_CACHE_PATH ?? '/opt/nomad/data/buildah-cache',
+    cacheVolume: volumeName(env.NBS_CACHE_VOLUME),
     buildahImage: env.NBS_BUILDAH_IMAGE || builderRef(DEFAULT_BUILDER_REGISTRY),
     dockerNetwork: env.NBS_DOCKER_NETWORK || undefined,
     storageDriver: storageDriver(env.NBS_STORAGE_DRIVER),
@@ -120,6 +142,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     recordsPrefix: env.NBS_RECORDS_PREFIX ?? 'nbs-records',
     cacheMaxMB: positiveOf('NBS_CACHE_MAX_MB', env.NBS_CACHE_MAX_MB, 'megabytes') ?? 10240,
     cacheMaxAgeHours: positiveOf('NBS_CACHE_MAX_AGE_HOURS', env.NBS_CACHE_MAX_AGE_HOURS, 'hours') ?? 168,
+    nodeLostGraceMs: nodeLostGrace(env.NBS_NODE_LOST_GRACE) * 1000,
     maxInFlight: positiveOf('NBS_MAX_IN_FLIGHT', env.NBS_MAX_IN_FLIGHT, 'builds'),
     sources: {
       dir: env.NBS_SOURCE_DIR || join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'nbs', 'sources'),

@@ -36,10 +36,40 @@ store_flags() {
 # would otherwise hold the lock, and the store would never be pruned again.
 bah() { buildah --root "$NBS_STORAGE_ROOT" --runroot "$NBS_RUNROOT" $(store_flags) "$@" 9>&-; }
 
-# The node's store is the layer cache, shared by every build on the node. Each phase holds a
-# shared lock on it for its whole run; the prune (publish.sh) takes it alone or not at all, so
-# it never removes a layer or a container that a build in flight uses.
-store_dir=$(dirname "$NBS_STORAGE_ROOT")
+# The Nomad servers, through the Task API of this task's client: the socket and the workload
+# identity's token are in the secrets dir (the job asks for the token file). The token goes in a
+# header file, never in an argument another process could read.
+task_api() {
+  hdr="$NOMAD_SECRETS_DIR/.nbs-api-header"
+  [ -f "$hdr" ] || printf 'X-Nomad-Token: %s\n' "$(cat "$NOMAD_SECRETS_DIR/nomad_token" 2>/dev/null)" >"$hdr"
+  curl -sS --fail-with-body --max-time 20 --unix-socket "$NOMAD_SECRETS_DIR/api.sock" -H @"$hdr" "http://localhost$1" 2>&1
+}
+
+# The node's store is the layer cache, shared by every build on the node: its cache volume.
+# Docker mounts it at NBS_STORE_DIR. raw_exec cannot mount a volume: the build asks the servers
+# where the volume is on its node, and the tasks after it read that from the alloc dir. Returns
+# non-zero with store_error set when the node has no such volume or the servers do not answer.
+open_store() {
+  if [ -z "$NBS_STORE_DIR" ] && [ -f "$r_store_dir" ]; then NBS_STORE_DIR=$(cat "$r_store_dir"); fi
+  if [ -z "$NBS_STORE_DIR" ]; then
+    node=$(task_api "/v1/node/$NBS_NODE_ID") || {
+      store_error="the Nomad servers did not say where node $NBS_NODE_ID keeps host volume $NBS_CACHE_VOLUME ($(printf %s "$node" | tail -n 1))"
+      return 1
+    }
+    NBS_STORE_DIR=$(printf %s "$node" | sed -n 's/.*"HostVolumes":{.*"'"$NBS_CACHE_VOLUME"'":{[^}]*"Path":"\([^"]*\)".*/\1/p')
+    [ -n "$NBS_STORE_DIR" ] || {
+      store_error="node $(printf %s "$node" | grep -o '"Name":"[^"]*"' | head -n 1 | cut -d '"' -f 4) has no host volume $NBS_CACHE_VOLUME: declare it in the client's configuration (client { host_volume \"$NBS_CACHE_VOLUME\" { path = ... } }), or set NBS_CACHE_VOLUME to one it has"
+      return 1
+    }
+    echo "$NBS_STORE_DIR" >"$r_store_dir"
+  fi
+  store_dir=$NBS_STORE_DIR
+  NBS_STORAGE_ROOT=$store_dir/storage
+  NBS_RUNROOT=$store_dir/run
+}
+
+# Each phase holds a shared lock on the store for its whole run; the prune (publish.sh) takes it
+# alone or not at all, so it never removes a layer or a container that a build in flight uses.
 hold_store() { exec 9>>"$store_dir/nbs-store.lock" && flock -s 9; }
 
 # Image names change only here, one Buildah at a time on the node: Buildah 1.28 writes an image's
@@ -108,9 +138,10 @@ infra() {
 # (udev's default; a node without udev may have 0600).
 prepare_store() {
   uid=$(id -u)
+  open_store || infra "$store_error"
   fuse_ok() { [ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ]; }
   { mkdir -p "$NBS_STORAGE_ROOT" "$NBS_RUNROOT" && [ -w "$NBS_STORAGE_ROOT" ] && [ -w "$NBS_RUNROOT" ]; } 2>/dev/null ||
-    infra "the cache volume $NBS_CACHE_VOLUME (at $(dirname "$NBS_STORAGE_ROOT")) is not writable by uid $uid: on each node, make the host volume's directory writable by uid $uid (chown -R $uid DIR), or set NBS_CACHE_VOLUME to a volume that is"
+    infra "the cache volume $NBS_CACHE_VOLUME (at $store_dir on node $NBS_NODE_ID) is not writable by uid $uid: on each node, make the host volume's directory writable by uid $uid (chown -R $uid DIR), or set NBS_CACHE_VOLUME to a volume that is"
   case $NBS_STORAGE_DRIVER in
     auto)
       err=

@@ -1,11 +1,16 @@
 # Publish phase, a poststop task: Nomad runs it after success, failure and stop alike
-# (observed on Nomad 2.0.5), so it pushes only when the build and every test left their marks.
-hold_store
-# Only the build's own name goes: the cache name keeps the layers (build.sh). A build stopped
-# before it chose the store driver (prepare_store) put nothing in the store, and a guessed driver
-# would open another store than the builds use: the next build's publish prunes.
+# (observed on Nomad 2.0.5), so it pushes only when the build and every test left their marks,
+# and the servers still want the allocation to run.
+# A build stopped before it chose the store driver (prepare_store) put nothing in the store, and
+# a guessed driver would open another store than the builds use: the next build's publish prunes.
+store_open=
+if [ -f "$r_storage_driver" ] && open_store; then
+  hold_store
+  store_open=1
+fi
+# Only the build's own name goes: the cache name keeps the layers (build.sh).
 cleanup() {
-  [ -f "$r_storage_driver" ] || { say "cache: the build stopped before it opened the store; nothing of it to remove"; return 0; }
+  [ -n "$store_open" ] || { say "cache: the build stopped before it opened the store; nothing of it to remove"; return 0; }
   names rmi "$NBS_LOCAL_IMAGE" >/dev/null 2>&1
   prune
 }
@@ -62,6 +67,16 @@ for t in $NBS_TESTS; do
   [ -n "$rc" ] || skip "$t did not finish"
   [ "$rc" = 0 ] || skip "$t exited with $rc"
 done
+# The fence: a node cut off from the servers cannot tell whether the server has already failed
+# the build (NBS_NODE_LOST_GRACE) and stopped its job, nor can a stopped job's poststop task know
+# that it was stopped: either pushes nothing, so the registry never holds a tag of a build that
+# does not read SUCCEEDED.
+alloc=$(task_api "/v1/allocation/$NOMAD_ALLOC_ID") ||
+  skip "the Nomad servers could not confirm that this build should still run ($(printf %s "$alloc" | tail -n 1)); a node cut off from them never pushes"
+case $alloc in
+  *'"DesiredStatus":"run"'*) ;;
+  *) skip "the job was stopped before the push: Nomad no longer wants this allocation to run" ;;
+esac
 set --
 if [ -f "$secrets/registry_password" ]; then
   registry_login || { cleanup; exit 1; }

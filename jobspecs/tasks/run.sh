@@ -2,6 +2,7 @@
 # (build.sh names it run-<build id>). Its output, exit code and whether it was cut short stay in
 # the alloc dir for the server. The job carries no secrets. Errors: each step says why it stops.
 echo "$NBS_RUN_STORAGE_DRIVER" >"$r_storage_driver"
+open_store || { say "$store_error"; exit 3; }
 hold_store
 ctr=$(bah from --pull-never --name "nbs-$NOMAD_ALLOC_ID-run" "$NBS_RUN_IMAGE" 2>&1) || {
   say "image $NBS_RUN_IMAGE is not in this node's store: $ctr"

@@ -1,6 +1,7 @@
 # Test phase, one task per command: run it in a fresh container from the built image and
 # record its exit code where the publish task looks for it.
 mark="$r_test_exit"
+open_store || { say "$store_error"; exit 125; }
 hold_store
 ctr=$(bah from --pull-never --name "nbs-$NOMAD_ALLOC_ID-$NOMAD_TASK_NAME" "$NBS_LOCAL_IMAGE") || {
   say "could not create a container from $NBS_LOCAL_IMAGE"

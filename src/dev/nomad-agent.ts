@@ -61,6 +61,13 @@ ${dockerEndpoint ? dockerPlugin(dockerEndpoint) : ''}`
 }
 
 /** The dev agent; with `dockerEndpoint` (unix://… or tcp://…) its docker driver uses that engine. */
+/**
+ * nomadlite's data dir, short and outside the state dir: each task's Task API socket lies under
+ * it (alloc/<id>/<task>/secrets/api.sock, 70 bytes more), a Unix socket's path has at most 107
+ * bytes, and under a home directory it would not fit. Publish needs that socket (its fence).
+ */
+export const nomadliteDataDir = (paths: DevPaths) => join('/tmp', `nbs-${new Bun.CryptoHasher('sha256').update(paths.state).digest('hex').slice(0, 10)}`)
+
 export async function nomadDaemon(
   paths: DevPaths,
   ports: DevPorts,
@@ -83,7 +90,7 @@ export async function nomadDaemon(
     name: 'nomad',
     command: bin,
     args: [
-      ...['agent', '-bind', '127.0.0.1', '-port', String(ports.nomad), '-data-dir', join(paths.state, 'nomadlite'), '-host-volume', `buildah-cache=${paths.cache}`],
+      ...['agent', '-bind', '127.0.0.1', '-port', String(ports.nomad), '-data-dir', nomadliteDataDir(paths), '-host-volume', `buildah-cache=${paths.cache}`],
       ...(dockerEndpoint ? ['-docker-endpoint', dockerEndpoint] : []),
       ...(gcMaxAllocs === undefined ? [] : ['-gc-max-allocs', String(gcMaxAllocs)]),
     ],

@@ -49,7 +49,6 @@ export function devServiceEnv(s: DevStack): Record<string, string> {
     NBS_NOMAD_ADDR: `http://127.0.0.1:${s.ports.nomad}`,
     NBS_PROFILE: s.profile,
     ...docker,
-    NBS_CACHE_PATH: s.paths.cache,
     NBS_INSECURE_REGISTRIES: `127.0.0.1:${s.ports.registry},localhost:${s.ports.registry}`,
     NBS_ALLOW_INSECURE_GIT: '1',
     NBS_SECRET_PREFIXES: 'nomad:nbs/',

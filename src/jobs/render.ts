@@ -1,6 +1,6 @@
 // Renders a build request as one Nomad batch job: build (prestart) → test-N (main) → publish (poststop).
-import type { Config } from '../config'
-import type { Artifact, Job, RequestedDevice, Task, TaskGroup, Template } from '../nomad/types'
+import { type Config, NODE_LOST_AFTER_SECONDS } from '../config'
+import type { Affinity, Artifact, Job, RequestedDevice, Task, TaskGroup, Template } from '../nomad/types'
 import { nomadJobId } from './ids'
 import { defaults, type JobRequest, type TestCommand } from './request'
 import { phaseScript, type PhaseScript } from './scripts'
@@ -16,7 +16,6 @@ export type RenderConfig = Pick<
   | 'datacenters'
   | 'namespace'
   | 'cacheVolume'
-  | 'cachePath'
   | 'buildahImage'
   | 'dockerNetwork'
   | 'storageDriver'
@@ -35,6 +34,8 @@ export interface RenderInput {
   owner?: string
   /** For a request with `source`: the artifact that hands the uploaded archive to this build (src/service/sources.ts). */
   source?: Artifact
+  /** The node that last built this cache key (the build records): preferred, never required. */
+  warmNode?: string
 }
 
 /** One test task: its name, how it runs, and what a person reads as its command. */
@@ -105,12 +106,15 @@ function withSecrets(task: Task, templates: Template[], vaultRole: string): void
   if (usesVault(templates)) task.Vault = { Role: vaultRole, ChangeMode: 'noop' }
 }
 
-/** Where a phase finds the node's store: every task of a build, and a run in its image, alike. */
+/**
+ * Where a phase finds the node's store. Docker mounts the node's cache volume. raw_exec cannot
+ * mount volumes: the build asks the servers for the path of the volume on its node (common.sh:
+ * open_store), so each node builds in its own store, wherever the operator put it.
+ */
 function storeEnv(config: RenderConfig): Record<string, string> {
-  const storeDir = config.profile === 'raw_exec' ? config.cachePath : DOCKER_CACHE_MOUNT
   return {
-    NBS_STORAGE_ROOT: `${storeDir}/storage`,
-    NBS_RUNROOT: `${storeDir}/run`,
+    NBS_STORE_DIR: config.profile === 'docker' ? DOCKER_CACHE_MOUNT : '',
+    NBS_NODE_ID: '${node.unique.id}',
     NBS_CACHE_VOLUME: config.cacheVolume,
     NBS_STORAGE_DRIVER: config.storageDriver,
     NBS_ISOLATION: 'chroot',
@@ -120,7 +124,7 @@ function storeEnv(config: RenderConfig): Record<string, string> {
 /** One phase script as a task of the profile: raw_exec runs the host's Buildah, docker the builder image. */
 export function phaseTask(
   config: RenderConfig,
-  t: { name: string; script: PhaseScript; timeout: number; env: Record<string, string>; cpu: number; memory: number },
+  t: { name: string; script: PhaseScript; timeout: number; env: Record<string, string>; cpu: number; memory: number; asksServers?: boolean },
 ): Task {
   const args = ['--kill-after=10', String(t.timeout), '/bin/sh', '-c', phaseScript(t.script), `nbs-${t.script}`]
   const base: Task = {
@@ -133,6 +137,8 @@ export function phaseTask(
     KillSignal: 'SIGTERM',
     LogConfig: { MaxFiles: 3, MaxFileSizeMB: 10 },
   }
+  // The Task API (secrets/api.sock) takes the task's workload identity, which Nomad writes to secrets/nomad_token.
+  if (t.asksServers) base.Identity = { File: true }
   if (config.profile === 'raw_exec') {
     base.Config = { command: '/usr/bin/timeout', args }
     base.Env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '${NOMAD_TASK_DIR}', ...base.Env }
@@ -156,21 +162,28 @@ export function phaseTask(
 }
 
 /** The group settings every job of the service shares: one attempt, no replacement, the node's store. */
-export function groupOf(config: RenderConfig, tasks: Task[]): TaskGroup {
+export function groupOf(config: RenderConfig, tasks: Task[], affinities?: Affinity[]): TaskGroup {
   return {
     Name: GROUP,
     Count: 1,
     // A build is one attempt: a retry would rebuild and re-run tests the caller did not ask for.
     RestartPolicy: { Attempts: 0, Mode: 'fail', Interval: 86400 * SECONDS, Delay: SECONDS },
     ReschedulePolicy: { Attempts: 0, Unlimited: false, Interval: 86400 * SECONDS },
-    // Nomad replaces a lost allocation whatever the reschedule policy says; a second copy of
-    // the build could then push too. Without replacement the allocation stays lost or unknown.
-    Disconnect: { Replace: false },
+    // Nomad replaces a lost allocation whatever the reschedule policy says, and `replace = false`
+    // alone is ignored (an empty lost_after is no disconnect block: recordings lost-node). With
+    // lost_after the allocation of a node that stops heartbeating turns unknown and is never
+    // replaced; the server fails the build after NBS_NODE_LOST_GRACE, well within it.
+    Disconnect: { LostAfter: NODE_LOST_AFTER_SECONDS * SECONDS, Replace: false },
     EphemeralDisk: { SizeMB: 300 },
     Volumes: { cache: { Name: 'cache', Type: 'host', Source: config.cacheVolume, ReadOnly: false } },
     Tasks: tasks,
+    ...(affinities ? { Affinities: affinities } : {}),
   }
 }
+
+// Strong enough to beat binpack's preference for the fuller node, never a constraint: a busy or
+// gone warm node leaves the build to any other.
+const WARM_NODE_WEIGHT = 50
 
 /** The name a build gives the image a run starts from (runInImage); the cache prune ages it out like an entry. */
 export const runKeyOf = (id: string) => `run-${id}`
@@ -193,8 +206,8 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const cpu = request.resources?.cpu ?? defaults.cpu
   const memory = request.resources?.memory ?? defaults.memory
 
-  const task = (name: string, script: PhaseScript, timeout: number, env: Record<string, string>): Task =>
-    phaseTask(config, { name, script, timeout, env: { ...common, ...env }, cpu, memory })
+  const task = (name: string, script: PhaseScript, timeout: number, env: Record<string, string>, asksServers = false): Task =>
+    phaseTask(config, { name, script, timeout, env: { ...common, ...env }, cpu, memory, asksServers })
 
   const secrets = secretTemplates(request.secrets, config.profile === 'docker' ? BUILD_USER.uid : undefined, !!request.cache?.registry)
   const build = task('build', 'build', request.timeouts?.build ?? defaults.buildTimeout, {
@@ -210,7 +223,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_BUILD_SECRET_IDS: secrets.buildIds.join(' '),
     NBS_SSH_HOST_KEY_CHECKING: config.sshHostKeyChecking ? 'on' : 'off',
     NBS_RUN_KEY: runKeyOf(id),
-  })
+  }, config.profile === 'raw_exec')
   withSecrets(build, secrets.build, vaultRoleOf(config.vaultRole, input.owner))
   if (request.source && !input.source) throw new Error(`build ${id}: a request with source needs its artifact`)
   if (input.source) build.Artifacts = [input.source]
@@ -239,7 +252,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const publish = task('publish', 'publish', request.timeouts?.publish ?? defaults.publishTimeout, {
     NBS_TESTS: tests.map((t) => t.task).join(' '),
     NBS_B64_DESTS: b64List(destinations(id, request)),
-  })
+  }, true)
   publish.Lifecycle = { Hook: 'poststop', Sidecar: false }
   withSecrets(publish, secrets.publish, vaultRoleOf(config.vaultRole, input.owner))
 
@@ -259,6 +272,12 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     Datacenters: config.datacenters,
     ...(gpus && config.gpuNodePool ? { NodePool: config.gpuNodePool } : {}),
     Meta: meta,
-    TaskGroups: [groupOf(config, [build, ...testTasks, publish])],
+    TaskGroups: [
+      groupOf(
+        config,
+        [build, ...testTasks, publish],
+        input.warmNode ? [{ LTarget: '${node.unique.id}', RTarget: input.warmNode, Operand: '=', Weight: WARM_NODE_WEIGHT }] : undefined,
+      ),
+    ],
   }
 }

@@ -19,6 +19,11 @@ export const RESULT_FILES = {
    * steps), or after a failed step the last one that succeeded. Named on the node until pruned.
    */
   runImage: 'run-image',
+  /**
+   * build (raw_exec): the path of the node's cache volume, from the servers (common.sh: open_store);
+   * the tests, publish and runInImage open the same store.
+   */
+  storeDir: 'store-dir',
   /** build: the store driver it chose for the allocation; tests and publish use the same. */
   storageDriver: 'storage-driver',
   /** publish: the manifest digest of what it pushed. */

@@ -16,6 +16,8 @@ export interface RunInput {
   imageId: string
   /** The store driver the build chose on that node: the run must open the same store. */
   storageDriver: string
+  /** raw_exec: where the build found that node's store (its host volume's path); docker mounts it. */
+  storeDir?: string
   run: RunRequest
   seconds: number
   outputBytes: number
@@ -36,6 +38,7 @@ export function renderRunJob(input: RunInput, config: RenderConfig): Job {
     env: {
       NBS_RUN_IMAGE: input.imageId,
       NBS_RUN_STORAGE_DRIVER: input.storageDriver,
+      ...(config.profile === 'raw_exec' && input.storeDir ? { NBS_STORE_DIR: input.storeDir } : {}),
       NBS_RUN_SECONDS: String(input.seconds),
       NBS_RUN_OUTPUT_BYTES: String(input.outputBytes),
       NBS_B64_COMMAND: typeof run.command === 'string' ? b64(run.command) : '',

@@ -31,6 +31,11 @@ export interface StatusInput {
   nodes?: NodeListStub[]
   /** The end of the failing task's log (failingTask), by task: the cause is read from it. */
   tails?: Record<string, string>
+  /**
+   * How long a build whose node stopped heartbeating (its allocation `unknown`) may wait for the
+   * node to come back, and the time of the read (NBS_NODE_LOST_GRACE). Absent: it fails at once.
+   */
+  nodeLostGrace?: { now: number; ms: number }
 }
 
 // `timeout` exits 124 when the phase's own time limit fires (Nomad has none for batch tasks).
@@ -145,12 +150,25 @@ function driverHint(error: string): string {
   return ''
 }
 
+/** When the servers last changed the allocation's client status to `status`. */
+const changedTo = (alloc: Allocation, status: string): string | undefined =>
+  alloc.AllocStates?.findLast((s) => s.Field === 'ClientStatus' && s.Value === status)?.Time
+
+/** True while a disconnected node may still come back to its build: the grace has not run out. */
+function mayComeBack(alloc: Allocation, grace: StatusInput['nodeLostGrace']): boolean {
+  if (alloc.ClientStatus !== 'unknown' || !grace) return false
+  const since = Date.parse(changedTo(alloc, 'unknown') ?? '')
+  return !Number.isNaN(since) && grace.now - since < grace.ms
+}
+
 /** The node went away under the build: not the user's doing, whatever else the job says (a stop included). */
 function lostNode(alloc: Allocation, runs: Observed[]): Failure | undefined {
   if (alloc.ClientStatus !== 'lost' && alloc.ClientStatus !== 'unknown') return undefined
   const at = runs.find((r) => r.state === 'running' || r.state === 'pending')
-  const how = alloc.ClientStatus === 'lost' ? 'was lost' : 'is disconnected'
-  const message = `the Nomad client running the build ${how}${at ? ` during ${at.phase}` : ''}; the build is not run again`
+  const since = changedTo(alloc, 'unknown') ?? changedTo(alloc, 'lost')
+  const message =
+    `node ${alloc.NodeName || alloc.NodeID} stopped answering${since ? ` at ${new Date(since).toISOString()}` : ''}` +
+    `${at ? ` during ${at.phase}` : ''}; the build is not run again, and it pushes nothing`
   return { reason: 'infrastructure', phase: at?.phase, message, cause: 'node_lost', summary: message, hint: 'submit the build again' }
 }
 
@@ -205,7 +223,9 @@ export function deriveStatus(input: StatusInput): JobStatus {
   }
 
   const states = alloc.TaskStates ?? {}
-  const allDone = plan.every((p) => states[p.task]?.State === 'dead') || alloc.ClientStatus === 'lost' || alloc.ClientStatus === 'unknown'
+  // Within the grace the build goes on as its node last reported it: the node may come back.
+  const waitsForNode = mayComeBack(alloc, input.nodeLostGrace)
+  const allDone = plan.every((p) => states[p.task]?.State === 'dead') || alloc.ClientStatus === 'lost' || (alloc.ClientStatus === 'unknown' && !waitsForNode)
   const runs = plan.map((p) => observe(p.task, p.phase, states[p.task], allDone, p.command))
   // A publish that declined (publish.skipped) exits 0, yet it published nothing.
   const publishRun = runs.at(-1)
@@ -225,7 +245,7 @@ export function deriveStatus(input: StatusInput): JobStatus {
     return withEnd({ ...base, status: 'SUCCEEDED' as const, tasks, result })
   }
 
-  const failure = lostNode(alloc, runs) ?? failureOf(runs, tests, job, alloc, files, input.tails)
+  const failure = (waitsForNode ? undefined : lostNode(alloc, runs)) ?? failureOf(runs, tests, job, alloc, files, input.tails)
   // A failure is final as soon as it is known: publish, still to run, will only decline.
   if (failure) {
     const tail = input.tails?.[failingTask({ tasks, failure })?.task ?? '']

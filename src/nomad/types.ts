@@ -21,6 +21,11 @@ export interface Constraint {
   Operand: string
 }
 
+/** A placement preference, never a requirement: Weight in [-100, 100]. */
+export interface Affinity extends Constraint {
+  Weight: number
+}
+
 export interface RequestedDevice {
   Name: string
   Count: number
@@ -44,6 +49,8 @@ export interface Task {
   Meta?: Record<string, string>
   User?: string
   Artifacts?: Artifact[]
+  /** The workload identity: File writes its token to secrets/nomad_token, which the Task API takes. */
+  Identity?: { Env?: boolean; File?: boolean }
 }
 
 /** A file the client fetches before the task starts (go-getter): checksum-verified, unpacked unless archive=false. */
@@ -60,7 +67,9 @@ export interface TaskGroup {
   Tasks: Task[]
   RestartPolicy?: { Attempts: number; Mode: string; Interval: number; Delay: number }
   ReschedulePolicy?: { Attempts: number; Unlimited: boolean; Interval?: number }
-  Disconnect?: { Replace: boolean }
+  /** LostAfter (ns): how long an allocation of a node that stopped heartbeating stays unknown before it is lost. */
+  Disconnect?: { LostAfter?: number; Replace: boolean; Reconcile?: string }
+  Affinities?: Affinity[]
   EphemeralDisk?: { SizeMB: number }
   Volumes?: Record<string, { Name: string; Type: string; Source: string; ReadOnly: boolean }>
   Constraints?: Constraint[]
@@ -120,6 +129,8 @@ export interface Allocation {
   ClientStatus: 'pending' | 'running' | 'complete' | 'failed' | 'lost' | 'unknown'
   DesiredStatus: 'run' | 'stop' | 'evict'
   TaskStates?: Record<string, TaskState> | null
+  /** The servers' changes of ClientStatus, e.g. to unknown when the node stopped heartbeating. */
+  AllocStates?: { Field: string; Value: string; Time: string }[] | null
   ModifyIndex: number
 }
 

@@ -4,7 +4,7 @@ import type { Config } from '../config'
 import { ServiceError } from '../errors'
 import { buildIdOf, JOB_PREFIX, newBuildId, nomadJobId } from '../jobs/ids'
 import { grepMatcher, sliceLines } from '../jobs/logs'
-import { destinations, META, planTests, renderJob } from '../jobs/render'
+import { cacheKeyOf, destinations, META, planTests, renderJob } from '../jobs/render'
 import { JobRequest } from '../jobs/request'
 import { deriveStatus, failingTask, INFRASTRUCTURE_EXIT, needsNodes, type StatusInput, waitsForever } from '../jobs/status'
 import { isFinal, type JobStatus, type Phase } from '../jobs/status-schema'
@@ -84,7 +84,8 @@ export class BuildService {
     const id = newBuildId()
     const createdAt = new Date()
     const source = request.source ? await nomadCall(() => this.sources.artifactFor(request.source as string, caller.owner, id)) : undefined
-    const job = renderJob({ id, request, createdAt, owner: caller.owner, source }, this.config)
+    const warmNode = await nomadCall(() => this.records.warmNode(cacheKeyOf(request, caller.owner)))
+    const job = renderJob({ id, request, createdAt, owner: caller.owner, source, warmNode }, this.config)
     await nomadCall(() => this.nomad.jobs.register(job, { enforceIndex: 0 }))
     return { id, status: 'PENDING', createdAt: createdAt.toISOString(), images: destinations(id, request) }
   }
@@ -270,16 +271,36 @@ export class BuildService {
 
   /**
    * One pass of the reconciler (src/service/reconciler.ts): stops the jobs Nomad would keep waiting
-   * for ever. Idempotent, so every replica may run it: stopping a stopped job changes nothing.
+   * for ever, and the builds whose node stopped answering for longer than NBS_NODE_LOST_GRACE. A
+   * lost build is recorded first: once stopped, a node that comes back would make it read killed.
+   * Idempotent, so every replica may run it: stopping a stopped job changes nothing.
    */
   async stopStuckJobs(): Promise<PassResult> {
     return this.eachOwnJob(async (job) => {
       if (job.Stop || job.Status === 'dead') return undefined
       const loaded = await this.loadJob(job, {})
-      if (!loaded || !waitsForever(await this.statusInput(loaded))) return undefined
+      if (!loaded) return undefined
+      const input = await this.statusInput(loaded)
+      const lost = deriveStatus(input)
+      if (lost.failure?.cause === 'node_lost') await this.record(loaded, lost, await this.readableLogs(loaded.id))
+      else if (!waitsForever(input)) return undefined
       await nomadCall(() => this.nomad.jobs.deregister(job.ID))
       return loaded.id
     })
+  }
+
+  /** The logs a record keeps, or none when the node that holds them does not answer. */
+  private async readableLogs(id: string): Promise<TaskLog[]> {
+    return (await this.getLogs({ id, tail: 200 }).catch(() => undefined))?.logs ?? []
+  }
+
+  /** Writes the build's record unless one exists; notes the node that now holds its layers. */
+  private async record(l: Loaded, status: JobStatus, logs: TaskLog[]): Promise<boolean> {
+    const owner = l.job.Meta?.[META.owner]
+    const written = await nomadCall(() => this.records.write(l.id, { status, logs, ...(owner ? { owner } : {}) }))
+    if (written && l.alloc && status.tasks[0]?.state === 'succeeded')
+      await nomadCall(() => this.records.noteWarmNode(cacheKeyOf(l.request, owner), l.alloc?.NodeID as string))
+    return written
   }
 
   /**
@@ -296,8 +317,7 @@ export class BuildService {
       const { status } = await this.statusOf(loaded)
       if (!isFinal(status.status) || !settled(status)) return undefined
       const { logs } = await this.getLogs({ id, tail: 200 })
-      const owner = loaded.job.Meta?.[META.owner]
-      return (await nomadCall(() => this.records.write(id, { status, logs, ...(owner ? { owner } : {}) }))) ? id : undefined
+      return (await this.record(loaded, status, logs)) ? id : undefined
     })
   }
 
@@ -454,13 +474,19 @@ export class BuildService {
     const buildSaidWhy = l.alloc?.TaskStates?.build?.Events?.some((e) => e.Type === 'Terminated' && e.ExitCode === INFRASTRUCTURE_EXIT)
     const files = l.alloc && (allDead || buildSaidWhy) ? await readAllocResults(this.nomad, l.alloc.ID, l.request) : undefined
     const nodes = needsNodes(evaluations) ? (await nomadCall(() => this.nomad.nodes.list())).data : undefined
-    return { id: l.id, request: l.request, createdAt: l.createdAt, job: l.job, alloc: l.alloc, evaluations, files, nodes }
+    const nodeLostGrace = { now: Date.now(), ms: this.config.nodeLostGraceMs }
+    return { id: l.id, request: l.request, createdAt: l.createdAt, job: l.job, alloc: l.alloc, evaluations, files, nodes, nodeLostGrace }
   }
 
-  /** The status, and the record it came from when Nomad's client has collected the alloc dir. */
+  /**
+   * The status, and the record it came from: a stopped job's record is its verdict (a build failed
+   * for its lost node reads so even after the node came back and ran publish), and so is the
+   * record of a build whose alloc dir Nomad's client has collected.
+   */
   private async statusOf(l: Loaded): Promise<{ status: JobStatus; record?: BuildRecord }> {
+    const early = l.job.Stop ? await nomadCall(() => this.records.read(l.id)) : null
+    if (early) return { status: early.status, record: early }
     const input = await this.statusInput(l)
-    // Nomad's client collected the alloc dir: the record, written when the build ended, knows.
     const record = input.files === null ? await nomadCall(() => this.records.read(l.id)) : null
     if (record) return { status: record.status, record }
     const first = deriveStatus(input)

@@ -31,7 +31,7 @@ export async function runReconciler(
         evicted = began
       }
       const stopped = await service.stopStuckJobs()
-      for (const id of stopped.done) log(`nbs: reconciler: stopped job ${id}: it would wait for ever (see its status)`)
+      for (const id of stopped.done) log(`nbs: reconciler: stopped job ${id}: it would wait for ever, or its node stopped answering (see its status)`)
       const failed = [...stopped.failed, ...(await service.recordFinishedJobs()).failed]
       const now = new Set(failed.map((f) => `${f.job}: ${f.message}`))
       for (const line of now) if (!told.has(line)) log(`nbs: reconciler: skipping ${line}`)

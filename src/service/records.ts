@@ -46,11 +46,23 @@ export class BuildRecords {
   ) {}
 
   private path = (id: string) => `${this.prefix}/${id}`
+  // Beside the records, under a name no build id has: which node last built each cache key.
+  private warmPath = (cacheKey: string) => `${this.prefix}/warm/${cacheKey}`
 
   /** The ids that have a record. */
   async ids(): Promise<Set<string>> {
     const { data } = await this.nomad.variables.list(`${this.prefix}/`)
-    return new Set(data.map((v) => v.Path.slice(this.prefix.length + 1)))
+    return new Set(data.map((v) => v.Path.slice(this.prefix.length + 1)).filter((id) => !id.includes('/')))
+  }
+
+  /** The node whose store last built this cache key (src/jobs/render.ts: cacheKeyOf), if a finished build said so. */
+  async warmNode(cacheKey: string): Promise<string | undefined> {
+    return (await this.nomad.variables.get(this.warmPath(cacheKey)))?.Items.node
+  }
+
+  /** Notes that `node`'s store now holds the layers of `cacheKey`: the next build of it prefers that node. */
+  async noteWarmNode(cacheKey: string, node: string): Promise<void> {
+    await this.nomad.variables.put(this.warmPath(cacheKey), { node })
   }
 
   /** A record, or null; one that does not match the schema is an error, never taken as a status. */

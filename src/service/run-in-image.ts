@@ -37,7 +37,7 @@ async function imageOf(nomad: NomadClient, build: EndedBuild) {
   if (!isFinal(status.status))
     throw new ServiceError('conflict', `id: job ${id} is ${status.status}: runInImage looks inside an ended build; wait for it (waitForJob until final)`, 'id')
   if (!alloc) throw new ServiceError('not_found', `id: job ${id} never ran on a node (${status.failure?.message ?? status.status}): it built no image to look inside`, 'id')
-  const files = await readFiles(nomad, alloc.ID, [RESULT_FILES.runImage, RESULT_FILES.storageDriver])
+  const files = await readFiles(nomad, alloc.ID, [RESULT_FILES.runImage, RESULT_FILES.storageDriver, RESULT_FILES.storeDir])
   if (!files)
     throw new ServiceError('not_found', `id: Nomad has collected job ${id}'s allocation, and with it where its image is: resubmit the build to look inside it`, 'id')
   const [imageId, step, steps] = (files[RESULT_FILES.runImage] ?? '').trim().split(/\s+/)
@@ -51,6 +51,7 @@ async function imageOf(nomad: NomadClient, build: EndedBuild) {
     imageId,
     label: step === steps ? 'the built image' : `after step ${step} of ${steps}`,
     storageDriver: (files[RESULT_FILES.storageDriver] ?? 'vfs').trim(),
+    storeDir: files[RESULT_FILES.storeDir]?.trim(),
     nodeId: alloc.NodeID,
     node: alloc.NodeName || alloc.NodeID,
   }

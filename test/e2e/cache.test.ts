@@ -2,10 +2,9 @@
 // Every repo here is made fresh (a random word in it), so no earlier run can have warmed the cache.
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { loadConfig } from '../../src/config'
+import { join } from 'node:path'
 import { nomadJobId } from '../../src/jobs/ids'
-import { ensureStack, busyboxDockerfile, gitRepo, nomad, profile, service, serviceEnv, urls } from '../support/dev-stack'
+import { ensureStack, busyboxDockerfile, gitRepo, nomad, profile, service, stack, urls } from '../support/dev-stack'
 
 beforeAll(ensureStack, 180_000)
 
@@ -27,7 +26,7 @@ async function build(repo: string, extra: Record<string, unknown> = {}) {
 // used with. Read, never opened with a buildah of the host: as root, it would chown the docker
 // profile's rootless store's directories to root, and the builder image's user could not use
 // native overlay there any more.
-const store = loadConfig({ ...process.env, ...serviceEnv }).cachePath
+const store = stack.paths.cache
 function storeContainers(): string[] {
   const files = ['overlay', 'vfs'].map((d) => join(store, 'storage', `${d}-containers`, 'containers.json')).filter((f) => existsSync(f))
   expect(files.length).toBeGreaterThan(0)
@@ -135,8 +134,8 @@ describe('the layer cache', () => {
     expect(driver).toBeOneOf(['overlay', 'vfs'])
     // The build's image has two names the prune takes: its cache entry and its run image (runInImage).
     const removed = Bun.spawnSync([
-      'flock', '-x', join(dirname(env.NBS_STORAGE_ROOT!), 'nbs-store.lock'),
-      'buildah', '--root', env.NBS_STORAGE_ROOT!, '--runroot', env.NBS_RUNROOT!, '--storage-driver', driver!, 'rmi', env.NBS_CACHE_IMAGE!,
+      'flock', '-x', join(store, 'nbs-store.lock'),
+      'buildah', '--root', join(store, 'storage'), '--runroot', join(store, 'run'), '--storage-driver', driver!, 'rmi', env.NBS_CACHE_IMAGE!,
       `localhost/nbs-cache/${env.NBS_RUN_KEY}:latest`,
     ])
     expect([removed.exitCode, removed.stderr.toString()]).toEqual([0, ''])
@@ -150,7 +149,7 @@ describe('the layer cache', () => {
     // built on them bound them (a developer's build beside the suite may defer the prune).
     const published = (await service.getLogs({ id: withoutRegistry.id, phase: 'publish' })).logs[0]?.text ?? ''
     expect(published).toMatch(/cache: pruned/)
-    const images = JSON.parse(readFileSync(join(env.NBS_STORAGE_ROOT!, `${driver}-images`, 'images.json'), 'utf8')) as { names?: string[] }[]
+    const images = JSON.parse(readFileSync(join(store, 'storage', `${driver}-images`, 'images.json'), 'utf8')) as { names?: string[] }[]
     expect(images.flatMap((i) => i.names ?? []).filter((n) => n.startsWith(`${cache.registry}:`))).toEqual([])
   }, 300_000)
 })

@@ -20,7 +20,7 @@ const paths = { ...stack.paths, state, cache: join(state, 'cache'), logs: state 
 // A port of its own beside the stack's agent (with rpc and serf above it, for a real Nomad).
 const port = stack.ports.nomad + 1000
 const nomad = new NomadClient({ address: `http://127.0.0.1:${port}` })
-const service = new BuildService(nomad, loadConfig({ ...process.env, ...serviceEnv, NBS_NOMAD_ADDR: `http://127.0.0.1:${port}`, NBS_CACHE_PATH: paths.cache }))
+const service = new BuildService(nomad, loadConfig({ ...process.env, ...serviceEnv, NBS_NOMAD_ADDR: `http://127.0.0.1:${port}` }))
 const life = new AbortController()
 
 beforeAll(async () => {

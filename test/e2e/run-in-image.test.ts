@@ -1,9 +1,9 @@
 // runInImage on real builds: the built image, the last good step of a failed build, a pruned image,
 // another client's build, a command that outlives its limit, output over the bound; over REST and the CLI too.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { nomadJobId } from '../../src/jobs/ids'
-import { busyboxDockerfile, ensureStack, gitRepo, nomad, profile, service, urls } from '../support/dev-stack'
+import { busyboxDockerfile, ensureStack, gitRepo, nomad, profile, service, stack, urls } from '../support/dev-stack'
 import { listenInProcess, mainTs } from '../support/surfaces'
 
 const image = `${urls.registry}/e2e/run-in-image`
@@ -109,8 +109,8 @@ describe('runInImage', () => {
     const env = (await nomad.jobs.info(nomadJobId(failedId))).data.TaskGroups?.[0]?.Tasks?.find((t) => t.Name === 'build')?.Env ?? {}
     const driver = (await service.getLogs({ id: failedId, phase: 'build', tail: 0 })).logs[0]?.text.match(/storage driver (\S+) /)?.[1]
     const removed = Bun.spawnSync([
-      'flock', '-x', join(dirname(env.NBS_STORAGE_ROOT!), 'nbs-store.lock'),
-      'buildah', '--root', env.NBS_STORAGE_ROOT!, '--runroot', env.NBS_RUNROOT!, '--storage-driver', driver!, 'rmi', '-f', imageId,
+      'flock', '-x', join(stack.paths.cache, 'nbs-store.lock'),
+      'buildah', '--root', join(stack.paths.cache, 'storage'), '--runroot', join(stack.paths.cache, 'run'), '--storage-driver', driver!, 'rmi', '-f', imageId,
     ])
     expect([removed.exitCode, removed.stderr.toString()]).toEqual([0, ''])
     const gone = await service.runInImage(failedId, { command: ['/bin/busybox', 'true'] }).catch((e) => e)

@@ -56,8 +56,15 @@ describe("synthesized stack (defaults)", () => {
     expect(pool.description).toContain("nvidia/gpu");
   });
 
+  test("the builds' workload identity may read job and node in the build namespace, nothing else", () => {
+    const p = out.resource.nomad_acl_policy!.build_acl_policy!;
+    expect(p.name).toBe("nbs-server-builds");
+    expect(p.job_acl).toEqual({ namespace: "nbs", job_id: "" });
+    expect(JSON.parse(p.rules_hcl)).toEqual({ namespace: { nbs: { capabilities: ["read-job"] } }, node: { policy: "read" } });
+  });
+
   test("server ACL policy grants exactly these capabilities and nothing else", () => {
-    const p = only(out.resource.nomad_acl_policy);
+    const p = out.resource.nomad_acl_policy!.server_acl_policy!;
     expect(p.name).toBe("nbs-server");
     expect(p.job_acl).toEqual({ namespace: "default", job_id: "nomad-build-service" });
     // The whole document, so adding or removing any capability, namespace, variables
@@ -218,7 +225,7 @@ describe("synthesized stack (overrides)", () => {
   });
 
   test("ACL policy follows namespace, volume and server job placement", () => {
-    const p = only(out.resource.nomad_acl_policy);
+    const p = out.resource.nomad_acl_policy!.server_acl_policy!;
     expect(p.name).toBe("builds-api");
     expect(p.job_acl).toEqual({ namespace: "platform", job_id: "nomad-build-service" });
     expect(JSON.parse(p.rules_hcl)).toEqual({

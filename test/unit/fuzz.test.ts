@@ -8,7 +8,7 @@ import { type RenderConfig, renderJob } from '../../src/jobs/render'
 import { phaseScript } from '../../src/jobs/scripts'
 import { validateRequest } from '../../src/jobs/validate'
 
-const config: RenderConfig = { ...loadConfig({}), profile: 'raw_exec', cachePath: '/var/cache/b' }
+const config: RenderConfig = { ...loadConfig({}), profile: 'raw_exec' }
 const policy = { allowInsecureGit: true, secretPrefixes: ['nomad:nbs/', 'vault:kv/data/nbs/'], sshHostKeyChecking: true }
 const nasty = fc.oneof(
   fc.string(),

@@ -12,27 +12,44 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
 })
 
-/** Runs `script` the way the task does (sh -c), with an alloc dir and a secrets dir of its own. */
-async function runTask(script: string, env: Record<string, string> = {}, secrets: Record<string, string> = {}) {
+const TOKEN = 'workload-identity-token'
+/** Nomad's Task API as a task sees it: a socket in its secrets dir that takes the workload identity's token. */
+type TaskApi = (path: string) => Response
+/** The servers' answer for an allocation they still want running (publish's fence passes). */
+const wantedRunning: TaskApi = (path) => (path.startsWith('/v1/allocation/') ? Response.json({ ID: 'a1', DesiredStatus: 'run' }) : new Response('not found', { status: 404 }))
+
+/**
+ * Runs `script` the way the task does (sh -c), with an alloc dir and a secrets dir of its own;
+ * `api` answers on secrets/api.sock with the task's token (the job's Identity.File), 401 without it.
+ */
+async function runTask(script: string, env: Record<string, string> = {}, secrets: Record<string, string> = {}, api?: TaskApi) {
   const alloc = mkdtempSync(join(tmpdir(), 'nbs-alloc-'))
   const secretsDir = mkdtempSync(join(tmpdir(), 'nbs-secrets-'))
   const taskDir = mkdtempSync(join(tmpdir(), 'nbs-local-'))
   dirs.push(alloc, secretsDir, taskDir)
   for (const [name, value] of Object.entries(secrets)) writeFileSync(join(secretsDir, name), value)
+  const server = api
+    ? Bun.serve({
+        unix: join(secretsDir, 'api.sock'),
+        fetch: (req) => (req.headers.get('x-nomad-token') === TOKEN ? api(new URL(req.url).pathname) : new Response('Unauthorized', { status: 401 })),
+      })
+    : undefined
+  if (api) writeFileSync(join(secretsDir, 'nomad_token'), TOKEN)
   const p = Bun.spawn(['sh', '-c', script, 'nbs-test'], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOMAD_ALLOC_DIR: alloc, NOMAD_SECRETS_DIR: secretsDir, NOMAD_TASK_DIR: taskDir, ...env },
     stdout: 'pipe',
     stderr: 'pipe',
   })
   const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited])
+  server?.stop(true)
   return { out, code, alloc, secretsDir }
 }
 
 describe('phase scripts', () => {
   test('a cache volume the task user cannot write fails the build with exit 78 and an infrastructure marker naming path, uid and setting', async () => {
     const { out, code, alloc } = await runTask(phaseScript('build'), {
-      NBS_STORAGE_ROOT: '/dev/null/storage',
-      NBS_RUNROOT: '/dev/null/run',
+      NBS_STORE_DIR: '/dev/null',
+      NBS_NODE_ID: 'node-1',
       NBS_CACHE_VOLUME: 'buildah-cache',
       NBS_STORAGE_DRIVER: 'auto',
       NBS_B64_REPO: '',
@@ -40,7 +57,7 @@ describe('phase scripts', () => {
     })
     expect(code).toBe(78)
     const marker = readFileSync(join(alloc, 'nbs/infrastructure'), 'utf8')
-    expect(marker).toContain('the cache volume buildah-cache (at /dev/null) is not writable by uid')
+    expect(marker).toContain('the cache volume buildah-cache (at /dev/null on node node-1) is not writable by uid')
     expect(marker).toContain(`uid ${process.getuid!()}`)
     expect(marker).toContain('NBS_CACHE_VOLUME')
     expect(out).toContain(marker.trim())
@@ -69,9 +86,9 @@ describe('phase scripts', () => {
     // Buildah as the script calls it: a container name for "from", each argument of "run" ended by a NUL.
     writeFileSync(join(bin, 'buildah'), '#!/bin/sh\ncase " $* " in *" from "*) echo ctr ;; *" run "*) printf "%s\\0" "$@" ;; esac\n', { mode: 0o755 })
     const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a', test: { commands: [argv] } }
-    const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store }
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const }
     const task = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config).TaskGroups[0]!.Tasks[1]!
-    const { out, code } = await runTask(phaseScript('test'), { ...task.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: task.Name, NOMAD_ALLOC_ID: 'a1' })
+    const { out, code } = await runTask(phaseScript('test'), { ...task.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: task.Name, NOMAD_ALLOC_ID: 'a1' })
     expect(code).toBe(0)
     const run = out.slice(out.indexOf('--root')).split('\0').slice(0, -1)
     expect(run.slice(run.indexOf('--') + 1)).toEqual(argv)
@@ -100,13 +117,13 @@ prev=; for a in "$@"; do [ "$prev" != --iidfile ] || printf 'sha256:feed\\n' >"$
       { mode: 0o755 },
     )
     const request: JobRequest = { repo, image: 'registry.example.com/a' }
-    const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store, storageDriver: 'vfs' as const }
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, storageDriver: 'vfs' as const }
     const job = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config)
     const build = job.TaskGroups[0]!.Tasks.find((t) => t.Name === 'build')!
-    const env = { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' }
+    const env = { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' }
     const built = await runTask(phaseScript('build'), env)
     expect({ code: built.code, out: built.code ? built.out : '' }).toEqual({ code: 0, out: '' })
-    const { out, code } = await runTask(`${taskPrelude}\nhold_store\nnames rmi "$NBS_LOCAL_IMAGE"`, env)
+    const { out, code } = await runTask(`${taskPrelude}\nopen_store\nhold_store\nnames rmi "$NBS_LOCAL_IMAGE"`, env)
     expect([out, code]).toEqual(['', 0])
     const calls = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.replace(/--root \S+ --runroot \S+ --storage-driver vfs /, ''))
     const local = build.Env!.NBS_LOCAL_IMAGE!
@@ -135,9 +152,9 @@ case " $* " in *" bud "*) printf 'STEP 1/3: FROM scratch\\nSTEP 2/3: COPY busybo
 `,
       { mode: 0o755 },
     )
-    const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store, storageDriver: 'vfs' as const }
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, storageDriver: 'vfs' as const }
     const build = renderJob({ id: '20261125-120000-abcdef', request: { repo, image: 'registry.example.com/a' }, createdAt: new Date() }, config).TaskGroups[0]!.Tasks[0]!
-    const { out, code, alloc } = await runTask(phaseScript('build'), { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' })
+    const { out, code, alloc } = await runTask(phaseScript('build'), { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' })
     expect({ code, out: code === 2 ? '' : out }).toEqual({ code: 2, out: '' })
     // The log keeps Buildah's lines in order, its errors included.
     expect(out).toContain('STEP 2/3: COPY busybox /bin/busybox\n--> f6380feb70e\nSTEP 3/3: RUN exit 2\nerror building at STEP')
@@ -154,9 +171,9 @@ case " $* " in *" bud "*) printf 'STEP 1/3: FROM scratch\\nSTEP 2/3: COPY busybo
     dirs.push(store, bin)
     writeFileSync(join(bin, 'buildah'), `#!/bin/sh\necho "$*" >>"${store}/calls"\n`, { mode: 0o755 })
     const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a' }
-    const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store }
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const }
     const publish = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config).TaskGroups[0]!.Tasks.find((t) => t.Name === 'publish')!
-    const { out, code, alloc } = await runTask(phaseScript('publish'), { ...publish.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: 'publish', NOMAD_ALLOC_ID: 'a1' })
+    const { out, code, alloc } = await runTask(phaseScript('publish'), { ...publish.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'publish', NOMAD_ALLOC_ID: 'a1' })
     expect(code).toBe(0)
     expect(out).toContain('not publishing: the build did not succeed')
     expect(out).toContain('cache: the build stopped before it opened the store; nothing of it to remove')
@@ -183,17 +200,68 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
       { mode: 0o755 },
     )
     const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a', tags: ['v1'] }
-    const config = { ...loadConfig({}), profile: 'raw_exec' as const, cachePath: store }
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const }
     const publish = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config).TaskGroups[0]!.Tasks.find((t) => t.Name === 'publish')!
     const { out, code, alloc } = await runTask(
       `mkdir -p "$NOMAD_ALLOC_DIR/nbs" && echo vfs >"$NOMAD_ALLOC_DIR/nbs/storage-driver" && touch "$NOMAD_ALLOC_DIR/nbs/build.ok"\n${phaseScript('publish')}`,
-      { ...publish.Env, PATH: `${bin}:${process.env.PATH}`, NOMAD_TASK_NAME: 'publish', NOMAD_ALLOC_ID: 'a1' },
+      { ...publish.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'publish', NOMAD_ALLOC_ID: 'a1' },
+      {},
+      wantedRunning,
     )
     expect(code).toBe(exit)
     expect(readFileSync(join(store, 'pushes'), 'utf8').trim()).toBe('2')
     expect(out).toContain('push to registry.example.com/a:v1 failed; trying once more')
     if (exit === 0) expect(readFileSync(join(alloc, 'nbs/published'), 'utf8')).toBe('registry.example.com/a:v1\n')
     else expect(out).toContain('==> nbs: push to registry.example.com/a:v1 failed\n')
+  })
+
+  test("raw_exec: the build asks the servers for its node's cache volume, opens the store there and hands the path on", async () => {
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    dirs.push(store, bin)
+    writeFileSync(join(bin, 'buildah'), '#!/bin/sh\nexit 0\n', { mode: 0o755 })
+    const node = { ID: 'n1', Name: 'node-a', HostVolumes: { other: { Name: 'other', Path: '/elsewhere', ReadOnly: false }, 'buildah-cache': { Name: 'buildah-cache', Path: store, ReadOnly: false } } }
+    const env = { NBS_STORE_DIR: '', NBS_NODE_ID: 'n1', NBS_CACHE_VOLUME: 'buildah-cache', NBS_STORAGE_DRIVER: 'vfs', PATH: `${bin}:${process.env.PATH}` }
+    const { out, code, alloc } = await runTask(`${taskPrelude}\nprepare_store`, env, {}, (path) => (path === '/v1/node/n1' ? Response.json(node) : new Response('no', { status: 404 })))
+    expect({ code, out }).toEqual({ code: 0, out: `==> nbs: storage driver vfs (NBS_STORAGE_DRIVER), store ${store}/storage\n` })
+    expect(readFileSync(join(alloc, 'nbs/store-dir'), 'utf8')).toBe(`${store}\n`)
+    // A test task finds the same store without asking (it has no identity): the hand-off.
+    const next = await runTask(`mkdir -p "$NOMAD_ALLOC_DIR/nbs" && cp "${alloc}/nbs/store-dir" "$NOMAD_ALLOC_DIR/nbs/"\n${taskPrelude}\nopen_store && echo "$NBS_STORAGE_ROOT"`, { ...env, NBS_NODE_ID: 'unused' })
+    expect(next.out).toBe(`${store}/storage\n`)
+  })
+
+  test('raw_exec: a node without the cache volume, or servers that do not answer, fail the build as infrastructure, naming node and volume', async () => {
+    const env = { NBS_STORE_DIR: '', NBS_NODE_ID: 'n1', NBS_CACHE_VOLUME: 'buildah-cache', NBS_STORAGE_DRIVER: 'vfs' }
+    const noVolume = await runTask(`${taskPrelude}\nprepare_store`, env, {}, () => Response.json({ ID: 'n1', Name: 'node-a', HostVolumes: {} }))
+    expect(noVolume.code).toBe(78)
+    expect(readFileSync(join(noVolume.alloc, 'nbs/infrastructure'), 'utf8')).toContain('node node-a has no host volume buildah-cache: declare it')
+    const noServers = await runTask(`${taskPrelude}\nprepare_store`, env)
+    expect(noServers.code).toBe(78)
+    expect(readFileSync(join(noServers.alloc, 'nbs/infrastructure'), 'utf8')).toContain('the Nomad servers did not say where node n1 keeps host volume buildah-cache')
+  })
+
+  test.each([
+    ['the job was stopped', (() => Response.json({ ID: 'a1', DesiredStatus: 'stop' })) as TaskApi, 'the job was stopped before the push'],
+    ['the servers cannot be reached (a node cut off)', undefined, 'the Nomad servers could not confirm that this build should still run'],
+    ['the servers refuse the token', (() => new Response('Permission denied', { status: 403 })) as TaskApi, 'Permission denied'],
+  ])('publish pushes nothing when %s, and says why', async (_, api, why) => {
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    dirs.push(store, bin)
+    writeFileSync(join(bin, 'buildah'), `#!/bin/sh\necho "$*" >>"${store}/calls"\n`, { mode: 0o755 })
+    const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a', tags: ['v1'] }
+    const publish = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, { ...loadConfig({}), profile: 'raw_exec' }).TaskGroups[0]!.Tasks.find((t) => t.Name === 'publish')!
+    const { out, code, alloc } = await runTask(
+      `mkdir -p "$NOMAD_ALLOC_DIR/nbs" && echo vfs >"$NOMAD_ALLOC_DIR/nbs/storage-driver" && touch "$NOMAD_ALLOC_DIR/nbs/build.ok"\n${phaseScript('publish')}`,
+      { ...publish.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'publish', NOMAD_ALLOC_ID: 'a1' },
+      {},
+      api,
+    )
+    expect(code).toBe(0)
+    expect(out).toContain(`==> nbs: not publishing: `)
+    expect(readFileSync(join(alloc, 'nbs/publish.skipped'), 'utf8')).toContain(why)
+    expect(readFileSync(join(store, 'calls'), 'utf8')).not.toContain('push')
+    expect(existsSync(join(alloc, 'nbs/published'))).toBe(false)
   })
 
   test("auto: when native overlay fails, the build log gives Buildah's reason with the driver it falls back to", async () => {
@@ -207,8 +275,7 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
       { mode: 0o755 },
     )
     const { out, code, alloc } = await runTask(`${taskPrelude}\nprepare_store`, {
-      NBS_STORAGE_ROOT: `${store}/storage`,
-      NBS_RUNROOT: `${store}/run`,
+      NBS_STORE_DIR: store,
       NBS_CACHE_VOLUME: 'buildah-cache',
       NBS_STORAGE_DRIVER: 'auto',
       PATH: `${bin}:${process.env.PATH}`,

@@ -1,12 +1,12 @@
 import { describe, expect, test } from 'bun:test'
 import { builderTag } from '../../src/builder/definition'
-import { loadConfig } from '../../src/config'
+import { loadConfig, NODE_LOST_AFTER_SECONDS } from '../../src/config'
 import { nomadJobId } from '../../src/jobs/ids'
 import { META, planTests, type RenderConfig, registryOf, renderJob } from '../../src/jobs/render'
 import type { JobRequest } from '../../src/jobs/request'
 import { phaseScript } from '../../src/jobs/scripts'
 
-const config: RenderConfig = { ...loadConfig({}), profile: 'raw_exec', cachePath: '/var/cache/b', insecureRegistries: ['127.0.0.1:5000'] }
+const config: RenderConfig = { ...loadConfig({}), profile: 'raw_exec', insecureRegistries: ['127.0.0.1:5000'] }
 const id = '20261125-120000-abcdef'
 const request: JobRequest = {
   repo: 'https://example.com/a.git',
@@ -89,16 +89,16 @@ describe('job rendering', () => {
       ...request,
       ref: 'x${NOMAD_ALLOC_ID}',
       buildArgs: { A: '{{ env "HOME" }} $(id) `id` ${attr.kernel.name}' },
-      test: { commands: ['echo ${HOME} {{ .x }}'], env: { X: '${node.unique.id}' } },
+      test: { commands: ['echo ${HOME} {{ .x }}'], env: { X: '${node.class}' } },
     }
     const job = render(hostile)
     const text = JSON.stringify(job.TaskGroups)
-    for (const needle of ['NOMAD_ALLOC_ID}', '{{ env', '$(id)', 'node.unique.id', '{{ .x }}']) expect(text).not.toContain(needle)
+    for (const needle of ['NOMAD_ALLOC_ID}', '{{ env', '$(id)', 'node.class', '{{ .x }}']) expect(text).not.toContain(needle)
     const [build, test0] = job.TaskGroups[0]!.Tasks
     expect(decode(build!.Env!.NBS_B64_REF!)).toEqual(['x${NOMAD_ALLOC_ID}'])
     expect(decode(build!.Env!.NBS_B64_BUILD_ARGS!)).toEqual(['A={{ env "HOME" }} $(id) `id` ${attr.kernel.name}'])
     expect(decode(test0!.Env!.NBS_B64_COMMAND!)).toEqual(['echo ${HOME} {{ .x }}'])
-    expect(decode(test0!.Env!.NBS_B64_TEST_ENV!)).toEqual(['X=${node.unique.id}'])
+    expect(decode(test0!.Env!.NBS_B64_TEST_ENV!)).toEqual(['X=${node.class}'])
   })
 
   test('exec-form commands keep their argument boundaries, and their empty arguments', () => {
@@ -133,10 +133,15 @@ describe('job rendering', () => {
     ])
   })
 
-  test('the raw_exec profile uses the host path of the cache volume', () => {
-    const build = render().TaskGroups[0]!.Tasks[0]!
-    expect(build.Driver).toBe('raw_exec')
-    expect(build.Env?.NBS_STORAGE_ROOT).toBe('/var/cache/b/storage')
+  test("raw_exec: the build asks the servers for its node's cache volume path (workload identity); no server-wide path", () => {
+    const tasks = render().TaskGroups[0]!.Tasks
+    const [build, test0, publish] = [tasks[0], tasks[1], tasks.at(-1)]
+    expect(build!.Driver).toBe('raw_exec')
+    expect(build!.Env).toMatchObject({ NBS_STORE_DIR: '', NBS_NODE_ID: '${node.unique.id}', NBS_CACHE_VOLUME: 'buildah-cache' })
+    expect(build!.Identity).toEqual({ File: true })
+    // The tests read the path the build handed on; only publish asks the servers again (the fence).
+    expect(test0!.Identity).toBeUndefined()
+    expect(publish!.Identity).toEqual({ File: true })
   })
 
   test('the docker profile runs rootless Buildah from the image, the cache volume mounted, nothing privileged', () => {
@@ -146,7 +151,8 @@ describe('job rendering', () => {
     expect(build.Config.privileged).toBeUndefined()
     expect(build.User).toBe('build')
     expect(build.VolumeMounts?.[0]?.Volume).toBe('cache')
-    expect(build.Env?.NBS_STORAGE_ROOT).toBe(`${build.VolumeMounts?.[0]?.Destination}/storage`)
+    expect(build.Env?.NBS_STORE_DIR).toBe(build.VolumeMounts?.[0]?.Destination)
+    expect(build.Identity).toBeUndefined()
   })
 
   test('resources apply to every task', () => {
@@ -327,7 +333,11 @@ describe('the layer cache', () => {
 describe('a lost node', () => {
   test('the group is never replaced on another node: Nomad would otherwise run a second copy of the build', () => {
     const group = render().TaskGroups[0]!
-    expect(group.Disconnect).toEqual({ Replace: false })
+    // Without lost_after Nomad ignores replace = false (recordings: lost-node): the allocation
+    // would turn lost and be replaced. With it, it stays unknown; the server fails it long before.
+    expect(group.Disconnect).toEqual({ LostAfter: NODE_LOST_AFTER_SECONDS * 1e9, Replace: false })
+    expect(loadConfig({}).nodeLostGraceMs).toBe(60_000)
+    expect(() => loadConfig({ NBS_NODE_LOST_GRACE: String(NODE_LOST_AFTER_SECONDS) })).toThrow(/NBS_NODE_LOST_GRACE: must be shorter/)
     expect(group.ReschedulePolicy?.Attempts).toBe(0)
   })
 })

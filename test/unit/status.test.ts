@@ -274,8 +274,34 @@ describe('a node lost under the build', () => {
       const st = deriveStatus({ ...input('buildah-pipeline-success', 'alloc-during-build.json', undefined, job), alloc })
       expect(st.status).toBe('FAILED')
       expect(st.failure).toMatchObject({ reason: 'infrastructure', phase: 'build' })
-      expect(st.failure?.message).toContain('the Nomad client running the build')
+      expect(st.failure?.message).toContain(`node ${a.NodeName || a.NodeID} stopped answering`)
     }
+  })
+
+  // Nomad records when it marked the allocation unknown (AllocStates); the grace counts from there.
+  const since = '2026-11-25T12:00:30.000Z'
+  const unknown = { ...a, ClientStatus: 'unknown' as const, AllocStates: [{ Field: 'ClientStatus', Value: 'unknown', Time: since }] }
+  const at = (seconds: number) => ({ now: Date.parse(since) + seconds * 1000, ms: 60_000 })
+
+  test('unknown within NBS_NODE_LOST_GRACE: the build goes on as its node last said (BUILDING); past it: FAILED node_lost naming node and time', () => {
+    const during = deriveStatus({ ...input('buildah-pipeline-success', 'alloc-during-build.json'), alloc: unknown, nodeLostGrace: at(59) })
+    expect(during.status).toBe('BUILDING')
+    expect(during.failure).toBeUndefined()
+    const after = deriveStatus({ ...input('buildah-pipeline-success', 'alloc-during-build.json'), alloc: unknown, nodeLostGrace: at(60) })
+    expect(after.status).toBe('FAILED')
+    expect(after.failure).toMatchObject({ reason: 'infrastructure', cause: 'node_lost', phase: 'build' })
+    expect(after.failure?.message).toBe(`node ${a.NodeName} stopped answering at ${since} during build; the build is not run again, and it pushes nothing`)
+  })
+
+  test('a node back within the grace: its allocation runs again and the status follows it', () => {
+    const back = { ...a, ClientStatus: 'running' as const, AllocStates: [...unknown.AllocStates, { Field: 'ClientStatus', Value: 'running', Time: '2026-11-25T12:00:50.000Z' }] }
+    expect(deriveStatus({ ...input('buildah-pipeline-success', 'alloc-during-build.json'), alloc: back, nodeLostGrace: at(120) }).status).toBe('BUILDING')
+  })
+
+  test('lost (a job without lost_after, as recorded on Nomad 2.0.5): FAILED at once, whatever the grace', () => {
+    const recorded = fixture<Allocation[]>('lost-node', 'allocations-after-node-lost.json').find((x) => x.ClientStatus === 'lost')!
+    const st = deriveStatus({ ...input('buildah-pipeline-success', 'alloc-during-build.json'), alloc: { ...a, ClientStatus: 'lost', AllocStates: recorded.AllocStates }, nodeLostGrace: at(0) })
+    expect(st.failure).toMatchObject({ reason: 'infrastructure', cause: 'node_lost' })
   })
 })
 
