@@ -52,7 +52,8 @@ test-go: ## nomadlite's own tests
 # (Nomad's GC of allocations and jobs; the records it falls back on are records.test.ts's);
 # queue.test.ts (the queue is the scheduler's, decided from the job's resources before any
 # driver runs; the docker pass already runs 5 to 7 builds at once in three files), whose 40
-# builds would take minutes more.
+# builds would take minutes more; cluster.test.ts (its own two-node nomadlite, whose lost
+# nodes and fences are the scheduler's and the Task API's, runs raw_exec tasks).
 DOCKER_E2E := pipeline follow-and-waits secrets ssh-host-keys path-safety records cache base-images source-cli run-in-image docker-leftovers
 DOCKER_TESTS := $(DOCKER_E2E:%=./test/e2e/%.test.ts) ./test/mcp/agent-loop.test.ts
 

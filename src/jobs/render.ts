@@ -181,9 +181,10 @@ export function groupOf(config: RenderConfig, tasks: Task[], affinities?: Affini
   }
 }
 
-// Strong enough to beat binpack's preference for the fuller node, never a constraint: a busy or
-// gone warm node leaves the build to any other.
-const WARM_NODE_WEIGHT = 50
+// Nomad averages a node's fit with its affinity score only on the nodes the affinity matched: at
+// full weight the warm node ranks above any node that fits as well, a weaker one can rank it
+// below. Never a constraint: a busy or gone warm node leaves the build to any other.
+const WARM_NODE_WEIGHT = 100
 
 /** The name a build gives the image a run starts from (runInImage); the cache prune ages it out like an entry. */
 export const runKeyOf = (id: string) => `run-${id}`
