@@ -68,6 +68,11 @@ function messageOf(e: ValueError): string {
       return 'is required'
     case ValueErrorType.StringPattern:
       return patternMessage(e.schema.pattern)
+    // The bound and the length, in words: typebox says "Expected string length less or equal to 8192".
+    case ValueErrorType.StringMaxLength:
+      return `at most ${e.schema.maxLength} characters (got ${String(e.value).length})`
+    case ValueErrorType.StringMinLength:
+      return e.schema.minLength === 1 ? 'must not be empty' : `at least ${e.schema.minLength} characters (got ${String(e.value).length})`
     case ValueErrorType.Union:
       return unionMessage(e.schema, e.value)
     default:
@@ -75,12 +80,33 @@ function messageOf(e: ValueError): string {
   }
 }
 
+/** Whether a union's branch takes values of `value`'s JSON kind (an enum's literals never do: unionMessage lists them). */
+function takesKind(s: TSchema, value: unknown): boolean {
+  if (TypeGuard.IsLiteral(s)) return false
+  if (Array.isArray(value)) return TypeGuard.IsArray(s)
+  if (value === null) return s.type === 'null'
+  if (typeof value === 'number') return s.type === 'number' || s.type === 'integer'
+  return s.type === typeof value
+}
+
+/**
+ * Value.Errors, with a union's error replaced by its one branch of the value's kind's errors: a
+ * string refused for its length is told its length, not "must be a string or … (got a string)".
+ */
+function* errorsOf(schema: TSchema, value: unknown, prefix = ''): Generator<{ path: string; error: ValueError }> {
+  for (const e of Value.Errors(schema, value)) {
+    const branches = e.type === ValueErrorType.Union ? (e.schema.anyOf as TSchema[]).filter((s) => takesKind(s, e.value)) : []
+    if (branches.length === 1) yield* errorsOf(branches[0] as TSchema, e.value, prefix + e.path)
+    else yield { path: prefix + e.path, error: e }
+  }
+}
+
 /** Every schema error, one per field, with what the field allows. */
 export function schemaErrors(schema: TSchema, value: unknown): FieldError[] {
   const seen = new Set<string>()
   const out: FieldError[] = []
-  for (const e of Value.Errors(schema, value)) {
-    const field = fieldName(e.path)
+  for (const { path, error: e } of errorsOf(schema, value)) {
+    const field = fieldName(path)
     if (seen.has(field)) continue
     seen.add(field)
     out.push({ field, message: messageOf(e) })
