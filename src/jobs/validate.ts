@@ -5,6 +5,7 @@ import { ServiceError } from '../errors'
 import { registryOf } from './render'
 import { JobRequest, limits } from './request'
 import { ruleOf } from './rules'
+import { closestName } from './similar'
 import { refAllowed, refsOf } from './secrets'
 
 export interface ValidationPolicy {
@@ -57,10 +58,17 @@ function unionMessage(schema: TSchema, value: unknown): string {
 /** A pattern refused: its rule in words (src/jobs/rules.ts), never the regex. */
 const patternMessage = (pattern: string) => ruleOf(pattern) ?? `must match ${pattern}`
 
+/** "unknown field", with the known field it most likely meant: `test.command` was meant as `commands`. */
+function unknownField(e: ValueError): string {
+  const name = e.path.split('/').pop()?.replace(/~1/g, '/').replace(/~0/g, '~') ?? ''
+  const meant = closestName(name, Object.keys(e.schema.properties ?? {}))
+  return meant ? `unknown field; did you mean \`${meant}\`?` : 'unknown field'
+}
+
 function messageOf(e: ValueError): string {
   switch (e.type) {
     case ValueErrorType.ObjectAdditionalProperties: {
-      if (!e.schema.patternProperties) return 'unknown field'
+      if (!e.schema.patternProperties) return unknownField(e)
       const [names = ''] = Object.keys(e.schema.patternProperties)
       return `is not an allowed name (it ${patternMessage(names)}).${describe(e.schema)}`
     }

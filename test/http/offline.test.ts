@@ -27,3 +27,11 @@ describe('limits', () => {
     expect(p).toMatchObject({ field: 'test.commands[0]', detail: `test.commands[0]: at most ${limits.commandChars} characters (got 8193)` })
   })
 })
+
+describe('unknown fields', () => {
+  test('a typo is refused with the field it most likely meant', async () => {
+    const res = await call('POST', '/v1/jobs', json({ ...valid, test: { command: ['true'] } }))
+    expect(res.status).toBe(400)
+    expect(await res.json()).toMatchObject({ field: 'test.command', errors: [{ field: 'test.command', message: 'unknown field; did you mean `commands`?' }] })
+  })
+})

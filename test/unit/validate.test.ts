@@ -55,6 +55,18 @@ describe('request validation', () => {
     expect(refusal({ ...ok, test: { commands: [42] } }).message).toBe('test.commands[0]: must be a string or an array of strings (got a number)')
   })
 
+  test.each([
+    [{ ...ok, test: { command: ['true'] } }, 'test.command: unknown field; did you mean `commands`?'],
+    [{ ...ok, dockerFile: 'Dockerfile' }, 'dockerFile: unknown field; did you mean `dockerfile`?'],
+    [{ ...ok, timeouts: { biuld: 60 } }, 'timeouts.biuld: unknown field; did you mean `build`?'],
+    [{ ...ok, secrets: { regsitry: 'nomad:nbs/team-a/r' } }, 'secrets.regsitry: unknown field; did you mean `registry`?'],
+    // Nothing close: no guess.
+    [{ ...ok, bogus: 1 }, 'bogus: unknown field'],
+    [{ ...ok, test: { commands: ['true'], network: 'host' } }, 'test.network: unknown field'],
+  ])('an unknown field suggests the known one it is close to: %j', (input, message) => {
+    expect(refusal(input).message).toBe(message)
+  })
+
   test('every field at fault is listed, not only the first', () => {
     const e = refusal({ repo: 'https://x.example/r', image: 'BAD', tags: ['ok', '!'], bogus: true })
     expect(e.details?.map((d) => d.field).sort()).toEqual(['bogus', 'image', 'tags[1]'])
