@@ -44,7 +44,10 @@ export function createApp(service: ServerApi, options: AppOptions = {}) {
     new Elysia({ name: 'nbs', normalize: false, serve: { maxRequestBodySize: Math.max(MAX_BODY_BYTES, sourceBytes + 2 ** 20) } })
       // This says so in a problem, for every body but an upload (which the spool bounds itself).
       .onRequest(({ request }) => {
-        const pathname = new URL(request.url).pathname
+        const { pathname, search } = new URL(request.url)
+        // Elysia answers /docs/ with the page too, but its relative bundle (docs/scalar.js) then resolves to
+        // /docs/docs/scalar.js and nothing loads: send the browser to /docs.
+        if (pathname === '/docs/') return new Response(null, { status: 301, headers: { location: `/docs${search}` } })
         const length = Number(request.headers.get('content-length') ?? 0)
         if (length > MAX_BODY_BYTES && pathname !== '/v1/sources')
           return problemResponse(

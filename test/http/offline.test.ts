@@ -77,3 +77,18 @@ describe('a body must say it is JSON', () => {
     }
   })
 })
+
+describe('/docs', () => {
+  test('/docs/ sends the browser to /docs, where the page and its relative bundle load', async () => {
+    const res = await call('GET', '/docs/')
+    expect(res.status).toBe(301)
+    expect(res.headers.get('location')).toBe('/docs')
+    const page = await call('GET', '/docs')
+    expect(page.status).toBe(200)
+    const script = (await page.text()).match(/src="([^"]+\.js)"/)?.[1] as string
+    // Resolved as a browser would, against the page's own URL.
+    const bundle = await call('GET', new URL(script, 'http://localhost/docs').pathname)
+    expect(bundle.status).toBe(200)
+    expect(bundle.headers.get('content-type')).toContain('javascript')
+  })
+})
