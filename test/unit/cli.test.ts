@@ -1,7 +1,19 @@
 // The CLI's own words: where it cannot reach a server, which flag it means, what it takes.
 import { describe, expect, test } from 'bun:test'
+import { Command } from 'commander'
 import { HttpBuildApi } from '../../src/cli/http-client'
+import { registerJobCommands } from '../../src/cli/jobs-commands'
 import { ServiceError } from '../../src/errors'
+import type { BuildApi } from '../../src/service/api'
+
+/** `nbs` with the job commands against a fake service that records what it is asked; errors are thrown, not exits. */
+function nbs(api: Partial<BuildApi> = {}) {
+  const err: string[] = []
+  const program = new Command('nbs').exitOverride().configureOutput({ writeOut: () => {}, writeErr: (s) => err.push(s) })
+  registerJobCommands(program, () => api as BuildApi)
+  const run = (...args: string[]) => program.parseAsync(args, { from: 'user' })
+  return { program, run, err: () => err.join('') }
+}
 
 /** A port on 127.0.0.1 that nothing listens on: taken, then given back. */
 async function closedPort(): Promise<number> {
@@ -21,5 +33,30 @@ describe('no server', () => {
     expect(e.message).toContain('eval "$(nbs dev env)"')
     expect(e.message).toContain('NBS_SERVER')
     expect(e.message).toContain('--server URL')
+  })
+})
+
+describe('enum options', () => {
+  test('--status and --phase take any case and pass the canonical value', async () => {
+    const asked: unknown[] = []
+    const cli = nbs({
+      listJobs: async (q) => (asked.push(q), { jobs: [] }),
+      getLogs: async (q) => (asked.push(q), { id: q.id, logs: [] }) as never,
+    })
+    const log = console.log
+    console.log = () => {}
+    try {
+      await cli.run('list', '--status', 'failed')
+      await cli.run('list', '--status', 'Succeeded')
+      await cli.run('logs', '20200101-000000-abcdef', '--phase', 'TEST')
+    } finally {
+      console.log = log
+    }
+    expect(asked).toMatchObject([{ status: 'FAILED' }, { status: 'SUCCEEDED' }, { phase: 'test' }])
+  })
+
+  test('a value of no case is still refused, listing the choices', async () => {
+    const cli = nbs()
+    await expect(cli.run('list', '--status', 'broken')).rejects.toThrow("option '--status <status>' argument 'broken' is invalid. Allowed choices are PENDING")
   })
 })
