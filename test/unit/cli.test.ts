@@ -1,8 +1,10 @@
 // The CLI's own words: where it cannot reach a server, which flag it means, what it takes.
 import { describe, expect, test } from 'bun:test'
+import { resolve } from 'node:path'
 import { Command } from 'commander'
 import { HttpBuildApi } from '../../src/cli/http-client'
 import { registerJobCommands } from '../../src/cli/jobs-commands'
+import { usageLineAfterErrors } from '../../src/cli/usage'
 import { ServiceError } from '../../src/errors'
 import type { BuildApi } from '../../src/service/api'
 
@@ -58,5 +60,21 @@ describe('enum options', () => {
   test('a value of no case is still refused, listing the choices', async () => {
     const cli = nbs()
     await expect(cli.run('list', '--status', 'broken')).rejects.toThrow("option '--status <status>' argument 'broken' is invalid. Allowed choices are PENDING")
+  })
+})
+
+describe('usage errors', () => {
+  test('an unknown flag: the error, the usage line of that command, and where its help is', async () => {
+    const cli = nbs()
+    usageLineAfterErrors(cli.program)
+    await expect(cli.run('list', '--bogus')).rejects.toThrow("unknown option '--bogus'")
+    expect(cli.err()).toBe("error: unknown option '--bogus'\nusage: nbs list [options]\n(see nbs list --help)\n")
+  })
+
+  test('nbs itself says so: no screen of options (a real process; it stops before any server is asked)', () => {
+    const mainTs = resolve(import.meta.dir, '../../src/cli/main.ts')
+    const r = Bun.spawnSync([process.execPath, mainTs, 'status'], { env: { ...process.env, NBS_SERVER: 'http://127.0.0.1:9' } })
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr.toString()).toBe("error: missing required argument 'id'\nusage: nbs status [options] <id>\n(see nbs status --help)\n")
   })
 })
