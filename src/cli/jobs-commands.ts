@@ -80,8 +80,8 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
     .action(async (dir: string | undefined, o: SubmitFlags & { wait?: boolean; json?: boolean }) => {
       const client = api()
       const flags = { ...o, dir }
-      const names = flagNames(flags)
       const request = requestFromFlags(flags)
+      const names = flagNames(flags, request)
       const local = localSource(request)
       if (local) {
         const options = { context: request.context as string | undefined, dockerfile: request.dockerfile as string | undefined, includeGit: flags.includeGit }

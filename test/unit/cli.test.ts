@@ -1,11 +1,14 @@
 // The CLI's own words: where it cannot reach a server, which flag it means, what it takes.
 import { describe, expect, test } from 'bun:test'
-import { resolve } from 'node:path'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { Command } from 'commander'
 import { HttpBuildApi } from '../../src/cli/http-client'
 import { registerJobCommands } from '../../src/cli/jobs-commands'
 import { usageLineAfterErrors } from '../../src/cli/usage'
 import { ServiceError } from '../../src/errors'
+import { validateRequest } from '../../src/jobs/validate'
 import type { BuildApi } from '../../src/service/api'
 
 /** `nbs` with the job commands against a fake service that records what it is asked; errors are thrown, not exits. */
@@ -76,5 +79,30 @@ describe('usage errors', () => {
     const r = Bun.spawnSync([process.execPath, mainTs, 'status'], { env: { ...process.env, NBS_SERVER: 'http://127.0.0.1:9' } })
     expect(r.exitCode).toBe(1)
     expect(r.stderr.toString()).toBe("error: missing required argument 'id'\nusage: nbs status [options] <id>\n(see nbs status --help)\n")
+  })
+})
+
+describe('refusals name the flags', () => {
+  // The service's own validation, as the server would answer it.
+  const policy = { allowInsecureGit: false, secretPrefixes: [], sshHostKeyChecking: true }
+  const submit = async (...args: string[]) => {
+    const cli = nbs({ submitJob: async (input) => (validateRequest(input, policy), Promise.reject(new Error('not reached'))) })
+    const e = (await cli.run('submit', ...args).catch((x: unknown) => x)) as ServiceError
+    expect(e).toBeInstanceOf(ServiceError)
+    return e
+  }
+  const image = ['--image', '127.0.0.1:5000/team/app']
+
+  test('a required field no flag or file gave is named by its flag: --repo, not repo', async () => {
+    const e = await submit(...image)
+    expect(e.message).toStartWith('--repo: is required')
+    expect(e.field).toBe('--repo')
+  })
+
+  test('a field a flag set is named by the flag; one the file set keeps its name', async () => {
+    expect((await submit(...image, '--repo', 'file:///etc')).message).toStartWith('--repo: scheme file:// is not allowed')
+    const file = join(mkdtempSync(join(tmpdir(), 'nbs-cli-')), 'nbs.yaml')
+    writeFileSync(file, 'repo: file:///etc\n')
+    expect((await submit('-f', file, ...image)).message).toStartWith('repo: scheme file:// is not allowed')
   })
 })
