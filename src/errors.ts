@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'too_large'
+  | 'unsupported_media_type'
   | 'too_many_requests'
   | 'insufficient_storage'
   | 'nomad_unavailable'
@@ -20,6 +21,7 @@ const httpStatus: Record<ErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   too_large: 413,
+  unsupported_media_type: 415,
   too_many_requests: 429,
   insufficient_storage: 507,
   nomad_unavailable: 503,

@@ -1,5 +1,5 @@
 // Server refusals in the CLI's own words: the server names query.limit or resources.cpu, the user typed --limit or --cpu.
-import { InvalidArgumentError } from 'commander'
+import { InvalidArgumentError, Option } from 'commander'
 import { isServiceError, ServiceError } from '../errors'
 
 /** A field as the server names it → the flag or argument that set it. */
@@ -26,6 +26,18 @@ export async function inFlagWords<T>(names: FlagNames, call: () => Promise<T>): 
     const renamed = details.map((d) => ({ field: flagOf(d.field, names) ?? d.field, message: d.message }))
     throw new ServiceError(e.code, renamed.map((d) => `${d.field}: ${d.message}`).join('; '), renamed[0]?.field, renamed)
   }
+}
+
+/**
+ * An option that takes one of `values`, in any case: `--status failed` is FAILED. commander's own
+ * choices() compares exactly; its list stays for the help and the refusal.
+ */
+export function oneOf(flags: string, description: string, values: readonly string[]): Option {
+  return new Option(flags, description).choices(values).argParser((arg: string) => {
+    const value = values.find((v) => v.toLowerCase() === arg.toLowerCase())
+    if (value === undefined) throw new InvalidArgumentError(`Allowed choices are ${values.join(', ')}.`)
+    return value
+  })
 }
 
 /** commander's argument parser for whole numbers: its refusal names the flag ("option '--cpu <mhz>' argument 'abc' is invalid"). */

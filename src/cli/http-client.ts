@@ -117,7 +117,11 @@ export class HttpBuildApi implements BuildApi {
       })
     } catch (e) {
       if (signal?.aborted) throw e
-      throw new ServiceError('server_unavailable', `cannot reach the server at ${this.base} (${(e as Error).message}); start one (\`nbs dev up\` for the local dev stack, or \`nbs serve\`) or pass --server URL`)
+      // The dev stack's server may be on a moved port (NBS_DEV_SERVER_PORT): `nbs dev env` exports NBS_SERVER for it.
+      throw new ServiceError(
+        'server_unavailable',
+        `cannot reach the server at ${this.base} (${(e as Error).message}); start one (\`nbs dev up\` for the local dev stack, or \`nbs serve\`), or point the CLI at one: for the dev stack \`eval "$(nbs dev env)"\`, else NBS_SERVER=URL or --server URL`,
+      )
     }
     if (res.ok) return res
     const text = await res.text()

@@ -1,6 +1,6 @@
 // The job commands: submit, status, logs, kill, cleanup, list, wait.
 import { resolve } from 'node:path'
-import { type Command, Option } from 'commander'
+import type { Command } from 'commander'
 import { ServiceError } from '../errors'
 import { isFinal, type JobStatus } from '../jobs/status-schema'
 import { literalValues } from '../jobs/validate'
@@ -8,7 +8,7 @@ import type { BuildApi } from '../service/api'
 import { SETTLE_SECONDS, settled } from '../service/wait'
 import { JobState, Phase } from '../service/schemas'
 import { connect } from './connect'
-import { inFlagWords, wholeNumber as int } from './flags'
+import { inFlagWords, oneOf, wholeNumber as int } from './flags'
 import { jobTable, statusText, TaskLines } from './print'
 import { flagNames, localSource, requestFromFlags, type SubmitFlags } from './request-options'
 import { humanSize, progressReporter, uploadDirectory, type UploadOptions } from './upload'
@@ -80,8 +80,8 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
     .action(async (dir: string | undefined, o: SubmitFlags & { wait?: boolean; json?: boolean }) => {
       const client = api()
       const flags = { ...o, dir }
-      const names = flagNames(flags)
       const request = requestFromFlags(flags)
+      const names = flagNames(flags, request)
       const local = localSource(request)
       if (local) {
         const options = { context: request.context as string | undefined, dockerfile: request.dockerfile as string | undefined, includeGit: flags.includeGit }
@@ -140,7 +140,7 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
   program
     .command('logs <id>')
     .description("Print a job's logs, task by task.")
-    .addOption(new Option('--phase <phase>', 'only this phase').choices(phases))
+    .addOption(oneOf('--phase <phase>', 'only this phase', phases))
     .option('--task <task>', 'one task: build, test-N or publish')
     .option('--tail <lines>', 'last N lines of each task (0: all)', int, 200)
     .option('--grep <text>', 'only lines containing text (case-insensitive), or matching /regex/flags')
@@ -191,7 +191,7 @@ export function registerJobCommands(program: Command, api: () => BuildApi = conn
   program
     .command('list')
     .description('Recent jobs, newest first.')
-    .addOption(new Option('--status <status>', 'only jobs in this status').choices(states))
+    .addOption(oneOf('--status <status>', 'only jobs in this status', states))
     .option('--limit <n>', 'at most n jobs', int)
     .option('--json', 'print JSON')
     .action(async (o: { status?: JobState; limit?: number; json?: boolean }) => {

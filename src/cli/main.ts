@@ -10,12 +10,12 @@ import { registerDevCommands } from './dev-commands'
 import { registerJobCommands } from './jobs-commands'
 import { registerRunCommand } from './run-command'
 import { registerServeCommands } from './serve-commands'
+import { usageLineAfterErrors } from './usage'
 
 const program = new Command('nbs')
   .description('Nomad Build Service: build, test and publish container images on Nomad.')
   .version(pkg.version)
   .option('--server <url>', 'server URL for the job commands (env NBS_SERVER; default http://127.0.0.1:8080)')
-  .showHelpAfterError()
 
 registerJobCommands(program, () => connect(program.opts().server))
 registerRunCommand(program, () => connect(program.opts().server))
@@ -23,6 +23,7 @@ registerServeCommands(program)
 registerDevCommands(program)
 registerClientCommands(program)
 registerBuilderCommands(program)
+usageLineAfterErrors(program)
 
 try {
   await program.parseAsync()

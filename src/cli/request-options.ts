@@ -93,9 +93,21 @@ const fieldFlags: [field: string, flag: keyof SubmitFlags, name: string][] = [
   ['resources.memory', 'memory', '--memory'],
 ]
 
-/** The flags given, by the field each set; a field that came from the -f file keeps its own name. */
-export const flagNames = (f: SubmitFlags): FlagNames =>
-  Object.fromEntries(fieldFlags.filter(([, flag]) => f[flag] !== undefined).map(([field, , name]) => [field, name]))
+/** The value at a dotted field path ("test.commands"), or undefined. */
+const valueAt = (req: Record<string, unknown>, field: string): unknown =>
+  field.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), req)
+
+/**
+ * The flags given, by the field each set; a field that came from the -f file keeps its own name.
+ * With the request made, a field it lacks is named by the flag that would set it too: the server's
+ * "repo: is required" is the CLI's "--repo: is required" (the first flag of a field, --source not [dir]).
+ */
+export function flagNames(f: SubmitFlags, req?: Record<string, unknown>): FlagNames {
+  const names: FlagNames = {}
+  for (const [field, flag, name] of fieldFlags)
+    if (f[flag] !== undefined || (req && !(field in names) && valueAt(req, field) === undefined)) names[field] = name
+  return names
+}
 
 const uploadId = new RegExp(sourcePattern)
 

@@ -16,6 +16,7 @@ import { healthRoutes } from './health-routes'
 import { infoRoutes } from './info-routes'
 import { jobsRoutes } from './jobs-routes'
 import { mcpRoute } from './mcp-route'
+import { unsupportedBody } from './media-type'
 import { sourcesRoutes } from './sources-routes'
 import { malformedJson, problemOf, problemResponse, validationProblem } from './problem'
 import { uiRoutes } from './ui-routes'
@@ -43,11 +44,17 @@ export function createApp(service: ServerApi, options: AppOptions = {}) {
     new Elysia({ name: 'nbs', normalize: false, serve: { maxRequestBodySize: Math.max(MAX_BODY_BYTES, sourceBytes + 2 ** 20) } })
       // This says so in a problem, for every body but an upload (which the spool bounds itself).
       .onRequest(({ request }) => {
+        const { pathname, search } = new URL(request.url)
+        // Elysia answers /docs/ with the page too, but its relative bundle (docs/scalar.js) then resolves to
+        // /docs/docs/scalar.js and nothing loads: send the browser to /docs.
+        if (pathname === '/docs/') return new Response(null, { status: 301, headers: { location: `/docs${search}` } })
         const length = Number(request.headers.get('content-length') ?? 0)
-        if (length > MAX_BODY_BYTES && new URL(request.url).pathname !== '/v1/sources')
+        if (length > MAX_BODY_BYTES && pathname !== '/v1/sources')
           return problemResponse(
             problemOf(new ServiceError('too_large', `body: ${length} bytes is more than the ${MAX_BODY_BYTES} bytes a request may have`, 'body')),
           )
+        const unsupported = unsupportedBody(request, pathname)
+        if (unsupported) return problemResponse(problemOf(unsupported))
       })
       .use(
         openapi({

@@ -11,7 +11,7 @@ export const cleanupRoutes = (api: BuildApi, authenticate: Authenticate = noAuth
     .use(callerOf(authenticate))
     .post('/cleanup', async ({ body, caller }) => api.cleanup(body ?? {}, caller), {
     body: t.Optional(CloneType(CleanupQuery, { examples: [{ olderThanSeconds: 604800 }] })),
-    response: { 200: CleanupResult, 400: Problem, 401: Problem, 404: Problem, 409: Problem, 502: Problem, 503: Problem },
+    response: { 200: CleanupResult, 400: Problem, 401: Problem, 404: Problem, 409: Problem, 415: Problem, 502: Problem, 503: Problem },
     detail: {
       summary: 'Remove finished jobs',
       description:

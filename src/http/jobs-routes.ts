@@ -59,7 +59,7 @@ export const jobsRoutes = (api: BuildApi, authenticate: Authenticate = noAuth) =
     .use(callerOf(authenticate))
     .post('', async ({ body, status, caller }) => status(201, await api.submitJob(body, caller)), {
       body: SubmitBody,
-      response: { 201: SubmitResult, ...problems },
+      response: { 201: SubmitResult, ...problems, 415: Problem },
       detail: {
         summary: 'Submit a build',
         description: 'Clone, build, test and publish an image as one Nomad job. Returns at once with the job id; follow it with /wait or /logs.',
@@ -112,7 +112,7 @@ export const jobsRoutes = (api: BuildApi, authenticate: Authenticate = noAuth) =
     .post('/:id/run', async ({ params, body, request, caller }) => api.runInImage(params.id, body, caller, request.signal), {
       params: JobRef,
       body: CloneType(RunRequest, { examples: [{ command: 'ls -la /app && /app/run --version', timeoutSeconds: 30 }] }),
-      response: { 200: RunResult, ...problems },
+      response: { 200: RunResult, ...problems, 415: Problem },
       detail: {
         summary: "Run a command in a build's image",
         description:

@@ -36,6 +36,7 @@ const titles: Record<ErrorCode, string> = {
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
   too_large: 'Request too large',
+  unsupported_media_type: 'Unsupported media type',
   too_many_requests: 'Too many builds in flight',
   insufficient_storage: 'Source spool full',
   nomad_unavailable: 'Nomad unavailable',
@@ -73,6 +74,7 @@ function codeOfStatus(status: number): ErrorCode {
     429: 'too_many_requests',
     507: 'insufficient_storage',
     413: 'too_large',
+    415: 'unsupported_media_type',
     422: 'invalid_request',
     503: 'nomad_unavailable',
   }

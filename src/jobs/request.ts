@@ -34,6 +34,8 @@ export const limits = {
    */
   requestBytes: 64 * 1024,
   testCommands: 32,
+  /** One test command's characters: a shell-form string, or each argument of an exec-form array. */
+  commandChars: 8192,
   tags: 16,
   buildArgs: 64,
   testEnv: 64,
@@ -56,8 +58,8 @@ export const TestSpec = t.Object(
     commands: t.Optional(
       t.Array(
         t.Union([
-          t.String({ minLength: 1, maxLength: 8192, description: "Run by the image's /bin/sh -c (shell form)." }),
-          t.Array(t.String({ maxLength: 8192 }), {
+          t.String({ minLength: 1, maxLength: limits.commandChars, description: "Run by the image's /bin/sh -c (shell form)." }),
+          t.Array(t.String({ maxLength: limits.commandChars }), {
             minItems: 1,
             maxItems: 256,
             description: 'Run as-is, for images without a shell (exec form).',

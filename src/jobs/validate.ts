@@ -5,6 +5,7 @@ import { ServiceError } from '../errors'
 import { registryOf } from './render'
 import { JobRequest, limits } from './request'
 import { ruleOf } from './rules'
+import { closestName } from './similar'
 import { refAllowed, refsOf } from './secrets'
 
 export interface ValidationPolicy {
@@ -57,10 +58,17 @@ function unionMessage(schema: TSchema, value: unknown): string {
 /** A pattern refused: its rule in words (src/jobs/rules.ts), never the regex. */
 const patternMessage = (pattern: string) => ruleOf(pattern) ?? `must match ${pattern}`
 
+/** "unknown field", with the known field it most likely meant: `test.command` was meant as `commands`. */
+function unknownField(e: ValueError): string {
+  const name = e.path.split('/').pop()?.replace(/~1/g, '/').replace(/~0/g, '~') ?? ''
+  const meant = closestName(name, Object.keys(e.schema.properties ?? {}))
+  return meant ? `unknown field; did you mean \`${meant}\`?` : 'unknown field'
+}
+
 function messageOf(e: ValueError): string {
   switch (e.type) {
     case ValueErrorType.ObjectAdditionalProperties: {
-      if (!e.schema.patternProperties) return 'unknown field'
+      if (!e.schema.patternProperties) return unknownField(e)
       const [names = ''] = Object.keys(e.schema.patternProperties)
       return `is not an allowed name (it ${patternMessage(names)}).${describe(e.schema)}`
     }
@@ -68,6 +76,11 @@ function messageOf(e: ValueError): string {
       return 'is required'
     case ValueErrorType.StringPattern:
       return patternMessage(e.schema.pattern)
+    // The bound and the length, in words: typebox says "Expected string length less or equal to 8192".
+    case ValueErrorType.StringMaxLength:
+      return `at most ${e.schema.maxLength} characters (got ${String(e.value).length})`
+    case ValueErrorType.StringMinLength:
+      return e.schema.minLength === 1 ? 'must not be empty' : `at least ${e.schema.minLength} characters (got ${String(e.value).length})`
     case ValueErrorType.Union:
       return unionMessage(e.schema, e.value)
     default:
@@ -75,12 +88,33 @@ function messageOf(e: ValueError): string {
   }
 }
 
+/** Whether a union's branch takes values of `value`'s JSON kind (an enum's literals never do: unionMessage lists them). */
+function takesKind(s: TSchema, value: unknown): boolean {
+  if (TypeGuard.IsLiteral(s)) return false
+  if (Array.isArray(value)) return TypeGuard.IsArray(s)
+  if (value === null) return s.type === 'null'
+  if (typeof value === 'number') return s.type === 'number' || s.type === 'integer'
+  return s.type === typeof value
+}
+
+/**
+ * Value.Errors, with a union's error replaced by its one branch of the value's kind's errors: a
+ * string refused for its length is told its length, not "must be a string or … (got a string)".
+ */
+function* errorsOf(schema: TSchema, value: unknown, prefix = ''): Generator<{ path: string; error: ValueError }> {
+  for (const e of Value.Errors(schema, value)) {
+    const branches = e.type === ValueErrorType.Union ? (e.schema.anyOf as TSchema[]).filter((s) => takesKind(s, e.value)) : []
+    if (branches.length === 1) yield* errorsOf(branches[0] as TSchema, e.value, prefix + e.path)
+    else yield { path: prefix + e.path, error: e }
+  }
+}
+
 /** Every schema error, one per field, with what the field allows. */
 export function schemaErrors(schema: TSchema, value: unknown): FieldError[] {
   const seen = new Set<string>()
   const out: FieldError[] = []
-  for (const e of Value.Errors(schema, value)) {
-    const field = fieldName(e.path)
+  for (const { path, error: e } of errorsOf(schema, value)) {
+    const field = fieldName(path)
     if (seen.has(field)) continue
     seen.add(field)
     out.push({ field, message: messageOf(e) })

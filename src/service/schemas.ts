@@ -1,7 +1,7 @@
 // Inputs and outputs of every service operation: the one source for MCP tools, REST routes and the CLI.
 import { type Static, Type as t } from '@sinclair/typebox'
 import { buildIdOfRef, idPattern, jobRefPattern, taskPattern } from '../jobs/ids'
-import { envNamePattern, JobRequest, sourcePattern } from '../jobs/request'
+import { envNamePattern, JobRequest, limits, sourcePattern } from '../jobs/request'
 import { Failure, JobState, JobStatus, Phase, Queue } from '../jobs/status-schema'
 
 export { JobRequest, JobStatus, JobState, Phase }
@@ -112,8 +112,8 @@ export const RunRequest = t.Object(
   {
     command: t.Union(
       [
-        t.String({ minLength: 1, maxLength: 8192, description: "Run by the image's /bin/sh -c." }),
-        t.Array(t.String({ maxLength: 8192 }), { minItems: 1, maxItems: 256, description: 'Run as-is, for images without a shell.' }),
+        t.String({ minLength: 1, maxLength: limits.commandChars, description: "Run by the image's /bin/sh -c." }),
+        t.Array(t.String({ maxLength: limits.commandChars }), { minItems: 1, maxItems: 256, description: 'Run as-is, for images without a shell.' }),
       ],
       { description: 'The command: a string for /bin/sh -c, or an array run as-is. E.g. "ls -la /app" or ["/app", "--version"].' },
     ),
@@ -202,6 +202,7 @@ export const ServerInfo = t.Object({
     bodyBytes: t.Integer({ description: 'The largest request body (REST, and MCP over HTTP).' }),
     requestBytes: t.Integer({ description: 'The largest build request as JSON (UTF-8 bytes), whatever the transport: the tasks carry it in their environment.' }),
     testCommands: t.Integer(),
+    commandChars: t.Integer({ description: 'The longest test command (or runInImage command), in characters: a shell-form string, or each argument of an exec-form array.' }),
     tags: t.Integer(),
     buildArgs: t.Integer(),
     testEnv: t.Integer(),

@@ -21,6 +21,7 @@ export function serverInfo(config: Config, caller: Caller): ServerInfo {
       bodyBytes: MAX_BODY_BYTES,
       requestBytes: limits.requestBytes,
       testCommands: limits.testCommands,
+      commandChars: limits.commandChars,
       tags: limits.tags,
       buildArgs: limits.buildArgs,
       testEnv: limits.testEnv,

@@ -37,7 +37,7 @@ describe('REST problems', () => {
     expect(res.status).toBe(400)
     const p = await problem(res)
     expect(p.field).toBe('dockerfil')
-    expect(p.errors).toContainEqual({ field: 'dockerfil', message: 'unknown field' })
+    expect(p.errors).toContainEqual({ field: 'dockerfil', message: 'unknown field; did you mean `dockerfile`?' })
   })
 
   test('an unknown nested field is named with its path', async () => {

@@ -1,6 +1,7 @@
 import { refusal as refuse } from '../support/refusal'
 import { describe, expect, test } from 'bun:test'
 import { ServiceError } from '../../src/errors'
+import { limits } from '../../src/jobs/request'
 import { fieldName, repoUrlError, validateRequest } from '../../src/jobs/validate'
 
 const ok = { repo: 'https://example.com/acme/app.git', image: 'registry.example.com/acme/app' }
@@ -42,6 +43,28 @@ describe('request validation', () => {
     expect(e.details?.map((d) => d.field)).toContain(field)
     expect(e.message).toContain(field)
     if (words) expect(e.message.toLowerCase()).toContain(words.toLowerCase())
+  })
+
+  test('a test command over its length is told the limit and its length, not its kind', () => {
+    const long = 'x'.repeat(limits.commandChars + 808)
+    expect(refusal({ ...ok, test: { commands: [long] } }).message).toBe('test.commands[0]: at most 8192 characters (got 9000)')
+    // An exec-form argument is named by its place in the array.
+    expect(refusal({ ...ok, test: { commands: ['true', ['/app', long]] } }).message).toBe('test.commands[1][1]: at most 8192 characters (got 9000)')
+    expect(refusal({ ...ok, test: { commands: [''] } }).message).toBe('test.commands[0]: must not be empty')
+    // A value of neither kind still hears both kinds.
+    expect(refusal({ ...ok, test: { commands: [42] } }).message).toBe('test.commands[0]: must be a string or an array of strings (got a number)')
+  })
+
+  test.each([
+    [{ ...ok, test: { command: ['true'] } }, 'test.command: unknown field; did you mean `commands`?'],
+    [{ ...ok, dockerFile: 'Dockerfile' }, 'dockerFile: unknown field; did you mean `dockerfile`?'],
+    [{ ...ok, timeouts: { biuld: 60 } }, 'timeouts.biuld: unknown field; did you mean `build`?'],
+    [{ ...ok, secrets: { regsitry: 'nomad:nbs/team-a/r' } }, 'secrets.regsitry: unknown field; did you mean `registry`?'],
+    // Nothing close: no guess.
+    [{ ...ok, bogus: 1 }, 'bogus: unknown field'],
+    [{ ...ok, test: { commands: ['true'], network: 'host' } }, 'test.network: unknown field'],
+  ])('an unknown field suggests the known one it is close to: %j', (input, message) => {
+    expect(refusal(input).message).toBe(message)
   })
 
   test('every field at fault is listed, not only the first', () => {
