@@ -171,7 +171,7 @@ describe.skipIf(!nomadCheckBin)("server jobspec read as Nomad reads it, validate
 describe.skipIf(!nomadCheckBin)("server ACL policy as Nomad's ACL policy specification defines it", () => {
   test("effective permissions are exactly the intended ones", () => {
     const out = synth();
-    const rules = Object.values(out.resource.nomad_acl_policy!)[0]!.rules_hcl as string;
+    const rules = out.resource.nomad_acl_policy!.server_acl_policy!.rules_hcl as string;
     const r = nomadCheck(["policy", tmpFile("policy.json", rules), "nbs,default,other", "buildah-cache,other"]);
     expect(r.stderr).toBe("");
     expect(r.json).toEqual({
@@ -202,6 +202,21 @@ describe.skipIf(!nomadCheckBin)("server ACL policy as Nomad's ACL policy specifi
       quotaRead: false,
       pluginRead: false,
       nodePoolRead: false,
+    });
+  });
+
+  test("the builds' policy: their own job and node read (the publish fence, the raw_exec store), nothing else", () => {
+    const rules = synth().resource.nomad_acl_policy!.build_acl_policy!.rules_hcl as string;
+    const r = nomadCheck(["policy", tmpFile("builds.json", rules), "nbs,default,other", "buildah-cache,other"]);
+    expect(r.stderr).toBe("");
+    expect(r.json).toMatchObject({
+      namespaces: { nbs: ["read-job", "csi-read-volume", "csi-list-volume"], default: [], other: [] },
+      variables: { nbs: [], default: [], other: [] },
+      hostVolumes: { "buildah-cache": [], other: [] },
+      nodeRead: true,
+      nodeWrite: false,
+      agentRead: false,
+      operatorRead: false,
     });
   });
 
