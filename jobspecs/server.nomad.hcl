@@ -130,7 +130,7 @@ job "nomad-build-service" {
     }
 
     # The upload spool lives in the allocation: a replica lost takes its uploads with it, and the
-    # builds waiting for them fail saying so (README: source upload).
+    # builds waiting for them fail saying so (docs/reference.md: uploaded sources).
     ephemeral_disk {
       size = var.source_spool_mb + 256
     }

@@ -93,15 +93,16 @@ describe('/docs', () => {
   })
 })
 
-describe('README', () => {
+describe('docs/reference.md', () => {
   test("the REST list names every /v1 operation of the OpenAPI document", async () => {
     const doc = (await (await call('GET', '/openapi.json')).json()) as { paths: Record<string, Record<string, unknown>> }
-    const readme = await Bun.file(new URL('../../README.md', import.meta.url)).text()
-    const list = readme.match(/^- \*\*REST\*\* under `\/v1`:[\s\S]*?(?=^- )/m)?.[0] ?? ''
+    const reference = await Bun.file(new URL('../../docs/reference.md', import.meta.url)).text()
+    const list = reference.match(/^- \*\*REST\*\* under `\/v1`:[\s\S]*?(?=^- )/m)?.[0] ?? ''
     const ops = Object.entries(doc.paths)
       .filter(([path]) => path.startsWith('/v1/'))
       .flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`))
     expect(ops).toContain('GET /v1/info')
+    expect(list).toContain('`POST /v1/jobs`')
     expect(ops.filter((op) => !list.includes(`\`${op}`))).toEqual([])
   })
 })
