@@ -97,10 +97,11 @@ func (s *State) load() error {
 	return nil
 }
 
-// locked runs fn with the state lock held. Whatever reads or changes the
-// state does it inside such an fn, and so do the helpers whose comments say
-// "call with the lock held". The unlock is deferred because net/http recovers a
-// panicking handler: the agent must not stay locked after one.
+// locked runs fn with the state lock held, the only way to it: whatever
+// reads or changes the state does it inside such an fn, and so do the
+// helpers whose comments say "call with the lock held". The unlock is
+// deferred because net/http recovers a panicking handler, and the agent
+// must not stay locked after one.
 func (s *State) locked(fn func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -125,7 +126,7 @@ func (s *State) read(fn func()) <-chan struct{} {
 }
 
 // bump moves the index, wakes blocking queries and marks the state for
-// saving. Call inside locked; returns the new index.
+// saving. Call with the lock held; returns the new index.
 func (s *State) bump() uint64 {
 	s.Index++
 	close(s.changed)
@@ -135,11 +136,7 @@ func (s *State) bump() uint64 {
 }
 
 // watch is closed at the next change of the state.
-func (s *State) watch() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.changed
-}
+func (s *State) watch() <-chan struct{} { return s.read(func() {}) }
 
 // save writes the snapshot atomically (temp file + rename) if anything changed.
 func (s *State) save() {
