@@ -48,13 +48,17 @@ func (s *Server) startRunners(allocs []*api.Allocation) {
 // startRunner starts the allocation's runner, unless the servers stopped or
 // forgot it before its node's client received it.
 func (s *Server) startRunner(a *api.Allocation) {
-	s.st.mu.Lock()
-	if s.st.Allocs[a.ID] != a || a.DesiredStatus != "run" {
-		s.st.mu.Unlock()
+	var job *api.Job
+	var tg *api.TaskGroup
+	live := false
+	s.st.locked(func() {
+		if live = s.st.Allocs[a.ID] == a && a.DesiredStatus == "run"; live {
+			job, tg = a.Job, allocGroup(a)
+		}
+	})
+	if !live {
 		return
 	}
-	job, tg := a.Job, allocGroup(a)
-	s.st.mu.Unlock()
 	ar := &allocRunner{s: s, node: s.nodeOf(a), id: a.ID, job: job, tg: tg, dir: s.allocDir(a), live: map[string]*taskRunner{}}
 	s.runMu.Lock()
 	s.runners[a.ID] = ar
@@ -235,33 +239,33 @@ func (ar *allocRunner) skipTask(t *api.Task, failedSibling string) {
 // (purged).
 func (ar *allocRunner) update(fn func(a *api.Allocation)) *api.Allocation {
 	s := ar.s
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	a := s.st.Allocs[ar.id]
-	if a == nil {
-		return nil
-	}
-	if fn == nil {
+	return lockedValue(s.st, func() *api.Allocation {
+		a := s.st.Allocs[ar.id]
+		if a == nil {
+			return nil
+		}
+		if fn == nil {
+			return a
+		}
+		if shadow := s.shadows[ar.id]; shadow != nil {
+			// Cut off: the servers learn this when the node is healed.
+			fn(shadow)
+			return shadow
+		}
+		fn(a)
+		a.ModifyIndex, a.ModifyTime = s.st.bump(), now()
+		wasTerminal := clientTerminal(a)
+		if a.ClientStatus != "lost" {
+			// The servers gave up on a lost allocation: its client's news no
+			// longer changes that.
+			a.ClientStatus, a.ClientDescription = deriveClientStatus(a)
+		}
+		if !wasTerminal && clientTerminal(a) {
+			logf("alloc %s %s", ar.id[:8], a.ClientStatus)
+		}
+		s.updateJobStatus(a.JobID)
 		return a
-	}
-	if shadow := s.shadows[ar.id]; shadow != nil {
-		// Cut off: the servers learn this when the node is healed.
-		fn(shadow)
-		return shadow
-	}
-	fn(a)
-	a.ModifyIndex, a.ModifyTime = s.st.bump(), now()
-	wasTerminal := clientTerminal(a)
-	if a.ClientStatus != "lost" {
-		// The servers gave up on a lost allocation: its client's news no
-		// longer changes that.
-		a.ClientStatus, a.ClientDescription = deriveClientStatus(a)
-	}
-	if !wasTerminal && clientTerminal(a) {
-		logf("alloc %s %s", ar.id[:8], a.ClientStatus)
-	}
-	s.updateJobStatus(a.JobID)
-	return a
+	})
 }
 
 func (ar *allocRunner) updateTask(name string, fn func(ts *api.TaskState)) {

@@ -132,45 +132,7 @@ func (s *Server) findAlloc(id string) *api.Allocation {
 	return nil
 }
 
-// stopAlloc stops one allocation. Nomad would also place a replacement
-// (migrate); nomadlite does not — see README.
 func (s *Server) stopAlloc(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	st := s.st
-	st.mu.Lock()
-	a := st.Allocs[id]
-	if a == nil {
-		st.mu.Unlock()
-		httpError(w, 404, "alloc not found")
-		return
-	}
-	idx := st.bump()
-	var ar *allocRunner
-	if a.DesiredStatus == "run" {
-		a.DesiredStatus, a.DesiredDescription = "stop", "alloc was stopped by user"
-		a.ModifyIndex, a.ModifyTime = idx, now()
-		if !clientTerminal(a) {
-			ar = s.runner(a.ID)
-		}
-	}
-	var eval *api.Evaluation
-	if j := st.Jobs[a.JobID]; j != nil {
-		eval = s.newEval(j, "alloc-stop", idx)
-		s.finishEval(eval, nil)
-		s.updateJobStatus(a.JobID)
-	}
-	evalID := ""
-	if eval != nil {
-		evalID = eval.ID
-	}
-	// Nomad's wire form of api.AllocStopResponse: EvalID plus the server's Index.
-	resp := struct {
-		EvalID string
-		Index  uint64
-	}{evalID, st.Index}
-	st.mu.Unlock()
-	if ar != nil {
-		s.stopRunners([]*allocRunner{ar})
-	}
-	writeJSON(w, 200, resp)
+	resp, err := s.stopAllocation(r.PathValue("id"))
+	writeAnswer(w, resp, err)
 }

@@ -14,50 +14,50 @@ import (
 // failures are retried only when the node changed (nodeChanged: a driver
 // turned healthy), as Nomad unblocks them on a node update.
 func (s *Server) retryBlocked(nodeChanged bool) {
-	s.st.mu.Lock()
 	var started []*api.Allocation
-	blocked := s.sortedEvals(func(e *api.Evaluation) bool { return e.Status == "blocked" })
-	slices.Reverse(blocked)
-	sort.SliceStable(blocked, func(i, j int) bool { return blocked[i].Priority > blocked[j].Priority })
-	for _, e := range blocked {
-		j := s.st.Jobs[e.JobID]
-		if j == nil || deref(j.Stop) {
-			continue
-		}
-		retry := true
-		for _, m := range e.FailedTGAllocs {
-			if len(m.ConstraintFiltered) > 0 && !nodeChanged || m.NodesEvaluated == 0 {
-				retry = false
-			}
-		}
-		if !retry {
-			continue
-		}
-		failed := map[string]*api.AllocationMetric{}
-		queued := map[string]int{}
-		for _, tg := range j.TaskGroups {
-			name := deref(tg.Name)
-			want := e.QueuedAllocations[name]
-			if want == 0 {
+	s.st.locked(func() {
+		blocked := s.sortedEvals(func(e *api.Evaluation) bool { return e.Status == "blocked" })
+		slices.Reverse(blocked)
+		sort.SliceStable(blocked, func(i, j int) bool { return blocked[i].Priority > blocked[j].Priority })
+		for _, e := range blocked {
+			j := s.st.Jobs[e.JobID]
+			if j == nil || deref(j.Stop) {
 				continue
 			}
-			p, m := s.placeGroup(j, tg, want, placement{evalID: e.ID})
-			started = append(started, p...)
-			if m != nil {
-				failed[name] = m
-				queued[name] = want - len(p)
+			retry := true
+			for _, m := range e.FailedTGAllocs {
+				if len(m.ConstraintFiltered) > 0 && !nodeChanged || m.NodesEvaluated == 0 {
+					retry = false
+				}
 			}
+			if !retry {
+				continue
+			}
+			failed := map[string]*api.AllocationMetric{}
+			queued := map[string]int{}
+			for _, tg := range j.TaskGroups {
+				name := deref(tg.Name)
+				want := e.QueuedAllocations[name]
+				if want == 0 {
+					continue
+				}
+				p, m := s.placeGroup(j, tg, want, placement{evalID: e.ID})
+				started = append(started, p...)
+				if m != nil {
+					failed[name] = m
+					queued[name] = want - len(p)
+				}
+			}
+			idx := s.st.bump()
+			e.ModifyIndex, e.ModifyTime = idx, now()
+			if len(failed) == 0 {
+				e.Status, e.StatusDescription, e.QueuedAllocations = "complete", "", map[string]int{}
+			} else {
+				e.FailedTGAllocs, e.QueuedAllocations = failed, queued
+			}
+			s.updateJobStatus(e.JobID)
 		}
-		idx := s.st.bump()
-		e.ModifyIndex, e.ModifyTime = idx, now()
-		if len(failed) == 0 {
-			e.Status, e.StatusDescription, e.QueuedAllocations = "complete", "", map[string]int{}
-		} else {
-			e.FailedTGAllocs, e.QueuedAllocations = failed, queued
-		}
-		s.updateJobStatus(e.JobID)
-	}
-	s.st.mu.Unlock()
+	})
 	if len(started) > 0 {
 		logf("placed %d alloc(s) from blocked evaluations", len(started))
 	}

@@ -28,18 +28,19 @@ func (s *Server) fsLogs(w http.ResponseWriter, r *http.Request) {
 		origin = "start"
 	}
 	offset, _ := strconv.ParseInt(q.Get("offset"), 10, 64)
-	s.st.mu.Lock()
-	a := s.st.Allocs[id]
-	known := a != nil && a.TaskStates != nil
-	if a != nil {
-		_, known = a.TaskStates[task]
-		if !known {
-			for _, t := range allocTasks(a) {
-				known = known || t == task
+	var a *api.Allocation
+	known := false
+	s.st.locked(func() {
+		a = s.st.Allocs[id]
+		if a != nil {
+			_, known = a.TaskStates[task]
+			if !known {
+				for _, t := range allocTasks(a) {
+					known = known || t == task
+				}
 			}
 		}
-	}
-	s.st.mu.Unlock()
+	})
 	switch {
 	case a == nil:
 		httpError(w, 404, "alloc not found")
@@ -171,9 +172,7 @@ func (s *Server) allocFile(a *api.Allocation, p string) (string, error) {
 }
 
 func (s *Server) allocExists(id string) (*api.Allocation, bool) {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	a := s.st.Allocs[id]
+	a := lockedValue(s.st, func() *api.Allocation { return s.st.Allocs[id] })
 	return a, a != nil
 }
 

@@ -52,23 +52,23 @@ func (s *Server) makeRoomFor(node *clientNode, n int) {
 	if s.cfg.GCMaxAllocs <= 0 {
 		return
 	}
-	s.st.mu.Lock()
-	held, done := 0, []*api.Allocation{}
-	for id, a := range s.st.Allocs {
-		if s.nodeOf(a) != node || !s.clientHolds(a) {
-			continue
-		}
-		held++
-		if clientTerminal(a) && s.runner(id) == nil {
-			done = append(done, a)
-		}
-	}
-	sort.Slice(done, func(i, j int) bool { return done[i].ModifyTime < done[j].ModifyTime })
 	var dirs []string
-	for ; held > s.cfg.GCMaxAllocs-n && len(done) > 0; held-- {
-		dirs, done = append(dirs, s.allocDir(done[0])), done[1:]
-	}
-	s.st.mu.Unlock()
+	s.st.locked(func() {
+		held, done := 0, []*api.Allocation{}
+		for id, a := range s.st.Allocs {
+			if s.nodeOf(a) != node || !s.clientHolds(a) {
+				continue
+			}
+			held++
+			if clientTerminal(a) && s.runner(id) == nil {
+				done = append(done, a)
+			}
+		}
+		sort.Slice(done, func(i, j int) bool { return done[i].ModifyTime < done[j].ModifyTime })
+		for ; held > s.cfg.GCMaxAllocs-n && len(done) > 0; held-- {
+			dirs, done = append(dirs, s.allocDir(done[0])), done[1:]
+		}
+	})
 	for _, dir := range dirs {
 		s.removeAllocDir(dir)
 		logf("gc: collected alloc dir %s: more than %d allocations on node %s (gc-max-allocs)", filepath.Base(dir)[:8], s.cfg.GCMaxAllocs, node.node.Name)
@@ -82,47 +82,46 @@ func (s *Server) makeRoomFor(node *clientNode, n int) {
 func (s *Server) gcOnce(cutoff time.Time) int {
 	c := cutoff.UnixNano()
 	st := s.st
-	st.mu.Lock()
 	var dirs []string
-	for id, a := range st.Allocs {
-		j := st.Jobs[a.JobID]
-		if clientTerminal(a) && a.ModifyTime < c && s.runner(id) == nil && (j == nil || deref(j.Status) == "dead") {
-			delete(st.Allocs, id)
-			delete(st.AllocStates, id)
-			dirs = append(dirs, s.allocDir(a))
+	nEvals, nJobs := 0, 0
+	st.locked(func() {
+		for id, a := range st.Allocs {
+			j := st.Jobs[a.JobID]
+			if clientTerminal(a) && a.ModifyTime < c && s.runner(id) == nil && (j == nil || deref(j.Status) == "dead") {
+				delete(st.Allocs, id)
+				delete(st.AllocStates, id)
+				dirs = append(dirs, s.allocDir(a))
+			}
 		}
-	}
-	nEvals := 0
-	for id, e := range st.Evals {
-		if e.Status == "pending" || e.Status == "blocked" || e.ModifyTime >= c {
-			continue
+		for id, e := range st.Evals {
+			if e.Status == "pending" || e.Status == "blocked" || e.ModifyTime >= c {
+				continue
+			}
+			if j := st.Jobs[e.JobID]; j == nil || deref(j.Status) == "dead" {
+				delete(st.Evals, id)
+				nEvals++
+			}
 		}
-		if j := st.Jobs[e.JobID]; j == nil || deref(j.Status) == "dead" {
-			delete(st.Evals, id)
-			nEvals++
+		for id, j := range st.Jobs {
+			if deref(j.Status) != "dead" || deref(j.SubmitTime) >= c {
+				continue
+			}
+			left := false
+			for _, a := range st.Allocs {
+				left = left || a.JobID == id
+			}
+			for _, e := range st.Evals {
+				left = left || e.JobID == id
+			}
+			if !left {
+				delete(st.Jobs, id)
+				nJobs++
+			}
 		}
-	}
-	nJobs := 0
-	for id, j := range st.Jobs {
-		if deref(j.Status) != "dead" || deref(j.SubmitTime) >= c {
-			continue
+		if len(dirs)+nEvals+nJobs > 0 {
+			st.bump()
 		}
-		left := false
-		for _, a := range st.Allocs {
-			left = left || a.JobID == id
-		}
-		for _, e := range st.Evals {
-			left = left || e.JobID == id
-		}
-		if !left {
-			delete(st.Jobs, id)
-			nJobs++
-		}
-	}
-	if len(dirs)+nEvals+nJobs > 0 {
-		st.bump()
-	}
-	st.mu.Unlock()
+	})
 	for _, dir := range dirs {
 		s.removeAllocDir(dir)
 	}
@@ -151,45 +150,45 @@ func (s *Server) removeAllocDir(dir string) {
 // DesiredStatus stop), each unfinished task dead with a Killed event saying why.
 func (s *Server) recoverLost() {
 	st := s.st
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for key, pid := range st.Pids {
-		if pid > 0 && pgidOf(pid) == pid {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			logf("killed leftover process group %d of %s", pid, key)
+	st.locked(func() {
+		for key, pid := range st.Pids {
+			if pid > 0 && pgidOf(pid) == pid {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+				logf("killed leftover process group %d of %s", pid, key)
+			}
+			delete(st.Pids, key)
 		}
-		delete(st.Pids, key)
-	}
-	for _, a := range st.Allocs {
-		if clientTerminal(a) {
-			continue
-		}
-		idx := st.bump()
-		for _, ts := range a.TaskStates {
-			if ts.State == "dead" {
+		for _, a := range st.Allocs {
+			if clientTerminal(a) {
 				continue
 			}
-			msg := "Task lost: nomadlite restarted while the task was running; its processes were killed"
-			if ts.StartedAt.IsZero() {
-				msg = "Task lost: nomadlite restarted before the task started"
+			idx := st.bump()
+			for _, ts := range a.TaskStates {
+				if ts.State == "dead" {
+					continue
+				}
+				msg := "Task lost: nomadlite restarted while the task was running; its processes were killed"
+				if ts.StartedAt.IsZero() {
+					msg = "Task lost: nomadlite restarted before the task started"
+				}
+				e := event("Killed", msg)
+				e.KillReason = msg
+				ts.Events = append(ts.Events, e)
+				ts.State, ts.FinishedAt = "dead", time.Now().UTC()
 			}
-			e := event("Killed", msg)
-			e.KillReason = msg
-			ts.Events = append(ts.Events, e)
-			ts.State, ts.FinishedAt = "dead", time.Now().UTC()
+			// Its tasks are dead now: nothing needs their secrets/ any more.
+			releaseSecrets(s.allocDir(a))
+			a.ClientStatus, a.ClientDescription = "lost", "alloc is lost since its node is down"
+			if a.DesiredStatus == "run" {
+				a.DesiredStatus, a.DesiredDescription = "stop", "alloc is lost since its node is down"
+			}
+			a.ModifyIndex, a.ModifyTime = idx, now()
+			logf("alloc %s of job %s marked lost (agent restarted while it ran)", a.ID[:8], a.JobID)
 		}
-		// Its tasks are dead now: nothing needs their secrets/ any more.
-		releaseSecrets(s.allocDir(a))
-		a.ClientStatus, a.ClientDescription = "lost", "alloc is lost since its node is down"
-		if a.DesiredStatus == "run" {
-			a.DesiredStatus, a.DesiredDescription = "stop", "alloc is lost since its node is down"
+		for id := range st.Jobs {
+			s.updateJobStatus(id)
 		}
-		a.ModifyIndex, a.ModifyTime = idx, now()
-		logf("alloc %s of job %s marked lost (agent restarted while it ran)", a.ID[:8], a.JobID)
-	}
-	for id := range st.Jobs {
-		s.updateJobStatus(id)
-	}
+	})
 }
 
 // pgidOf reads a process's group id from /proc (0 if it is gone).

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -32,93 +31,8 @@ func (s *Server) registerJob(w http.ResponseWriter, r *http.Request) {
 		httpError(w, 400, err.Error())
 		return
 	}
-	if req.Job == nil {
-		httpError(w, 400, "Job must be specified")
-		return
-	}
-	if req.Job.ID == nil {
-		httpError(w, 400, "Job ID hasn't been provided")
-		return
-	}
-	if pid := r.PathValue("id"); pid != "" && pid != *req.Job.ID {
-		httpError(w, 400, "Job ID does not match name")
-		return
-	}
-	job := req.Job
-	canonicalize(job)
-	if err := validateJob(job); err != nil {
-		httpError(w, 500, err.Error())
-		return
-	}
-	if err := unimplementedErrors(job); err != nil {
-		httpError(w, 500, err.Error())
-		return
-	}
-	id := *job.ID
-	st := s.st
-	st.mu.Lock()
-	existing := st.Jobs[id]
-	if req.EnforceIndex {
-		var cur uint64
-		if existing != nil {
-			cur = deref(existing.JobModifyIndex)
-		}
-		switch {
-		case req.JobModifyIndex == 0 && existing != nil:
-			st.mu.Unlock()
-			httpError(w, 500, "Enforcing job modify index 0: job already exists")
-			return
-		case req.JobModifyIndex != 0 && existing == nil:
-			st.mu.Unlock()
-			httpError(w, 500, fmt.Sprintf("Enforcing job modify index %d: job does not exist", req.JobModifyIndex))
-			return
-		case req.JobModifyIndex != 0 && cur != req.JobModifyIndex:
-			st.mu.Unlock()
-			httpError(w, 500, fmt.Sprintf("Enforcing job modify index %d: job exists with conflicting job modify index: %d", req.JobModifyIndex, cur))
-			return
-		}
-	}
-	idx := st.bump()
-	changed := true
-	if existing != nil {
-		changed = specOf(existing) != specOf(job) || deref(existing.Stop) != deref(job.Stop)
-		job.CreateIndex = existing.CreateIndex
-		v := deref(existing.Version)
-		if changed {
-			v++
-		}
-		job.Version = new(v)
-	} else {
-		job.CreateIndex = new(idx)
-		job.Version = new(uint64(0))
-	}
-	job.ModifyIndex, job.JobModifyIndex = new(idx), new(idx)
-	job.SubmitTime = new(now())
-	job.Status = new("pending")
-	st.Jobs[id] = job
-
-	eval := s.newEval(job, "job-register", idx)
-	var toStart []*api.Allocation
-	var stopping []*allocRunner
-	if changed && !deref(job.Stop) {
-		// A new version replaces whatever of the old one is still running.
-		stopping = s.stopJobAllocs(id, "alloc not needed due to job update")
-		s.cancelBlocked(id)
-		toStart = s.schedule(job, eval, false)
-	} else if deref(job.Stop) {
-		stopping = s.stopJobAllocs(id, "alloc not needed due to job update")
-		s.cancelBlocked(id)
-		s.finishEval(eval, nil)
-	} else {
-		s.finishEval(eval, nil)
-	}
-	s.updateJobStatus(id)
-	resp := writeResponse{EvalID: eval.ID, EvalCreateIndex: eval.CreateIndex, JobModifyIndex: idx, Warnings: new(""), Index: st.Index}
-	st.mu.Unlock()
-	logf("job %s registered (version %d, %d alloc(s) placed, eval %s)", id, deref(job.Version), len(toStart), eval.ID[:8])
-	s.stopRunners(stopping)
-	s.startRunners(toStart)
-	writeJSON(w, 200, resp)
+	resp, err := s.upsertJob(&req, r.PathValue("id"))
+	writeAnswer(w, resp, err)
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
@@ -226,56 +140,8 @@ func (s *Server) jobSummary(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deregisterJob(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	purge := r.URL.Query().Get("purge") == "true"
-	st := s.st
-	st.mu.Lock()
-	j := st.Jobs[id]
-	if j == nil {
-		st.mu.Unlock()
-		httpError(w, 404, "job not found")
-		return
-	}
-	idx := st.bump()
-	if !deref(j.Stop) {
-		j.Stop = new(true)
-		j.Version = new(deref(j.Version) + 1)
-	}
-	j.JobModifyIndex, j.ModifyIndex = new(idx), new(idx)
-	eval := s.newEval(j, "job-deregister", idx)
-	s.finishEval(eval, nil)
-	s.cancelBlocked(id)
-	stopping := s.stopJobAllocs(id, "alloc not needed due to job update")
-	if purge {
-		// Purge forgets the job, its allocations and evaluations at once; the
-		// allocation runners still stop their tasks and run poststop, then
-		// remove the alloc dirs because the allocs are gone from the state.
-		delete(st.Jobs, id)
-		for aid, a := range st.Allocs {
-			if a.JobID == id {
-				delete(st.Allocs, aid)
-				delete(st.AllocStates, aid)
-				if !clientTerminal(a) {
-					continue
-				}
-				go s.removeAllocDir(s.allocDir(a))
-			}
-		}
-		for eid, e := range st.Evals {
-			if e.JobID == id && eid != eval.ID {
-				delete(st.Evals, eid)
-			}
-		}
-		st.bump()
-	} else {
-		s.updateJobStatus(id)
-	}
-	resp := writeResponse{EvalID: eval.ID, EvalCreateIndex: eval.CreateIndex, JobModifyIndex: idx,
-		VolumeEvalID: new(""), VolumeEvalIndex: new(uint64(0)), Index: st.Index}
-	st.mu.Unlock()
-	s.stopRunners(stopping)
-	logf("job %s stopped%s (%d running alloc(s) told to stop)", id, map[bool]string{true: " and purged"}[purge], len(stopping))
-	writeJSON(w, 200, resp)
+	resp, err := s.stopJob(r.PathValue("id"), r.URL.Query().Get("purge") == "true")
+	writeAnswer(w, resp, err)
 }
 
 func (s *Server) validateJob(w http.ResponseWriter, r *http.Request) {

@@ -289,11 +289,13 @@ func TestStopBeforeTheFirstTask(t *testing.T) {
 	job["Constraints"] = []M{{"LTarget": "${attr.kernel.name}", "RTarget": "plan9", "Operand": "="}}
 	a.register(job)
 	s := a.srv
-	s.st.mu.Lock()
-	j := s.st.Jobs["stop-first"]
-	al := s.newAlloc(s.nodes[0], j, j.TaskGroups[0], placement{evalID: "stop-first-eval"}, &api.AllocationMetric{})
-	s.st.Allocs[al.ID] = al
-	s.st.mu.Unlock()
+	var j *api.Job
+	var al *api.Allocation
+	s.st.locked(func() {
+		j = s.st.Jobs["stop-first"]
+		al = s.newAlloc(s.nodes[0], j, j.TaskGroups[0], placement{evalID: "stop-first-eval"}, &api.AllocationMetric{})
+		s.st.Allocs[al.ID] = al
+	})
 	ar := &allocRunner{s: s, node: s.nodeOf(al), id: al.ID, job: j, tg: j.TaskGroups[0], dir: s.allocDir(al), live: map[string]*taskRunner{}}
 	s.runMu.Lock()
 	s.runners[al.ID] = ar

@@ -60,21 +60,21 @@ func (s *Server) partitioned(n *clientNode) bool {
 // kept in shadows, the client's own view, which the servers see only when
 // the node is healed.
 func (s *Server) partition(n *clientNode) {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	s.nodeMu.Lock()
-	already := n.link.partitioned
-	n.link.partitioned, n.link.since = true, time.Now()
-	s.nodeMu.Unlock()
-	if already {
-		return
-	}
-	for _, a := range s.st.Allocs {
-		if s.nodeOf(a) == n && !clientTerminal(a) {
-			s.shadows[a.ID] = deepCopy(a)
+	s.st.locked(func() {
+		s.nodeMu.Lock()
+		already := n.link.partitioned
+		n.link.partitioned, n.link.since = true, time.Now()
+		s.nodeMu.Unlock()
+		if already {
+			return
 		}
-	}
-	logf("node %s partitioned: no heartbeats, no client updates until healed", n.node.Name)
+		for _, a := range s.st.Allocs {
+			if s.nodeOf(a) == n && !clientTerminal(a) {
+				s.shadows[a.ID] = deepCopy(a)
+			}
+		}
+		logf("node %s partitioned: no heartbeats, no client updates until healed", n.node.Name)
+	})
 }
 
 // heal reconnects the node, as a client that heartbeats again: the node is
@@ -84,41 +84,43 @@ func (s *Server) partition(n *clientNode) {
 // up on (lost) or stopped meanwhile.
 func (s *Server) heal(n *clientNode) {
 	st := s.st
-	st.mu.Lock()
-	s.nodeMu.Lock()
-	was := n.link.partitioned
-	deferred := n.link.deferred
-	n.link = nodeLink{}
-	if n.node.Status != "ready" {
-		idx := st.bump()
-		n.node.Status, n.node.StatusUpdatedAt, n.node.ModifyIndex = "ready", time.Now().Unix(), idx
-		n.node.Events = append(n.node.Events, &api.NodeEvent{Message: nodeEventReregistered, Subsystem: "Cluster", Timestamp: time.Now(), CreateIndex: idx})
-	}
-	s.nodeMu.Unlock()
+	var was bool
+	var deferred []func()
 	var stop []*allocRunner
-	for id, shadow := range s.shadows {
-		a := st.Allocs[id]
-		if a == nil || s.nodeOf(a) != n {
-			continue
+	st.locked(func() {
+		s.nodeMu.Lock()
+		was = n.link.partitioned
+		deferred = n.link.deferred
+		n.link = nodeLink{}
+		if n.node.Status != "ready" {
+			idx := st.bump()
+			n.node.Status, n.node.StatusUpdatedAt, n.node.ModifyIndex = "ready", time.Now().Unix(), idx
+			n.node.Events = append(n.node.Events, &api.NodeEvent{Message: nodeEventReregistered, Subsystem: "Cluster", Timestamp: time.Now(), CreateIndex: idx})
 		}
-		delete(s.shadows, id)
-		a.TaskStates = shadow.TaskStates
-		if a.ClientStatus != "lost" {
-			a.ClientStatus, a.ClientDescription = deriveClientStatus(a)
-		}
-		if e := st.Evals[a.FollowupEvalID]; e != nil && e.Status == "pending" {
-			// The disconnect timeout has nothing left to do.
-			e.Status, e.ModifyIndex, e.ModifyTime = "complete", st.bump(), now()
-		}
-		a.ModifyIndex, a.ModifyTime = st.bump(), now()
-		if a.DesiredStatus != "run" {
-			if ar := s.runner(id); ar != nil {
-				stop = append(stop, ar)
+		s.nodeMu.Unlock()
+		for id, shadow := range s.shadows {
+			a := st.Allocs[id]
+			if a == nil || s.nodeOf(a) != n {
+				continue
 			}
+			delete(s.shadows, id)
+			a.TaskStates = shadow.TaskStates
+			if a.ClientStatus != "lost" {
+				a.ClientStatus, a.ClientDescription = deriveClientStatus(a)
+			}
+			if e := st.Evals[a.FollowupEvalID]; e != nil && e.Status == "pending" {
+				// The disconnect timeout has nothing left to do.
+				e.Status, e.ModifyIndex, e.ModifyTime = "complete", st.bump(), now()
+			}
+			a.ModifyIndex, a.ModifyTime = st.bump(), now()
+			if a.DesiredStatus != "run" {
+				if ar := s.runner(id); ar != nil {
+					stop = append(stop, ar)
+				}
+			}
+			s.updateJobStatus(a.JobID)
 		}
-		s.updateJobStatus(a.JobID)
-	}
-	st.mu.Unlock()
+	})
 	if was {
 		logf("node %s healed: %d delivery(ies) to its client, %d alloc(s) to stop", n.node.Name, len(deferred), len(stop))
 	}
@@ -139,25 +141,25 @@ func (s *Server) heartbeatLoop() {
 func (s *Server) checkHeartbeats() {
 	var replaced []*api.Allocation
 	st := s.st
-	st.mu.Lock()
-	for _, n := range s.nodes {
-		s.nodeMu.Lock()
-		missed := n.link.partitioned && n.node.Status == "ready" && time.Since(n.link.since) >= s.cfg.HeartbeatTTL
-		s.nodeMu.Unlock()
-		if missed {
-			replaced = append(replaced, s.nodeDown(n)...)
+	st.locked(func() {
+		for _, n := range s.nodes {
+			s.nodeMu.Lock()
+			missed := n.link.partitioned && n.node.Status == "ready" && time.Since(n.link.since) >= s.cfg.HeartbeatTTL
+			s.nodeMu.Unlock()
+			if missed {
+				replaced = append(replaced, s.nodeDown(n)...)
+			}
 		}
-	}
-	for _, a := range st.Allocs {
-		if a.ClientStatus != "unknown" {
-			continue
+		for _, a := range st.Allocs {
+			if a.ClientStatus != "unknown" {
+				continue
+			}
+			if f := st.Evals[a.FollowupEvalID]; f != nil && f.Status == "pending" && !time.Now().Before(f.WaitUntil) {
+				replaced = append(replaced, s.loseAlloc(a, f)...)
+				s.updateJobStatus(a.JobID)
+			}
 		}
-		if f := st.Evals[a.FollowupEvalID]; f != nil && f.Status == "pending" && !time.Now().Before(f.WaitUntil) {
-			replaced = append(replaced, s.loseAlloc(a, f)...)
-			s.updateJobStatus(a.JobID)
-		}
-	}
-	st.mu.Unlock()
+	})
 	s.startRunners(replaced)
 }
 
@@ -165,7 +167,7 @@ func (s *Server) checkHeartbeats() {
 // the node is down, each job with allocations there gets a node-update
 // evaluation, and each allocation still meant to run becomes unknown for
 // its group's lost_after (a max-disconnect-timeout evaluation waits for
-// that), or lost and replaced at once without one. Call with st.mu held;
+// that), or lost and replaced at once without one. Call with the lock held;
 // returns the replacements to start.
 func (s *Server) nodeDown(n *clientNode) []*api.Allocation {
 	st := s.st
@@ -215,7 +217,7 @@ func (s *Server) nodeDown(n *clientNode) []*api.Allocation {
 
 // loseAlloc gives up on an allocation of a down node: lost, to stop, and,
 // unless its job is stopped, replaced by evaluation f on another node (or
-// queued by it, blocked, when none can take it). Call with st.mu held.
+// queued by it, blocked, when none can take it). Call with the lock held.
 func (s *Server) loseAlloc(a *api.Allocation, f *api.Evaluation) []*api.Allocation {
 	st := s.st
 	a.ClientStatus = "lost"

@@ -29,9 +29,7 @@ type schedulerConfigAnswer struct {
 }
 
 func (s *Server) getSchedulerConfig(w http.ResponseWriter, r *http.Request) {
-	s.st.mu.Lock()
-	c := s.st.schedulerConfig()
-	s.st.mu.Unlock()
+	c := lockedValue(s.st, s.st.schedulerConfig)
 	s.setQueryHeaders(w, c.ModifyIndex)
 	writeJSON(w, 200, schedulerConfigAnswer{SchedulerConfig: &c, Index: c.ModifyIndex, KnownLeader: true})
 }
@@ -45,37 +43,42 @@ func (s *Server) putSchedulerConfig(w http.ResponseWriter, r *http.Request) {
 		httpError(w, 400, err.Error())
 		return
 	}
+	resp, err := s.st.setSchedulerConfig(c, r.URL.Query().Get("cas"))
+	writeAnswer(w, resp, err)
+}
+
+// schedulerConfigWrite is Nomad's answer to a configuration write.
+type schedulerConfigWrite struct {
+	Updated bool
+	Index   uint64
+}
+
+// setSchedulerConfig replaces the whole configuration; with a cas (a
+// ModifyIndex) only if nobody wrote it since (Updated false otherwise).
+func (s *State) setSchedulerConfig(c api.SchedulerConfiguration, cas string) (schedulerConfigWrite, *apiError) {
 	switch c.SchedulerAlgorithm {
 	case api.SchedulerAlgorithmBinpack, api.SchedulerAlgorithmSpread:
 	default:
-		httpError(w, 400, fmt.Sprintf("invalid scheduler algorithm: %s", c.SchedulerAlgorithm))
-		return
+		return schedulerConfigWrite{}, &apiError{400, fmt.Sprintf("invalid scheduler algorithm: %s", c.SchedulerAlgorithm)}
 	}
-	st := s.st
-	st.mu.Lock()
-	cur := st.schedulerConfig()
-	updated := true
-	if cas := r.URL.Query().Get("cas"); cas != "" {
-		want, err := strconv.ParseUint(cas, 10, 64)
-		if err != nil {
-			st.mu.Unlock()
-			httpError(w, 400, "Error parsing cas value: "+err.Error())
-			return
+	var want uint64
+	if cas != "" {
+		var err error
+		if want, err = strconv.ParseUint(cas, 10, 64); err != nil {
+			return schedulerConfigWrite{}, &apiError{400, "Error parsing cas value: " + err.Error()}
 		}
-		updated = want == cur.ModifyIndex
 	}
-	if updated {
-		idx := st.bump()
-		c.CreateIndex, c.ModifyIndex = cur.CreateIndex, idx
-		st.SchedulerConfig = &c
-	}
-	idx := st.Index
-	st.mu.Unlock()
-	if updated {
+	var out schedulerConfigWrite
+	s.locked(func() {
+		cur := s.schedulerConfig()
+		if out.Updated = cas == "" || want == cur.ModifyIndex; out.Updated {
+			c.CreateIndex, c.ModifyIndex = cur.CreateIndex, s.bump()
+			s.SchedulerConfig = &c
+		}
+		out.Index = s.Index
+	})
+	if out.Updated {
 		logf("scheduler configuration: algorithm %s", c.SchedulerAlgorithm)
 	}
-	writeJSON(w, 200, struct {
-		Updated bool
-		Index   uint64
-	}{updated, idx})
+	return out, nil
 }

@@ -107,24 +107,24 @@ func (s *Server) releaseFinishedSecrets() int {
 func (s *Server) releaseFinishedSecretsIn(root string) int {
 	ents, _ := os.ReadDir(root)
 	var dirs []string
-	s.st.mu.Lock()
-	for _, e := range ents {
-		id := e.Name()
-		a := s.st.Allocs[id]
-		if a == nil && s.runner(id) != nil {
-			continue // purged while it runs: its tasks may still need theirs
-		}
-		tasks, _ := os.ReadDir(filepath.Join(root, id))
-		for _, t := range tasks {
-			if t.Name() == "alloc" {
-				continue
+	s.st.locked(func() {
+		for _, e := range ents {
+			id := e.Name()
+			a := s.st.Allocs[id]
+			if a == nil && s.runner(id) != nil {
+				continue // purged while it runs: its tasks may still need theirs
 			}
-			if a == nil || clientTerminal(a) || a.TaskStates[t.Name()] == nil || a.TaskStates[t.Name()].State == "dead" {
-				dirs = append(dirs, filepath.Join(root, id, t.Name()))
+			tasks, _ := os.ReadDir(filepath.Join(root, id))
+			for _, t := range tasks {
+				if t.Name() == "alloc" {
+					continue
+				}
+				if a == nil || clientTerminal(a) || a.TaskStates[t.Name()] == nil || a.TaskStates[t.Name()].State == "dead" {
+					dirs = append(dirs, filepath.Join(root, id, t.Name()))
+				}
 			}
 		}
-	}
-	s.st.mu.Unlock()
+	})
 	for _, d := range dirs {
 		releaseTaskSecrets(d)
 	}

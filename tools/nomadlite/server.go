@@ -47,7 +47,7 @@ type Server struct {
 	docker  *dockerDriver // nil without -docker-endpoint
 
 	// nodeMu guards what changes in the nodes while the agent runs (see
-	// clientNode). Taken after st.mu when both are needed.
+	// clientNode). Taken inside st.locked when both are needed.
 	nodeMu         sync.Mutex
 	dockerDetected bool
 
@@ -56,7 +56,7 @@ type Server struct {
 
 	// shadows are the client's view of the allocations of cut-off nodes,
 	// which the servers do not see until the node is healed (partition.go).
-	// Guarded by st.mu.
+	// Guarded by the state lock (st.locked).
 	shadows map[string]*api.Allocation
 
 	// tokens are the workload identities of running tasks (taskapi.go);
@@ -203,9 +203,7 @@ func (s *Server) namespaceFilter(next http.Handler) http.Handler {
 }
 
 func (s *Server) currentIndex() uint64 {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	return s.st.Index
+	return lockedValue(s.st, func() uint64 { return s.st.Index })
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -221,6 +219,16 @@ func writeRaw(w http.ResponseWriter, code int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
+}
+
+// writeAnswer answers a write: v, or the refusal as Nomad's HTTP layer
+// sends one.
+func writeAnswer(w http.ResponseWriter, v any, err *apiError) {
+	if err != nil {
+		httpError(w, err.code, err.msg)
+		return
+	}
+	writeJSON(w, 200, v)
 }
 
 // httpError answers like Nomad's HTTP layer: the error text as plain body.
@@ -268,25 +276,25 @@ func (s *Server) blocking(w http.ResponseWriter, r *http.Request, read func() (i
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
-		s.st.mu.Lock()
-		idx, code, v, errMsg := read()
-		ch := s.st.changed
 		var res queryResult
-		done := minIndex == 0 || idx > minIndex
-		if !done {
-			select {
-			case <-deadline.C:
-				done = true
-			default:
+		done := false
+		ch := s.st.read(func() {
+			idx, code, v, errMsg := read()
+			done = minIndex == 0 || idx > minIndex
+			if !done {
+				select {
+				case <-deadline.C:
+					done = true
+				default:
+				}
 			}
-		}
-		if done {
-			res = queryResult{index: idx, code: code, errMsg: errMsg}
-			if errMsg == "" {
-				res.body, _ = json.Marshal(v)
+			if done {
+				res = queryResult{index: idx, code: code, errMsg: errMsg}
+				if errMsg == "" {
+					res.body, _ = json.Marshal(v)
+				}
 			}
-		}
-		s.st.mu.Unlock()
+		})
 		if done {
 			s.setQueryHeaders(w, res.index)
 			if res.errMsg != "" {

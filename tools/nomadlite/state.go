@@ -97,8 +97,36 @@ func (s *State) load() error {
 	return nil
 }
 
+// locked runs fn with the state lock held, the only way to it: whatever
+// reads or changes the state does it inside such an fn, and so do the
+// helpers whose comments say "call with the lock held". The unlock is
+// deferred because net/http recovers a panicking handler, and the agent
+// must not stay locked after one.
+func (s *State) locked(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn()
+}
+
+// lockedValue is locked for a critical section that yields a value (Go
+// methods cannot be generic).
+func lockedValue[T any](s *State, fn func() T) (v T) {
+	s.locked(func() { v = fn() })
+	return v
+}
+
+// read is locked for a blocking query. It also returns the channel that the
+// next change closes, taken in the same critical section, so that a change
+// between the read and the wait is not missed.
+func (s *State) read(fn func()) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn()
+	return s.changed
+}
+
 // bump moves the index, wakes blocking queries and marks the state for
-// saving. Call with mu held; returns the new index.
+// saving. Call with the lock held; returns the new index.
 func (s *State) bump() uint64 {
 	s.Index++
 	close(s.changed)
@@ -108,27 +136,24 @@ func (s *State) bump() uint64 {
 }
 
 // watch is closed at the next change of the state.
-func (s *State) watch() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.changed
-}
-
-// markDirty asks for a save without moving the index (e.g. GC).
-func (s *State) markDirty() { s.dirty = true }
+func (s *State) watch() <-chan struct{} { return s.read(func() {}) }
 
 // save writes the snapshot atomically (temp file + rename) if anything changed.
 func (s *State) save() {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
-	s.mu.Lock()
-	if !s.dirty {
-		s.mu.Unlock()
+	var b []byte
+	var err error
+	dirty := false
+	s.locked(func() {
+		if dirty = s.dirty; dirty {
+			b, err = json.Marshal(s)
+			s.dirty = false
+		}
+	})
+	if !dirty {
 		return
 	}
-	b, err := json.Marshal(s)
-	s.dirty = false
-	s.mu.Unlock()
 	if err != nil {
 		log.Printf("state: marshal: %v", err)
 		return

@@ -14,9 +14,7 @@ import (
 )
 
 func (a *testAgent) allocDirOf(id string) string {
-	a.srv.st.mu.Lock()
-	defer a.srv.st.mu.Unlock()
-	return a.srv.allocDir(a.srv.st.Allocs[id])
+	return lockedValue(a.srv.st, func() string { return a.srv.allocDir(a.srv.st.Allocs[id]) })
 }
 
 // socketClient speaks HTTP over a task's api.sock.

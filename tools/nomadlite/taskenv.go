@@ -30,11 +30,11 @@ func (ar *allocRunner) taskEnv(t *api.Task, taskDir string, caps Capabilities) m
 	}
 	j, tg := ar.job, ar.tg
 	allocName := ""
-	ar.s.st.mu.Lock()
-	if a := ar.s.st.Allocs[ar.id]; a != nil {
-		allocName = a.Name
-	}
-	ar.s.st.mu.Unlock()
+	ar.s.st.locked(func() {
+		if a := ar.s.st.Allocs[ar.id]; a != nil {
+			allocName = a.Name
+		}
+	})
 	index := "0"
 	if i := strings.LastIndex(allocName, "["); i >= 0 && strings.HasSuffix(allocName, "]") {
 		index = allocName[i+1 : len(allocName)-1]

@@ -29,22 +29,22 @@ func (e *missingVarError) Error() string {
 func (s *Server) templateFuncs(env map[string]string) template.FuncMap {
 	return template.FuncMap{
 		"nomadVar": func(path string) (map[string]string, error) {
-			s.st.mu.Lock()
-			defer s.st.mu.Unlock()
-			v := s.st.Vars[strings.TrimPrefix(path, "/")]
-			if v == nil {
+			var out map[string]string
+			s.st.locked(func() {
+				if v := s.st.Vars[strings.TrimPrefix(path, "/")]; v != nil {
+					out = make(map[string]string, len(v.Items))
+					for k, x := range v.Items {
+						out[k] = x
+					}
+				}
+			})
+			if out == nil {
 				return nil, &missingVarError{path}
-			}
-			out := make(map[string]string, len(v.Items))
-			for k, x := range v.Items {
-				out[k] = x
 			}
 			return out, nil
 		},
 		"nomadVarExists": func(path string) bool {
-			s.st.mu.Lock()
-			defer s.st.mu.Unlock()
-			return s.st.Vars[strings.TrimPrefix(path, "/")] != nil
+			return lockedValue(s.st, func() bool { return s.st.Vars[strings.TrimPrefix(path, "/")] != nil })
 		},
 		"env": func(k string) string { return env[k] },
 		"toJSON": func(v any) (string, error) {

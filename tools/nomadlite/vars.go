@@ -75,22 +75,21 @@ func (s *Server) putVar(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.st
-	st.mu.Lock()
-	cur := st.Vars[path]
-	if s.casRefused(w, r, cur, path) {
-		st.mu.Unlock()
-		return
-	}
-	idx := st.bump()
-	t := now()
-	v := &api.Variable{Namespace: "default", Path: path, Items: in.Items, ModifyIndex: idx, ModifyTime: t, CreateIndex: idx, CreateTime: t}
-	if cur != nil {
-		v.CreateIndex, v.CreateTime = cur.CreateIndex, cur.CreateTime
-	}
-	st.Vars[path] = v
-	s.setQueryHeaders(w, idx)
-	writeJSON(w, 200, showVar(v))
-	st.mu.Unlock()
+	st.locked(func() {
+		cur := st.Vars[path]
+		if s.casRefused(w, r, cur, path) {
+			return
+		}
+		idx := st.bump()
+		t := now()
+		v := &api.Variable{Namespace: "default", Path: path, Items: in.Items, ModifyIndex: idx, ModifyTime: t, CreateIndex: idx, CreateTime: t}
+		if cur != nil {
+			v.CreateIndex, v.CreateTime = cur.CreateIndex, cur.CreateTime
+		}
+		st.Vars[path] = v
+		s.setQueryHeaders(w, idx)
+		writeJSON(w, 200, showVar(v))
+	})
 }
 
 // deleteVar answers as Nomad does: 204 No Content with an empty body and the
@@ -99,17 +98,17 @@ func (s *Server) putVar(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteVar(w http.ResponseWriter, r *http.Request) {
 	path := r.PathValue("path")
 	st := s.st
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	cur := st.Vars[path]
-	if s.casRefused(w, r, cur, path) {
-		return
-	}
-	if cur != nil {
-		delete(st.Vars, path)
-	}
-	s.setQueryHeaders(w, st.bump())
-	w.WriteHeader(http.StatusNoContent)
+	st.locked(func() {
+		cur := st.Vars[path]
+		if s.casRefused(w, r, cur, path) {
+			return
+		}
+		if cur != nil {
+			delete(st.Vars, path)
+		}
+		s.setQueryHeaders(w, st.bump())
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 func (s *Server) listVars(w http.ResponseWriter, r *http.Request) {
