@@ -1,7 +1,7 @@
 // A build's logs: the tails its record kept, or its tasks' logs read from the allocation; and the
 // live stream of them while the build runs.
 import { ServiceError } from '../errors'
-import { grepMatcher, sliceLines } from '../jobs/logs'
+import { grepMatcher, type LineMatch, sliceLines } from '../jobs/logs'
 import { planTests } from '../jobs/render'
 import { isFinal, type JobStatus, type Phase } from '../jobs/status-schema'
 import type { NomadClient } from '../nomad/client'
@@ -14,11 +14,16 @@ import { taskLog } from './task-logs'
 
 const TAIL_BYTES = 1 << 20
 
+/** getLogs: a bad grep is the request's fault whatever the build, so it is refused before Nomad is asked. */
+export async function readLogs(reader: BuildReader, q: LogsQuery, caller: Caller): Promise<Logs> {
+  const match = q.grep === undefined ? undefined : grepMatcher(q.grep)
+  return logsOf(reader.nomad, await reader.read(q.id, caller), q, match)
+}
+
 /** The logs the query selects, from the same snapshot that gave the status they are returned with. */
-export async function logsOf(nomad: NomadClient, snapshot: BuildSnapshot, q: LogsQuery): Promise<Logs> {
+export async function logsOf(nomad: NomadClient, snapshot: BuildSnapshot, q: LogsQuery, match?: LineMatch): Promise<Logs> {
   const status = statusOf(snapshot)
   const tail = q.tail ?? 200
-  const match = q.grep === undefined ? undefined : grepMatcher(q.grep)
   const logs =
     snapshot.kind === 'recorded'
       ? selected(snapshot.record.logs, q).map((l) => ({ ...l, ...sliceLines(l.text, tail, l.truncated, match) }))

@@ -6,7 +6,7 @@ import { cacheKeyOf, destinations, renderJob } from '../jobs/render'
 import { isFinal, type JobStatus } from '../jobs/status-schema'
 import { validateRequest } from '../jobs/validate'
 import type { NomadClient } from '../nomad/client'
-import { followLogs, logsOf } from './build-logs'
+import { followLogs, readLogs } from './build-logs'
 import { BuildReader, isServiceNotFound, sourceNamed, statusOf } from './build-read'
 import { admit, type Caller } from './caller'
 import { cleanup } from './cleanup'
@@ -74,7 +74,7 @@ export class BuildService {
   }
 
   async getLogs(q: LogsQuery, caller: Caller = {}): Promise<Logs> {
-    return logsOf(this.nomad, await this.reader.read(q.id, caller), q)
+    return readLogs(this.reader, q, caller)
   }
 
   /** Streams the selected tasks' output as it is written, until each has ended and its log is read. */
