@@ -171,6 +171,10 @@ awk '
   /^STEP [0-9]+\/[0-9]+: / { split($2, a, "/"); step = a[1]; total = a[2] + 0 }
   /^--> / { id = $NF; last = step }
   END { if (id != "") print id, last, total }' "$bud_log" >"$steps"
+# A step that did not come from the cache committed a layer, and a failed build may leave some
+# behind: the store grew, and the next prune looks at its size and its unnamed images. A build
+# taken wholly from the cache added nothing, and the prune has nothing to look at.
+if [ "$rc" != 0 ] || grep -v '^--> Using cache ' "$bud_log" | grep -q '^--> '; then touch "$store_dir/nbs-store-grew"; fi
 rm -f "$bud_log"
 forget_all
 # The run image is named like a cache entry (run-<build id>), so the prune ages it out with them.

@@ -145,7 +145,14 @@ prepare_store() {
   case $NBS_STORAGE_DRIVER in
     auto)
       err=
-      if echo overlay >"$r_storage_driver" && err=$(bah images 2>&1 >/dev/null); then
+      # Native overlay, once it worked for this user on this store and kernel, is not probed
+      # again: the probe is a Buildah run on every build's path.
+      known="$store_dir/nbs-overlay-ok-$uid"
+      if [ "$(cat "$known" 2>/dev/null)" = "$(uname -r)" ]; then
+        echo overlay >"$r_storage_driver"
+        why="native overlay works here (probed by an earlier build on this kernel)"
+      elif echo overlay >"$r_storage_driver" && err=$(bah images 2>&1 >/dev/null); then
+        uname -r >"$known"
         why="native overlay works here"
       else
         # Buildah's own words: native overlay can also fail on a store that should allow it (its

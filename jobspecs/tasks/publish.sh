@@ -32,11 +32,26 @@ prune() {
     entries=$((entries + 1))
   }
   for f in $(find "$keys" -type f -mmin +"$((NBS_CACHE_MAX_AGE_HOURS * 60))" 2>/dev/null); do forget_entry "$(basename "$f")"; done
-  containers=$(bah rm --all 2>/dev/null | wc -l)
+  # With no build in flight, a container in the store is a leftover of a killed or timed-out
+  # build. The store's own list says whether there is one, without starting Buildah.
+  containers=0
+  # (Both drivers' lists: fuse-overlayfs keeps overlay's. No glob: the scripts run with set -f.)
+  if cat "$NBS_STORAGE_ROOT/overlay-containers/containers.json" "$NBS_STORAGE_ROOT/vfs-containers/containers.json" 2>/dev/null | grep -q '"id"'; then
+    containers=$(bah rm --all 2>/dev/null | wc -l)
+  fi
+  pulled="$store_dir/nbs-cache-registries"
+  grew="$store_dir/nbs-store-grew"
+  # Unnamed images and size come only from a build that committed layers (build.sh), an entry
+  # forgotten, a leftover removed or layers pulled from a cache.registry: otherwise the store is
+  # as the last prune left it, and walking it (du) would only cost time.
+  if [ "$entries" = 0 ] && [ "$containers" = 0 ] && [ ! -f "$grew" ] && [ ! -f "$pulled" ]; then
+    say "cache: nothing to prune (no new layers, no leftover container, no entry older than $NBS_CACHE_MAX_AGE_HOURS h)"
+    return 0
+  fi
+  rm -f "$grew"
   images=0
   # Layers pulled from a cache.registry come as images named after it (build.sh lists those
   # repositories). Unnamed, they are the layers of the entries built on them, bounded with those.
-  pulled="$store_dir/nbs-cache-registries"
   if [ -f "$pulled" ]; then
     for ref in $(bah images --format '{{.Name}}:{{.Tag}}' | awk 'NR == FNR { r[$0] = 1; next } { n = $0; sub(/:[^:]*$/, "", n); if (n in r) print }' "$pulled" -); do
       bah rmi "$ref" >/dev/null 2>&1 && images=$((images + 1))

@@ -3,7 +3,7 @@
 // seconds, and a service with a short NBS_NODE_LOST_GRACE and its own reconciler. The stack's
 // registry and Git server serve it. Only nomadlite can cut a node off on demand (its
 // /v1/nomadlite/node/:node/partition endpoint), so a real Nomad agent skips these tests.
-import { mkdirSync, mkdtempSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
 import { nomadliteBinary, realNomad } from '../../src/dev/nomad-agent'
@@ -68,6 +68,8 @@ export async function startCluster(): Promise<Cluster> {
     stop: async () => {
       life.abort()
       await stopDaemon(state, 'cluster-agent')
+      // The agent unmounted its tasks' secrets/ when it stopped; the stores are root's to remove.
+      rmSync(state, { recursive: true, force: true })
     },
   }
 }

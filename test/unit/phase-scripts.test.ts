@@ -264,6 +264,58 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
     expect(existsSync(join(alloc, 'nbs/published'))).toBe(false)
   })
 
+  test('auto: native overlay is probed once per store, user and kernel; later builds skip the probe', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    dirs.push(store, bin)
+    writeFileSync(join(bin, 'buildah'), `#!/bin/sh\necho "$*" >>"${store}/calls"\n`, { mode: 0o755 })
+    const env = { NBS_STORE_DIR: store, NBS_NODE_ID: 'n1', NBS_CACHE_VOLUME: 'buildah-cache', NBS_STORAGE_DRIVER: 'auto', PATH: `${bin}:${process.env.PATH}` }
+    const first = await runTask(`${taskPrelude}\nprepare_store`, env)
+    expect(first.out).toContain('storage driver overlay (native overlay works here)')
+    expect(readFileSync(join(store, 'calls'), 'utf8')).toContain('images')
+    rmSync(join(store, 'calls'))
+    const second = await runTask(`${taskPrelude}\nprepare_store`, env)
+    expect(second.out).toContain('storage driver overlay (native overlay works here (probed by an earlier build on this kernel))')
+    expect(readFileSync(join(second.alloc, 'nbs/storage-driver'), 'utf8')).toBe('overlay\n')
+    expect(existsSync(join(store, 'calls'))).toBe(false)
+    // Another kernel (an upgraded node) probes again.
+    writeFileSync(join(store, `nbs-overlay-ok-${process.getuid!()}`), 'some-older-kernel\n')
+    await runTask(`${taskPrelude}\nprepare_store`, env)
+    expect(readFileSync(join(store, 'calls'), 'utf8')).toContain('images')
+  })
+
+  test.each([
+    ['a build wholly from the cache, nothing left over', {}, []],
+    ['a build that committed layers', { grew: true }, ['rmi --prune']],
+    ['a leftover container of a killed build', { container: true }, ['rm --all', 'rmi --prune']],
+  ] as const)('the prune after %s starts Buildah only for what there is to do', async (_, store0: { grew?: boolean; container?: boolean }, expected) => {
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    dirs.push(store, bin)
+    writeFileSync(
+      join(bin, 'buildah'),
+      `#!/bin/sh\necho "$*" >>"${store}/calls"\nprev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; prev=$a; done\ncase " $* " in *" rm --all "*) echo ctr1 ;; esac\n`,
+      { mode: 0o755 },
+    )
+    mkdirSync(join(store, 'storage', 'overlay-containers'), { recursive: true })
+    writeFileSync(join(store, 'storage', 'overlay-containers', 'containers.json'), store0.container ? '[{"id":"ctr1","names":["nbs-x-test-0"]}]' : '[]')
+    if (store0.grew) writeFileSync(join(store, 'nbs-store-grew'), '')
+    const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a', tags: ['v1'] }
+    const publish = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, { ...loadConfig({}), profile: 'raw_exec' }).TaskGroups[0]!.Tasks.find((t) => t.Name === 'publish')!
+    const { out, code } = await runTask(
+      `mkdir -p "$NOMAD_ALLOC_DIR/nbs" && echo overlay >"$NOMAD_ALLOC_DIR/nbs/storage-driver" && touch "$NOMAD_ALLOC_DIR/nbs/build.ok"\n${phaseScript('publish')}`,
+      { ...publish.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'publish', NOMAD_ALLOC_ID: 'a1' },
+      {},
+      wantedRunning,
+    )
+    expect(code).toBe(0)
+    const calls = readFileSync(join(store, 'calls'), 'utf8').trim().split('\n').map((c) => c.replace(/^--root \S+ --runroot \S+ --storage-driver overlay /, ''))
+    expect(calls.filter((c) => !/^(push|rmi localhost\/nbs\/)/.test(c)).map((c) => c.replace(/ 2>.*/, ''))).toEqual([...expected])
+    if (expected.length === 0) expect(out).toContain('cache: nothing to prune')
+    else expect(out).toContain(`cache: pruned ${store0.container ? 1 : 0} leftover container(s)`)
+    expect(existsSync(join(store, 'nbs-store-grew'))).toBe(false)
+  })
+
   test("auto: when native overlay fails, the build log gives Buildah's reason with the driver it falls back to", async () => {
     const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
     const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
