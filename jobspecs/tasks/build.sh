@@ -131,6 +131,7 @@ if [ -n "$cache_registry" ]; then
   fi
   # What the prune (publish.sh) must unname: the layers pulled from there arrive named after it.
   printf '%s\n' "$cache_registry" >>"$store_dir/nbs-cache-registries"
+  touch "$store_dir/nbs-store-grew"
   [ "$NBS_NO_CACHE" = 1 ] || set -- "$@" --cache-from "$cache_registry"
   set -- "$@" --cache-to "$cache_registry"
 fi

@@ -41,10 +41,10 @@ prune() {
   fi
   pulled="$store_dir/nbs-cache-registries"
   grew="$store_dir/nbs-store-grew"
-  # Unnamed images and size come only from a build that committed layers (build.sh), an entry
-  # forgotten, a leftover removed or layers pulled from a cache.registry: otherwise the store is
-  # as the last prune left it, and walking it (du) would only cost time.
-  if [ "$entries" = 0 ] && [ "$containers" = 0 ] && [ ! -f "$grew" ] && [ ! -f "$pulled" ]; then
+  # Unnamed images, pulled names and size come only from a build that committed or pulled layers
+  # (build.sh marks it), an entry forgotten or a leftover removed: otherwise the store is as the
+  # last prune left it, and walking it (du) would only cost time.
+  if [ "$entries" = 0 ] && [ "$containers" = 0 ] && [ ! -f "$grew" ]; then
     say "cache: nothing to prune (no new layers, no leftover container, no entry older than $NBS_CACHE_MAX_AGE_HOURS h)"
     return 0
   fi
