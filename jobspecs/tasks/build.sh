@@ -111,7 +111,10 @@ df_path=$(inside dockerfile "$ctx_path/$df" "$df (in $ctx)")
 
 # The image is built without a name and named afterwards under the names lock (common.sh).
 # --force-rm: a failed step leaves no working container behind.
-set -- bud --isolation "$NBS_ISOLATION" --layers --force-rm --tls-verify="$NBS_TLS_VERIFY" -f "$df_path" --iidfile "$r_image_id"
+# No --iidfile: with it, Buildah 1.28 says no "--> ID" for a layer it commits, and both the
+# runInImage image of a failed build and the prune's "the store grew" come from those lines. The
+# image ID is the last thing a build that succeeded prints.
+set -- bud --isolation "$NBS_ISOLATION" --layers --force-rm --tls-verify="$NBS_TLS_VERIFY" -f "$df_path"
 if [ "$NBS_NO_CACHE" = 1 ]; then
   say "noCache: every step runs again"
   set -- "$@" --no-cache
@@ -168,14 +171,21 @@ bud_log="$NOMAD_SECRETS_DIR/nbs-bud.log"
 } | tee "$bud_log"
 rc=$(cat "$NOMAD_TASK_DIR/bud-rc")
 steps="$NOMAD_TASK_DIR/bud-steps"
+# (A multi-stage build numbers the steps of each stage: [2/2] STEP 1/3.)
 awk '
+  { sub(/^\[[0-9]+\/[0-9]+\] /, "") }
   /^STEP [0-9]+\/[0-9]+: / { split($2, a, "/"); step = a[1]; total = a[2] + 0 }
   /^--> / { id = $NF; last = step }
   END { if (id != "") print id, last, total }' "$bud_log" >"$steps"
-# A step that did not come from the cache committed a layer, and a failed build may leave some
-# behind: the store grew, and the next prune looks at its size and its unnamed images. A build
-# taken wholly from the cache added nothing, and the prune has nothing to look at.
-if [ "$rc" != 0 ] || grep -v '^--> Using cache ' "$bud_log" | grep -q '^--> '; then touch "$store_dir/nbs-store-grew"; fi
+# A step other than FROM that Buildah did not take from the cache ("--> Using cache" right after
+# its STEP line) committed a layer, and a failed build may leave some behind: the store grew, and
+# the next prune looks at its size and its unnamed images. A build taken wholly from the cache
+# added nothing, and the prune has nothing to look at.
+if [ "$rc" != 0 ] || ! awk '
+  /^(\[[0-9]+\/[0-9]+\] )?STEP [0-9]+\/[0-9]+: / { if (open) exit 1; i = $1 == "STEP" ? 3 : 4; open = toupper($i) != "FROM"; next }
+  /^--> Using cache / { open = 0 }
+  END { exit open }' "$bud_log"; then touch "$store_dir/nbs-store-grew"; fi
+[ "$rc" != 0 ] || grep -E '^[0-9a-f]{64}$' "$bud_log" | tail -n 1 >"$r_image_id"
 rm -f "$bud_log"
 forget_all
 # The run image is named like a cache entry (run-<build id>), so the prune ages it out with them.
@@ -200,6 +210,7 @@ fi
 # repo and Dockerfile, so its layers stay in the store for the next build to reuse; the run name
 # keeps this build's image for runInImage.
 iid=$(cat "$r_image_id")
+[ -n "$iid" ] || { say "Buildah ended with success but printed no image ID"; exit 1; }
 names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE" "$run_name"
 total=0
 [ ! -s "$steps" ] || read -r _ _ total <"$steps"

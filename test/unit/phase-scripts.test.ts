@@ -104,7 +104,7 @@ describe('phase scripts', () => {
     writeFileSync(join(repo, 'Dockerfile'), 'FROM scratch\n')
     expect(Bun.spawnSync(['sh', '-c', 'git add Dockerfile && git -c user.name=t -c user.email=t@t commit -q -m d'], { cwd: repo }).exitCode).toBe(0)
     // Buildah as a log: whether another process holds the names lock (flock -n fails) and whether
-    // Buildah got the lock's descriptor, then its arguments; bud writes the image id it is asked for.
+    // Buildah got the lock's descriptor, then its arguments; bud prints its steps and, last, the image ID.
     const log = join(store, 'calls')
     writeFileSync(
       join(bin, 'buildah'),
@@ -112,7 +112,7 @@ describe('phase scripts', () => {
 held=free; flock -n -x "${store}/nbs-names.lock" true || held=held
 fd=no-fd8; [ -e /proc/$$/fd/8 ] && fd=fd8
 echo "$held $fd $*" >>"${log}"
-prev=; for a in "$@"; do [ "$prev" != --iidfile ] || printf 'sha256:feed\\n' >"$a"; prev=$a; done
+case " $* " in *" bud "*) printf 'STEP 1/2: FROM scratch\\nSTEP 2/2: COPY a /a\\n--> feedfeedfee\\nCOMMIT\\n--> feedfeedfee\\n${'feed'.repeat(16)}\\n' ;; esac
 `,
       { mode: 0o755 },
     )
@@ -129,11 +129,37 @@ prev=; for a in "$@"; do [ "$prev" != --iidfile ] || printf 'sha256:feed\\n' >"$
     const local = build.Env!.NBS_LOCAL_IMAGE!
     const cache = build.Env!.NBS_CACHE_IMAGE!
     expect(calls.filter((c) => / (bud|tag|rmi) /.test(` ${c} `))).toEqual([
-      expect.stringMatching(/^free no-fd8 bud .* --iidfile \S+\/nbs\/image-id .*$/),
-      `held no-fd8 tag sha256:feed ${local} ${cache} localhost/nbs-cache/run-20261125-120000-abcdef:latest`,
+      expect.stringMatching(/^free no-fd8 bud --isolation chroot --layers .*$/),
+      `held no-fd8 tag ${'feed'.repeat(16)} ${local} ${cache} localhost/nbs-cache/run-20261125-120000-abcdef:latest`,
       `held no-fd8 rmi ${local}`,
     ])
     expect(calls.find((c) => c.includes(' bud '))).not.toContain(' -t ')
+  })
+
+  // Buildah 1.28's words without --iidfile (seen here): a committed step says "--> <short ID>", a
+  // cached one "--> Using cache <ID>" first; the image ID comes last.
+  const id64 = 'c8e5de4a95354931d1878099fef3e83917a18a4a077a225b249cf30bfb4d644c'
+  test.each([
+    ['every step from the cache', `STEP 1/3: FROM scratch\nSTEP 2/3: COPY a /a\n--> Using cache ${id64}\n--> c8e5de4a953\nSTEP 3/3: ENV A=b\n--> Using cache ${id64}\n--> c8e5de4a953\nCOMMIT\n${id64}\n`, false],
+    ['one step committed', `STEP 1/3: FROM scratch\nSTEP 2/3: COPY a /a\n--> Using cache ${id64}\n--> c8e5de4a953\nSTEP 3/3: ENV A=b\nCOMMIT\n--> c8e5de4a953\n${id64}\n`, true],
+    ['a second stage from the cache', `[1/2] STEP 1/2: FROM scratch AS a\n[1/2] STEP 2/2: COPY a /a\n--> Using cache ${id64}\n--> c8e5de4a953\n[2/2] STEP 1/2: FROM a\n[2/2] STEP 2/2: ENV A=b\n--> Using cache ${id64}\nCOMMIT\n${id64}\n`, false],
+    ['a first stage built', `[1/2] STEP 1/2: FROM scratch AS a\n[1/2] STEP 2/2: COPY a /a\n--> c8e5de4a953\n[2/2] STEP 1/2: FROM a\n[2/2] STEP 2/2: ENV A=b\n--> Using cache ${id64}\nCOMMIT\n${id64}\n`, true],
+  ] as const)('a build with %s: the store is marked grown only if a layer was committed; the image ID is the last line', async (_, words, grew) => {
+    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+    const repo = mkdtempSync(join(tmpdir(), 'nbs-repo-'))
+    dirs.push(store, bin, repo)
+    writeFileSync(join(repo, 'Dockerfile'), 'FROM scratch\n')
+    expect(Bun.spawnSync(['sh', '-c', 'git init -q && git add Dockerfile && git -c user.name=t -c user.email=t@t commit -q -m d'], { cwd: repo }).exitCode).toBe(0)
+    writeFileSync(join(bin, 'words'), words)
+    writeFileSync(join(bin, 'buildah'), `#!/bin/sh\necho "$*" >>"${store}/calls"\ncase " $* " in *" bud "*) cat "${bin}/words" ;; esac\n`, { mode: 0o755 })
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, storageDriver: 'vfs' as const }
+    const build = renderJob({ id: '20261125-120000-abcdef', request: { repo, image: 'registry.example.com/a' }, createdAt: new Date() }, config).TaskGroups[0]!.Tasks[0]!
+    const { out, code, alloc } = await runTask(phaseScript('build'), { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' })
+    expect({ code, out: code ? out : '' }).toEqual({ code: 0, out: '' })
+    expect(existsSync(join(store, 'nbs-store-grew'))).toBe(grew)
+    expect(readFileSync(join(alloc, 'nbs/image-id'), 'utf8')).toBe(`${id64}\n`)
+    expect(readFileSync(join(store, 'calls'), 'utf8')).toContain(`tag ${id64} `)
   })
 
   test('a step that fails: the build exits with Buildah\'s code and names the last good step\'s image for runInImage', async () => {
