@@ -188,8 +188,8 @@ if [ "$rc" != 0 ] || ! awk '
 [ "$rc" != 0 ] || grep -E '^[0-9a-f]{64}$' "$bud_log" | tail -n 1 >"$r_image_id"
 rm -f "$bud_log"
 forget_all
-# The run image is named like a cache entry (run-<build id>), so the prune ages it out with them.
-run_name="localhost/nbs-cache/$NBS_RUN_KEY:latest"
+# The build's own name (NBS_LOCAL_IMAGE, run-<build id>) is a cache entry's, so the prune ages it
+# out with them: the tests and publish use it, and runInImage starts from its image afterwards.
 keep_run() {
   printf '%s %s %s\n' "$1" "$2" "$3" >"$r_run_image"
   mkdir -p "$store_dir/nbs-cache-keys"
@@ -199,19 +199,18 @@ if [ "$rc" != 0 ]; then
   step_lines "$df_path"
   if [ -s "$steps" ]; then
     read -r last_id last_step total <"$steps"
-    if names tag "$last_id" "$run_name" >/dev/null 2>&1; then
+    if names tag "$last_id" "$NBS_LOCAL_IMAGE" >/dev/null 2>&1; then
       keep_run "$last_id" "$last_step" "$total"
       say "kept the image after step $last_step of $total for runInImage"
     fi
   fi
   exit "$rc"
 fi
-# Three names: publish removes the build's own; the cache name keeps the newest image of this
-# repo and Dockerfile, so its layers stay in the store for the next build to reuse; the run name
-# keeps this build's image for runInImage.
+# Two names: the build's own, and the cache name, which keeps the newest image of this repo and
+# Dockerfile, so that its layers stay in the store for the next build to reuse.
 iid=$(cat "$r_image_id")
 [ -n "$iid" ] || { say "Buildah ended with success but printed no image ID"; exit 1; }
-names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE" "$run_name"
+names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"
 total=0
 [ ! -s "$steps" ] || read -r _ _ total <"$steps"
 keep_run "$iid" "$total" "$total"

@@ -8,10 +8,9 @@ if [ -f "$r_storage_driver" ] && open_store; then
   hold_store
   store_open=1
 fi
-# Only the build's own name goes: the cache name keeps the layers (build.sh).
+# The build's own name stays (runInImage starts from it) until the prune ages it out.
 cleanup() {
   [ -n "$store_open" ] || { say "cache: the build stopped before it opened the store; nothing of it to remove"; return 0; }
-  names rmi "$NBS_LOCAL_IMAGE" >/dev/null 2>&1
   prune
 }
 

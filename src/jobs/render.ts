@@ -186,7 +186,7 @@ export function groupOf(config: RenderConfig, tasks: Task[], affinities?: Affini
 // below. Never a constraint: a busy or gone warm node leaves the build to any other.
 const WARM_NODE_WEIGHT = 100
 
-/** The name a build gives the image a run starts from (runInImage); the cache prune ages it out like an entry. */
+/** The key of a build's own image name, the one its tests, publish and runInImage start from: the cache prune ages it out like an entry. */
 export const runKeyOf = (id: string) => `run-${id}`
 
 export function renderJob(input: RenderInput, config: RenderConfig): Job {
@@ -196,7 +196,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   const registry = registryOf(request.image)
   const tlsVerify = config.insecureRegistries.includes(registry) ? 'false' : 'true'
   const common: Record<string, string> = {
-    NBS_LOCAL_IMAGE: `localhost/nbs/${id}:build`,
+    NBS_LOCAL_IMAGE: `localhost/nbs-cache/${runKeyOf(id)}:latest`,
     NBS_CACHE_KEY: cacheKey,
     NBS_CACHE_IMAGE: `localhost/nbs-cache/${cacheKey}:latest`,
     NBS_CACHE_MAX_MB: String(config.cacheMaxMB),

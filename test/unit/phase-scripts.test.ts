@@ -130,7 +130,7 @@ case " $* " in *" bud "*) printf 'STEP 1/2: FROM scratch\\nSTEP 2/2: COPY a /a\\
     const cache = build.Env!.NBS_CACHE_IMAGE!
     expect(calls.filter((c) => / (bud|tag|rmi) /.test(` ${c} `))).toEqual([
       expect.stringMatching(/^free no-fd8 bud --isolation chroot --layers .*$/),
-      `held no-fd8 tag ${'feed'.repeat(16)} ${local} ${cache} localhost/nbs-cache/run-20261125-120000-abcdef:latest`,
+      `held no-fd8 tag ${'feed'.repeat(16)} ${local} ${cache}`,
       `held no-fd8 rmi ${local}`,
     ])
     expect(calls.find((c) => c.includes(' bud '))).not.toContain(' -t ')
@@ -286,7 +286,8 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
     expect(code).toBe(0)
     expect(out).toContain(`==> nbs: not publishing: `)
     expect(readFileSync(join(alloc, 'nbs/publish.skipped'), 'utf8')).toContain(why)
-    expect(readFileSync(join(store, 'calls'), 'utf8')).not.toContain('push')
+    // (No Buildah call at all: nothing of the build's is removed, and the store has nothing to prune.)
+    expect(existsSync(join(store, 'calls')) ? readFileSync(join(store, 'calls'), 'utf8') : '').not.toContain('push')
     expect(existsSync(join(alloc, 'nbs/published'))).toBe(false)
   })
 

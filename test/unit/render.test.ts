@@ -322,11 +322,12 @@ describe('the layer cache', () => {
     expect([publish.NBS_CACHE_MAX_MB, publish.NBS_CACHE_MAX_AGE_HOURS]).toEqual(['512', '2'])
   })
 
-  test('publish removes only the build\'s own name; the cache name keeps the layers', () => {
-    const script = phaseScript('publish')
-    expect(script).toContain('names rmi "$NBS_LOCAL_IMAGE"')
-    expect(script).not.toMatch(/rmi[^\n]*NBS_CACHE_IMAGE/)
-    expect(phaseScript('build')).toContain('names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE" "$run_name"')
+  test('the build names its image twice, its own (a cache entry, for runInImage) and the cache name; publish removes neither', () => {
+    const job = renderJob({ id: '20261125-120000-abcdef', request: { repo: 'https://example.com/a.git', image: 'registry.example.com/a' }, createdAt: new Date() }, loadConfig({}))
+    const env = job.TaskGroups[0]!.Tasks.find((t) => t.Name === 'publish')!.Env!
+    expect(env.NBS_LOCAL_IMAGE).toBe('localhost/nbs-cache/run-20261125-120000-abcdef:latest')
+    expect(phaseScript('build')).toContain('names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"')
+    expect(phaseScript('publish')).not.toMatch(/rmi[^\n]*(NBS_CACHE_IMAGE|NBS_LOCAL_IMAGE)/)
   })
 })
 
