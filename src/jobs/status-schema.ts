@@ -32,8 +32,11 @@ export const TaskRun = t.Object({
   task: t.String({ description: 'Nomad task name: build, test-N or publish.' }),
   phase: Phase,
   state: t.Union(
-    [t.Literal('pending'), t.Literal('running'), t.Literal('succeeded'), t.Literal('failed'), t.Literal('killed'), t.Literal('skipped')],
-    { description: 'skipped: never started because an earlier phase failed or the job was killed; for publish, also: ran and declined to push for that reason.' },
+    [t.Literal('pending'), t.Literal('running'), t.Literal('succeeded'), t.Literal('failed'), t.Literal('killed'), t.Literal('skipped'), t.Literal('lost')],
+    {
+      description:
+        'skipped: never started because an earlier phase failed or the job was killed; for publish, also: ran and declined to push for that reason. lost: it was running when its node stopped answering (failure cause node_lost); what it did after is not known, and it pushes nothing.',
+    },
   ),
   command: t.Optional(t.String({ description: 'For test tasks: the command as submitted.' })),
   startedAt: t.Optional(t.String({ format: 'date-time' })),

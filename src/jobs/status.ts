@@ -1,5 +1,5 @@
 // Status derivation: everything a caller sees is computed from Nomad's job, allocation and evaluations.
-import type { Allocation, Evaluation, Job, NodeListStub, TaskState } from '../nomad/types'
+import { ALLOC_STATE_CLIENT_STATUS, type Allocation, type Evaluation, type Job, type NodeListStub, type TaskState } from '../nomad/types'
 import { buildCause, type Explanation, missingSecretOf, missingSecretWords, publishCause, startCause, stepNumber } from './cause'
 import { sliceLines } from './logs'
 import { largestNode, placementCauses, waitsForCapacity } from './placement'
@@ -152,7 +152,7 @@ function driverHint(error: string): string {
 
 /** When the servers last changed the allocation's client status to `status`. */
 const changedTo = (alloc: Allocation, status: string): string | undefined =>
-  alloc.AllocStates?.findLast((s) => s.Field === 'ClientStatus' && s.Value === status)?.Time
+  alloc.AllocStates?.findLast((s) => s.Field === ALLOC_STATE_CLIENT_STATUS && s.Value === status)?.Time
 
 /** True while a disconnected node may still come back to its build: the grace has not run out. */
 function mayComeBack(alloc: Allocation, grace: StatusInput['nodeLostGrace']): boolean {
@@ -245,12 +245,15 @@ export function deriveStatus(input: StatusInput): JobStatus {
     return withEnd({ ...base, status: 'SUCCEEDED' as const, tasks, result })
   }
 
-  const failure = (waitsForNode ? undefined : lostNode(alloc, runs)) ?? failureOf(runs, tests, job, alloc, files, input.tails)
+  const lost = waitsForNode ? undefined : lostNode(alloc, runs)
+  const failure = lost ?? failureOf(runs, tests, job, alloc, files, input.tails)
   // A failure is final as soon as it is known: publish, still to run, will only decline.
   if (failure) {
-    const tail = input.tails?.[failingTask({ tasks, failure })?.task ?? '']
+    // Nomad keeps saying "running" for a task of a node that stopped answering: nobody knows.
+    const told = lost ? tasks.map((t) => (t.state === 'running' ? { ...t, state: 'lost' as const } : t)) : tasks
+    const tail = input.tails?.[failingTask({ tasks: told, failure })?.task ?? '']
     if (tail) failure.logTail = sliceLines(tail, FAILURE_TAIL_LINES, true).text
-    return withEnd({ ...base, status: 'FAILED' as const, tasks, failure })
+    return withEnd({ ...base, status: 'FAILED' as const, tasks: told, failure })
   }
   if (!allDone) return { ...base, status: runningState(runs), tasks }
   if (files === null)
@@ -290,5 +293,5 @@ function strip(r: Observed): TaskRun {
 export function failingTask(s: Pick<JobStatus, 'tasks' | 'failure'>): TaskRun | undefined {
   const { failure } = s
   if (!failure?.phase) return undefined
-  return s.tasks.find((t) => t.phase === failure.phase && (t.state === 'failed' || t.state === 'killed') && t.startedAt)
+  return s.tasks.find((t) => t.phase === failure.phase && (t.state === 'failed' || t.state === 'killed' || t.state === 'lost') && t.startedAt)
 }

@@ -120,6 +120,9 @@ export interface TaskState {
   Events: TaskEvent[] | null
 }
 
+/** Nomad's AllocStateField for the client status: an enum the API sends as its number (seen on Nomad 2.0.5). */
+export const ALLOC_STATE_CLIENT_STATUS = 0
+
 export interface Allocation {
   ID: string
   JobID: string
@@ -130,7 +133,7 @@ export interface Allocation {
   DesiredStatus: 'run' | 'stop' | 'evict'
   TaskStates?: Record<string, TaskState> | null
   /** The servers' changes of ClientStatus, e.g. to unknown when the node stopped heartbeating. */
-  AllocStates?: { Field: string; Value: string; Time: string }[] | null
+  AllocStates?: { Field: number; Value: string; Time: string }[] | null
   ModifyIndex: number
 }
 

@@ -4,6 +4,7 @@ import { describe, expect, test } from 'bun:test'
 import type { NomadClient } from '../../src/nomad/client'
 import type { PassResult } from '../../src/service/build-service'
 import { runReconciler } from '../../src/service/reconciler'
+import { eventually } from '../support/eventually'
 
 describe('the reconciler', () => {
   test('a job it cannot handle is said once while it keeps failing, and again when it fails anew; the rest goes on', async () => {
@@ -30,7 +31,7 @@ describe('the reconciler', () => {
     const life = new AbortController()
     const said: string[] = []
     const loop = runReconciler(service, nomad, life.signal, (l) => said.push(l))
-    while (pass < 7) await Bun.sleep(50)
+    await eventually('seven reconciler passes', async () => pass >= 7, 20_000, 50)
     life.abort()
     await loop
     expect(said.filter((l) => l === 'nbs: reconciler: skipping nbs-foreign: its Meta is not a build request')).toHaveLength(2)

@@ -278,9 +278,10 @@ describe('a node lost under the build', () => {
     }
   })
 
-  // Nomad records when it marked the allocation unknown (AllocStates); the grace counts from there.
+  // Nomad records when it marked the allocation unknown (AllocStates, its field the number 0, as a
+  // real Nomad 2.0.5 answered GET /v1/allocation after its node was killed); the grace counts from there.
   const since = '2026-11-25T12:00:30.000Z'
-  const unknown = { ...a, ClientStatus: 'unknown' as const, AllocStates: [{ Field: 'ClientStatus', Value: 'unknown', Time: since }] }
+  const unknown = { ...a, ClientStatus: 'unknown' as const, AllocStates: [{ Field: 0, Value: 'unknown', Time: since }] }
   const at = (seconds: number) => ({ now: Date.parse(since) + seconds * 1000, ms: 60_000 })
 
   test('unknown within NBS_NODE_LOST_GRACE: the build goes on as its node last said (BUILDING); past it: FAILED node_lost naming node and time', () => {
@@ -291,10 +292,20 @@ describe('a node lost under the build', () => {
     expect(after.status).toBe('FAILED')
     expect(after.failure).toMatchObject({ reason: 'infrastructure', cause: 'node_lost', phase: 'build' })
     expect(after.failure?.message).toBe(`node ${a.NodeName} stopped answering at ${since} during build; the build is not run again, and it pushes nothing`)
+    // Nomad still says "running" for the build task: the status says lost, not running, once FAILED.
+    expect([during.tasks[0]?.state, after.tasks[0]?.state]).toEqual(['running', 'lost'])
+  })
+
+  test('Nomad 2.0.5\'s own words (its time to the hundredth of a second): within the grace, BUILDING; past it, FAILED at that time', () => {
+    const real = { ...a, ClientStatus: 'unknown' as const, AllocStates: [{ Field: 0, Value: 'unknown', Time: '2026-12-06T03:50:31.04Z' }] }
+    const grace = (seconds: number) => ({ now: Date.parse('2026-12-06T03:50:31.04Z') + seconds * 1000, ms: 10_000 })
+    expect(deriveStatus({ ...input('buildah-pipeline-success', 'alloc-during-build.json'), alloc: real, nodeLostGrace: grace(5) }).status).toBe('BUILDING')
+    const after = deriveStatus({ ...input('buildah-pipeline-success', 'alloc-during-build.json'), alloc: real, nodeLostGrace: grace(10) })
+    expect(after.failure?.message).toContain('stopped answering at 2026-12-06T03:50:31.040Z during build')
   })
 
   test('a node back within the grace: its allocation runs again and the status follows it', () => {
-    const back = { ...a, ClientStatus: 'running' as const, AllocStates: [...unknown.AllocStates, { Field: 'ClientStatus', Value: 'running', Time: '2026-11-25T12:00:50.000Z' }] }
+    const back = { ...a, ClientStatus: 'running' as const, AllocStates: [...unknown.AllocStates, { Field: 0, Value: 'running', Time: '2026-11-25T12:00:50.000Z' }] }
     expect(deriveStatus({ ...input('buildah-pipeline-success', 'alloc-during-build.json'), alloc: back, nodeLostGrace: at(120) }).status).toBe('BUILDING')
   })
 

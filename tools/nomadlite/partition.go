@@ -30,12 +30,16 @@ const (
 )
 
 // allocState is Nomad's AllocState, which api.Allocation lacks: a change of
-// the allocation's client status made by the servers.
+// the allocation's client status made by the servers. Field is Nomad's
+// AllocStateField enum, which the API sends as its number (seen on 2.0.5).
 type allocState struct {
-	Field string
+	Field uint8
 	Value string
 	Time  time.Time
 }
+
+// allocStateFieldClientStatus is the only AllocStateField Nomad has.
+const allocStateFieldClientStatus uint8 = 0
 
 // toClient runs fn, the delivery of something from the servers to the
 // node's client, now, or when the node is healed if it is cut off.
@@ -200,7 +204,7 @@ func (s *Server) nodeDown(n *clientNode) []*api.Allocation {
 		f.PreviousEval, f.WaitUntil = e.ID, time.Now().Add(lostAfter)
 		a.FollowupEvalID = f.ID
 		a.ClientStatus, a.ClientDescription = "unknown", allocUnknownDescription
-		st.AllocStates[a.ID] = append(st.AllocStates[a.ID], allocState{Field: "ClientStatus", Value: "unknown", Time: time.Now()})
+		st.AllocStates[a.ID] = append(st.AllocStates[a.ID], allocState{Field: allocStateFieldClientStatus, Value: "unknown", Time: time.Now()})
 		a.ModifyIndex, a.ModifyTime = st.bump(), now()
 		if lostAfter == 0 {
 			replaced = append(replaced, s.loseAlloc(a, f)...)

@@ -149,7 +149,7 @@ func TestLostAfterKeepsAllocUnknownUntilHealed(t *testing.T) {
 		t.Errorf("unknown alloc: desired %v next %v", al["DesiredStatus"], al["NextAllocation"])
 	}
 	states, _ := al["AllocStates"].([]any)
-	if len(states) != 1 || states[0].(map[string]any)["Value"] != "unknown" || states[0].(map[string]any)["Field"] != "ClientStatus" {
+	if len(states) != 1 || states[0].(map[string]any)["Value"] != "unknown" || states[0].(map[string]any)["Field"] != float64(0) {
 		t.Errorf("AllocStates: %v", al["AllocStates"])
 	}
 	// The task ends meanwhile; the servers do not hear of it.
