@@ -32,11 +32,14 @@ prune() {
   }
   for f in $(find "$keys" -type f -mmin +"$((NBS_CACHE_MAX_AGE_HOURS * 60))" 2>/dev/null); do forget_entry "$(basename "$f")"; done
   # With no build in flight, a container in the store is a leftover of a killed or timed-out
-  # build. The store's own list says whether there is one, without starting Buildah.
+  # build. The store's own list says whether there is one, without starting Buildah. Each is
+  # removed by ID: `rm --all` takes only Buildah's working containers, and one that a kill caught
+  # inside `buildah from` has no builder state yet (seen on the dev store: it stayed for ever).
   containers=0
   # (Both drivers' lists: fuse-overlayfs keeps overlay's. No glob: the scripts run with set -f.)
   if cat "$NBS_STORAGE_ROOT/overlay-containers/containers.json" "$NBS_STORAGE_ROOT/vfs-containers/containers.json" 2>/dev/null | grep -q '"id"'; then
-    containers=$(bah rm --all 2>/dev/null | wc -l)
+    ids=$(bah containers --all --quiet 2>/dev/null)
+    [ -z "$ids" ] || containers=$(bah rm $ids 2>/dev/null | wc -l)
   fi
   pulled="$store_dir/nbs-cache-registries"
   grew="$store_dir/nbs-store-grew"

@@ -314,14 +314,16 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
   test.each([
     ['a build wholly from the cache, nothing left over', {}, []],
     ['a build that committed layers', { grew: true }, ['rmi --prune']],
-    ['a leftover container of a killed build', { container: true }, ['rm --all', 'rmi --prune']],
+    // Every container of the store, not only Buildah's working containers (rm --all): one that a
+    // kill caught inside `buildah from` has no builder state, and rm --all leaves it for ever.
+    ['a leftover container of a killed build', { container: true }, ['containers --all --quiet', 'rm ctr1', 'rmi --prune']],
   ] as const)('the prune after %s starts Buildah only for what there is to do', async (_, store0: { grew?: boolean; container?: boolean }, expected) => {
     const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
     const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
     dirs.push(store, bin)
     writeFileSync(
       join(bin, 'buildah'),
-      `#!/bin/sh\necho "$*" >>"${store}/calls"\nprev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; prev=$a; done\ncase " $* " in *" rm --all "*) echo ctr1 ;; esac\n`,
+      `#!/bin/sh\necho "$*" >>"${store}/calls"\nprev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; prev=$a; done\ncase " $* " in *" containers --all --quiet "*) echo ctr1 ;; *" rm ctr1 "*) echo ctr1 ;; esac\n`,
       { mode: 0o755 },
     )
     mkdirSync(join(store, 'storage', 'overlay-containers'), { recursive: true })
@@ -337,7 +339,7 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
     )
     expect(code).toBe(0)
     const calls = readFileSync(join(store, 'calls'), 'utf8').trim().split('\n').map((c) => c.replace(/^--root \S+ --runroot \S+ --storage-driver overlay /, ''))
-    expect(calls.filter((c) => !/^(push|rmi localhost\/nbs\/)/.test(c)).map((c) => c.replace(/ 2>.*/, ''))).toEqual([...expected])
+    expect(calls.filter((c) => !/^push /.test(c))).toEqual([...expected])
     if (expected.length === 0) expect(out).toContain('cache: nothing to prune')
     else expect(out).toContain(`cache: pruned ${store0.container ? 1 : 0} leftover container(s)`)
     expect(existsSync(join(store, 'nbs-store-grew'))).toBe(false)
