@@ -127,7 +127,7 @@ set -f
 infra() {
   say "$1"
   printf '%s\n' "$1" >"$r_infrastructure"
-  exit 78
+  exit "$r_infrastructure_exit"
 }
 
 # The build's first step: the cache volume must be writable by this task's user, and the store

@@ -10,7 +10,7 @@ export const RESULT_FILES = {
   buildOk: 'build.ok',
   /** build: the commit that was built, one line. */
   commit: 'commit',
-  /** build: why the node cannot run the build (the phase exits 78), one line. */
+  /** build: why the node cannot run the build (the phase exits INFRASTRUCTURE_EXIT), one line. */
   infrastructure: 'infrastructure',
   /** build: the ID of the image it built, which it then names (common.sh: names). */
   imageId: 'image-id',
@@ -44,6 +44,9 @@ export const RESULT_FILES = {
   runMissing: 'run.missing',
 } as const
 
+/** A phase's exit when the node, not the request, is at fault (common.sh: infra, beside the infrastructure file). */
+export const INFRASTRUCTURE_EXIT = 78
+
 /** test-N: the command's exit code, written when it ended. */
 export const testExitFile = (task: string) => `${task}.exit`
 
@@ -54,6 +57,6 @@ export function resultsPrelude(): string {
   const folder = RESULTS_DIR.split('/').at(-1)
   const lines = [`state="$NOMAD_ALLOC_DIR/${folder}"`]
   for (const [key, file] of Object.entries(RESULT_FILES)) lines.push(`${shellName(key)}="$state/${file}"`)
-  lines.push(`r_test_exit="$state/$NOMAD_TASK_NAME${testExitFile('')}"`, `r_exit_suffix=${testExitFile('')}`)
+  lines.push(`r_test_exit="$state/$NOMAD_TASK_NAME${testExitFile('')}"`, `r_exit_suffix=${testExitFile('')}`, `r_infrastructure_exit=${INFRASTRUCTURE_EXIT}`)
   return `${lines.join('\n')}\n`
 }

@@ -5,6 +5,7 @@ import { sliceLines } from './logs'
 import { largestNode, placementCauses, waitsForCapacity } from './placement'
 import { destinations, type PlannedTest, planTests } from './render'
 import type { JobRequest } from './request'
+import { INFRASTRUCTURE_EXIT } from './results'
 import type { Failure, JobState, JobStatus, Phase, Queue, TaskRun } from './status-schema'
 
 /** Small results the tasks leave in the alloc dir, read back once the allocation is done. */
@@ -13,7 +14,7 @@ export interface AllocFiles {
   published?: string
   skipped?: string
   commit?: string
-  /** Why the node could not run the build (common.sh's infra: exit 78). */
+  /** Why the node could not run the build (common.sh's infra: exit INFRASTRUCTURE_EXIT). */
   infrastructure?: string
   exits: Record<string, string | undefined>
 }
@@ -40,8 +41,6 @@ export interface StatusInput {
 
 // `timeout` exits 124 when the phase's own time limit fires (Nomad has none for batch tasks).
 const TIMEOUT_EXIT = 124
-// The phase scripts' own exit when the node, not the request, is at fault (common.sh: infra).
-export const INFRASTRUCTURE_EXIT = 78
 // Lines of the failing task's log a status carries.
 const FAILURE_TAIL_LINES = 30
 
