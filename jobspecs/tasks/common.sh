@@ -78,6 +78,12 @@ hold_store() { exec 9>>"$store_dir/nbs-store.lock" && flock -s 9; }
 # and a build fails with `locating just-written image ...: image not known`.
 names() ( exec 8>>"$store_dir/nbs-names.lock" && flock -x 8 && bah "$@" 8>&- )
 
+# What runs when the script exits, the last registered first (a phase's own clean-up before the
+# masker's finish, which closes the output): one EXIT trap, that a phase never replaces.
+exit_hooks=
+at_exit() { exit_hooks="$1; $exit_hooks"; }
+trap 'rc=$?; eval "$exit_hooks"; exit $rc' EXIT
+
 # Secrets rendered for this task are masked in everything it prints, even when a build step
 # echoes one: a filter reads the values from the files before any output passes through it.
 if [ -d "$secrets" ] && [ -n "$(ls -A "$secrets")" ]; then
@@ -100,7 +106,7 @@ if [ -d "$secrets" ] && [ -n "$(ls -A "$secrets")" ]; then
   exec >"$fifo" 2>&1
   rm -f "$fifo"
   finish() { exec >&- 2>&-; wait "$masker"; }
-  trap 'rc=$?; finish; exit $rc' EXIT
+  at_exit finish
 else
   exec 2>&1
 fi

@@ -10,8 +10,8 @@ ctr=$(bah from --pull-never --name "nbs-$NOMAD_ALLOC_ID-run" "$NBS_RUN_IMAGE" 2>
   exit 3
 }
 cleanup() { bah rm "$ctr" >/dev/null 2>&1; }
-trap cleanup EXIT
-trap 'cleanup; exit 143' TERM INT
+at_exit cleanup
+trap 'exit 143' TERM INT
 
 set -- run --isolation "$NBS_ISOLATION"
 for e in $NBS_B64_RUN_ENV; do d_into e "$e"; set -- "$@" --env "$e"; done

@@ -8,8 +8,8 @@ ctr=$(bah from --pull-never --name "nbs-$NOMAD_ALLOC_ID-$NOMAD_TASK_NAME" "$NBS_
   exit 125
 }
 cleanup() { bah rm "$ctr" >/dev/null 2>&1; }
-trap cleanup EXIT
-trap 'cleanup; exit 143' TERM INT
+at_exit cleanup
+trap 'exit 143' TERM INT
 
 set -- run --isolation "$NBS_ISOLATION"
 for e in $NBS_B64_TEST_ENV; do d_into e "$e"; set -- "$@" --env "$e"; done

@@ -160,13 +160,19 @@ function mayComeBack(alloc: Allocation, grace: StatusInput['nodeLostGrace']): bo
   return !Number.isNaN(since) && grace.now - since < grace.ms
 }
 
+/** When the servers marked the allocation's node gone (unknown, or lost), if they said so. */
+function lostSince(alloc: Allocation): string | undefined {
+  if (alloc.ClientStatus !== 'lost' && alloc.ClientStatus !== 'unknown') return undefined
+  return iso(changedTo(alloc, 'unknown') ?? changedTo(alloc, 'lost'))
+}
+
 /** The node went away under the build: not the user's doing, whatever else the job says (a stop included). */
 function lostNode(alloc: Allocation, runs: Observed[]): Failure | undefined {
   if (alloc.ClientStatus !== 'lost' && alloc.ClientStatus !== 'unknown') return undefined
   const at = runs.find((r) => r.state === 'running' || r.state === 'pending')
-  const since = changedTo(alloc, 'unknown') ?? changedTo(alloc, 'lost')
+  const since = lostSince(alloc)
   const message =
-    `node ${alloc.NodeName || alloc.NodeID} stopped answering${since ? ` at ${new Date(since).toISOString()}` : ''}` +
+    `node ${alloc.NodeName || alloc.NodeID} stopped answering${since ? ` at ${since}` : ''}` +
     `${at ? ` during ${at.phase}` : ''}; the build is not run again, and it pushes nothing`
   return { reason: 'infrastructure', phase: at?.phase, message, cause: 'node_lost', summary: message, hint: 'submit the build again' }
 }
@@ -230,7 +236,8 @@ export function deriveStatus(input: StatusInput): JobStatus {
   const publishRun = runs.at(-1)
   if (publishRun && files?.skipped && publishRun.state === 'succeeded') publishRun.state = 'skipped'
   const tasks = runs.map(strip)
-  const finishedAt = allDone ? runs.map((r) => r.finishedAt).filter(Boolean).sort().at(-1) : undefined
+  // A build whose node went away ended, as far as anyone knows, when the servers said so.
+  const finishedAt = allDone ? [...runs.map((r) => r.finishedAt), lostSince(alloc)].filter(Boolean).sort().at(-1) : undefined
   const withEnd = <T extends object>(s: T) => (finishedAt ? { ...s, finishedAt } : s)
 
   // What the registry holds decides: publish lists each reference once its push has succeeded,

@@ -26,7 +26,15 @@ export async function logsOf(nomad: NomadClient, snapshot: BuildSnapshot, q: Log
   const tail = q.tail ?? 200
   const logs =
     snapshot.kind === 'recorded'
-      ? selected(snapshot.record.logs, q).map((l) => ({ ...l, ...sliceLines(l.text, tail, l.truncated, match) }))
+      ? await Promise.all(
+          selected(snapshot.record.logs, q).map(async (l) => {
+            // A record written while the node did not answer (a lost node's) kept no text; once the
+            // node is back, Nomad has the task's log again, with what it did after (publish declining).
+            const alloc = snapshot.build?.alloc
+            const live = !l.text && alloc ? await taskLog(nomad, alloc.ID, l.task, tail === 0 ? undefined : TAIL_BYTES) : undefined
+            return live?.text ? { ...l, ...sliceLines(live.text, tail, live.clipped, match) } : { ...l, ...sliceLines(l.text, tail, l.truncated, match) }
+          }),
+        )
       : await Promise.all(
           selected(status.tasks, q).map(async (t): Promise<TaskLog> => {
             const raw = await readLog(nomad, snapshot.build, t, tail)

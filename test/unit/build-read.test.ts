@@ -8,6 +8,7 @@ import { deriveStatus } from '../../src/jobs/status'
 import type { NomadClient } from '../../src/nomad/client'
 import { NomadError } from '../../src/nomad/error'
 import type { Allocation, Job, JobListStub } from '../../src/nomad/types'
+import { logsOf } from '../../src/service/build-logs'
 import { BuildReader } from '../../src/service/build-read'
 import { BuildService } from '../../src/service/build-service'
 import { type BuildRecord, BuildRecords } from '../../src/service/records'
@@ -224,5 +225,23 @@ describe('the reconciler records from the snapshot', () => {
     expect(calls.filter((c) => c.startsWith('variables.put'))).toEqual([
       expect.stringContaining(`"node":"${finished.alloc?.NodeID}"`),
     ])
+  })
+})
+
+describe('logs of a recorded build', () => {
+  test("a lost node's record kept no text: once Nomad has the task's log again, it is read; a record with text is served as kept", async () => {
+    const stopped = { ...build(success, '20261201-120000-ffffff', 'alloc-final.json', { Status: 'dead', Stop: true }), files: succeededFiles, logs: { publish: 'not publishing: the job was stopped before the push\n' } }
+    const record = recordOf(stopped)
+    const empty = { ...record, logs: record.logs.map((l) => ({ ...l, text: '' })) }
+    const { nomad, calls } = fakeNomad([stopped], { '20261201-120000-ffffff': empty })
+    const r = reader(nomad)
+    const q = { id: '20261201-120000-ffffff', phase: 'publish' as const }
+    const logs = await logsOf(nomad, await r.read(q.id, {}), q)
+    expect(logs.logs.map((l) => l.text)).toEqual(['not publishing: the job was stopped before the push\n'])
+    expect(calls.filter((c) => c.startsWith('fs.logs'))).toEqual(['fs.logs publish stdout 1048576', 'fs.logs publish stderr 1048576'])
+    const kept = fakeNomad([stopped], { '20261201-120000-ffffff': record })
+    const fromRecord = await logsOf(kept.nomad, await reader(kept.nomad).read(q.id, {}), q)
+    expect(fromRecord.logs.map((l) => l.text)).toEqual(['publish said so\n'])
+    expect(kept.calls.filter((c) => c.startsWith('fs.logs'))).toEqual([])
   })
 })

@@ -63,6 +63,12 @@ describe('phase scripts', () => {
     expect(out).toContain(marker.trim())
   })
 
+  test("a phase's own clean-up at exit runs before the masker closes the output, and its words are masked too", async () => {
+    const { out, code } = await runTask(`${taskPrelude}\nat_exit 'echo "cleaning up hunter22"'\necho started; exit 3`, {}, { 'nbs.git_password': 'hunter22' })
+    expect(code).toBe(3)
+    expect(out).toBe('started\ncleaning up ****\n')
+  })
+
   test('secrets rendered as secrets/nbs.<name> move into the task\'s own folder (one it may remove them from), are masked, and other files stay', async () => {
     const { out, code, secretsDir } = await runTask(`${taskPrelude}\necho "token is hunter22"; ls "$secrets"`, {}, {
       'nbs.git_password': 'hunter22',

@@ -294,6 +294,8 @@ describe('a node lost under the build', () => {
     expect(after.failure?.message).toBe(`node ${a.NodeName} stopped answering at ${since} during build; the build is not run again, and it pushes nothing`)
     // Nomad still says "running" for the build task: the status says lost, not running, once FAILED.
     expect([during.tasks[0]?.state, after.tasks[0]?.state]).toEqual(['running', 'lost'])
+    // It ended, as far as anyone knows, when Nomad marked the node: not at an earlier task's end.
+    expect([during.finishedAt, after.finishedAt]).toEqual([undefined, since])
   })
 
   test('Nomad 2.0.5\'s own words (its time to the hundredth of a second): within the grace, BUILDING; past it, FAILED at that time', () => {
