@@ -45,6 +45,24 @@ async function runTask(script: string, env: Record<string, string> = {}, secrets
   return { out, code, alloc, secretsDir }
 }
 
+/** A store and a bin dir whose buildah notes each call in the store's `calls`, then runs `body` (sh). */
+function fakeBuildah(body = ''): { store: string; bin: string } {
+  const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
+  const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
+  dirs.push(store, bin)
+  writeFileSync(join(bin, 'buildah'), `#!/bin/sh\necho "$*" >>"${store}/calls"\n${body}\n`, { mode: 0o755 })
+  return { store, bin }
+}
+
+/** A Git repository with one commit: a Dockerfile FROM scratch. */
+function oneCommitRepo(): string {
+  const repo = mkdtempSync(join(tmpdir(), 'nbs-repo-'))
+  dirs.push(repo)
+  writeFileSync(join(repo, 'Dockerfile'), 'FROM scratch\n')
+  expect(Bun.spawnSync(['sh', '-c', 'git init -q && git add Dockerfile && git -c user.name=t -c user.email=t@t commit -q -m d'], { cwd: repo }).exitCode).toBe(0)
+  return repo
+}
+
 describe('phase scripts', () => {
   test('a cache volume the task user cannot write fails the build with exit 78 and an infrastructure marker naming path, uid and setting', async () => {
     const { out, code, alloc } = await runTask(phaseScript('build'), {
@@ -151,14 +169,9 @@ case " $* " in *" bud "*) printf 'STEP 1/2: FROM scratch\\nSTEP 2/2: COPY a /a\\
     ['a second stage from the cache', `[1/2] STEP 1/2: FROM scratch AS a\n[1/2] STEP 2/2: COPY a /a\n--> Using cache ${id64}\n--> c8e5de4a953\n[2/2] STEP 1/2: FROM a\n[2/2] STEP 2/2: ENV A=b\n--> Using cache ${id64}\nCOMMIT\n${id64}\n`, false],
     ['a first stage built', `[1/2] STEP 1/2: FROM scratch AS a\n[1/2] STEP 2/2: COPY a /a\n--> c8e5de4a953\n[2/2] STEP 1/2: FROM a\n[2/2] STEP 2/2: ENV A=b\n--> Using cache ${id64}\nCOMMIT\n${id64}\n`, true],
   ] as const)('a build with %s: the store is marked grown only if a layer was committed; the image ID is the last line', async (_, words, grew) => {
-    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
-    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
-    const repo = mkdtempSync(join(tmpdir(), 'nbs-repo-'))
-    dirs.push(store, bin, repo)
-    writeFileSync(join(repo, 'Dockerfile'), 'FROM scratch\n')
-    expect(Bun.spawnSync(['sh', '-c', 'git init -q && git add Dockerfile && git -c user.name=t -c user.email=t@t commit -q -m d'], { cwd: repo }).exitCode).toBe(0)
+    const { store, bin } = fakeBuildah('case " $* " in *" bud "*) cat "$(dirname "$0")/words" ;; esac')
     writeFileSync(join(bin, 'words'), words)
-    writeFileSync(join(bin, 'buildah'), `#!/bin/sh\necho "$*" >>"${store}/calls"\ncase " $* " in *" bud "*) cat "${bin}/words" ;; esac\n`, { mode: 0o755 })
+    const repo = oneCommitRepo()
     const config = { ...loadConfig({}), profile: 'raw_exec' as const, storageDriver: 'vfs' as const }
     const build = renderJob({ id: '20261125-120000-abcdef', request: { repo, image: 'registry.example.com/a' }, createdAt: new Date() }, config).TaskGroups[0]!.Tasks[0]!
     const { out, code, alloc } = await runTask(phaseScript('build'), { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' })
@@ -169,21 +182,11 @@ case " $* " in *" bud "*) printf 'STEP 1/2: FROM scratch\\nSTEP 2/2: COPY a /a\\
   })
 
   test('a step that fails: the build exits with Buildah\'s code and names the last good step\'s image for runInImage', async () => {
-    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
-    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
-    const repo = mkdtempSync(join(tmpdir(), 'nbs-repo-'))
-    dirs.push(store, bin, repo)
-    writeFileSync(join(repo, 'Dockerfile'), 'FROM scratch\n')
-    expect(Bun.spawnSync(['sh', '-c', 'git init -q && git add Dockerfile && git -c user.name=t -c user.email=t@t commit -q -m d'], { cwd: repo }).exitCode).toBe(0)
     // Buildah 1.28's words for a build whose third step fails (recorded: buildah-pipeline-build-fails).
-    writeFileSync(
-      join(bin, 'buildah'),
-      `#!/bin/sh
-echo "$*" >>"${store}/calls"
-case " $* " in *" bud "*) printf 'STEP 1/3: FROM scratch\\nSTEP 2/3: COPY busybox /bin/busybox\\n--> f6380feb70e\\nSTEP 3/3: RUN exit 2\\n'; echo 'error building at STEP' >&2; exit 2 ;; esac
-`,
-      { mode: 0o755 },
+    const { store, bin } = fakeBuildah(
+      `case " $* " in *" bud "*) printf 'STEP 1/3: FROM scratch\\nSTEP 2/3: COPY busybox /bin/busybox\\n--> f6380feb70e\\nSTEP 3/3: RUN exit 2\\n'; echo 'error building at STEP' >&2; exit 2 ;; esac`,
     )
+    const repo = oneCommitRepo()
     const config = { ...loadConfig({}), profile: 'raw_exec' as const, storageDriver: 'vfs' as const }
     const build = renderJob({ id: '20261125-120000-abcdef', request: { repo, image: 'registry.example.com/a' }, createdAt: new Date() }, config).TaskGroups[0]!.Tasks[0]!
     const { out, code, alloc } = await runTask(phaseScript('build'), { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' })
@@ -198,10 +201,7 @@ case " $* " in *" bud "*) printf 'STEP 1/3: FROM scratch\\nSTEP 2/3: COPY busybo
   })
 
   test('publish after a build stopped before it opened the store: no Buildah call, no guessed driver, and it says why', async () => {
-    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
-    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
-    dirs.push(store, bin)
-    writeFileSync(join(bin, 'buildah'), `#!/bin/sh\necho "$*" >>"${store}/calls"\n`, { mode: 0o755 })
+    const { store, bin } = fakeBuildah()
     const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a' }
     const config = { ...loadConfig({}), profile: 'raw_exec' as const }
     const publish = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config).TaskGroups[0]!.Tasks.find((t) => t.Name === 'publish')!
@@ -277,10 +277,7 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
     ['the servers cannot be reached (a node cut off)', undefined, 'the Nomad servers could not confirm that this build should still run'],
     ['the servers refuse the token', (() => new Response('Permission denied', { status: 403 })) as TaskApi, 'Permission denied'],
   ])('publish pushes nothing when %s, and says why', async (_, api, why) => {
-    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
-    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
-    dirs.push(store, bin)
-    writeFileSync(join(bin, 'buildah'), `#!/bin/sh\necho "$*" >>"${store}/calls"\n`, { mode: 0o755 })
+    const { store, bin } = fakeBuildah()
     const request: JobRequest = { repo: 'https://example.com/a.git', image: 'registry.example.com/a', tags: ['v1'] }
     const publish = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, { ...loadConfig({}), profile: 'raw_exec' }).TaskGroups[0]!.Tasks.find((t) => t.Name === 'publish')!
     const { out, code, alloc } = await runTask(
@@ -298,10 +295,7 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
   })
 
   test('auto: native overlay is probed once per store, user and kernel; later builds skip the probe', async () => {
-    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
-    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
-    dirs.push(store, bin)
-    writeFileSync(join(bin, 'buildah'), `#!/bin/sh\necho "$*" >>"${store}/calls"\n`, { mode: 0o755 })
+    const { store, bin } = fakeBuildah()
     const env = { NBS_STORE_DIR: store, NBS_NODE_ID: 'n1', NBS_CACHE_VOLUME: 'buildah-cache', NBS_STORAGE_DRIVER: 'auto', PATH: `${bin}:${process.env.PATH}` }
     const first = await runTask(`${taskPrelude}\nprepare_store`, env)
     expect(first.out).toContain('storage driver overlay (native overlay works here)')
@@ -324,13 +318,8 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
     // kill caught inside `buildah from` has no builder state, and rm --all leaves it for ever.
     ['a leftover container of a killed build', { container: true }, ['containers --all --quiet', 'rm ctr1', 'rmi --prune']],
   ] as const)('the prune after %s starts Buildah only for what there is to do', async (_, store0: { grew?: boolean; container?: boolean }, expected) => {
-    const store = mkdtempSync(join(tmpdir(), 'nbs-store-'))
-    const bin = mkdtempSync(join(tmpdir(), 'nbs-bin-'))
-    dirs.push(store, bin)
-    writeFileSync(
-      join(bin, 'buildah'),
-      `#!/bin/sh\necho "$*" >>"${store}/calls"\nprev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; prev=$a; done\ncase " $* " in *" containers --all --quiet "*) echo ctr1 ;; *" rm ctr1 "*) echo ctr1 ;; esac\n`,
-      { mode: 0o755 },
+    const { store, bin } = fakeBuildah(
+      'prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; prev=$a; done\ncase " $* " in *" containers --all --quiet "*) echo ctr1 ;; *" rm ctr1 "*) echo ctr1 ;; esac',
     )
     mkdirSync(join(store, 'storage', 'overlay-containers'), { recursive: true })
     writeFileSync(join(store, 'storage', 'overlay-containers', 'containers.json'), store0.container ? '[{"id":"ctr1","names":["nbs-x-test-0"]}]' : '[]')
