@@ -2,6 +2,9 @@
 
 export const JOB_PREFIX = 'nbs-'
 
+/** The keys of a build job's Meta: its build id, the request as submitted, when, and by which client. */
+export const META = { id: 'nbs.id', request: 'nbs.request', created: 'nbs.created', owner: 'nbs.owner' } as const
+
 export const idPattern = '^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$'
 
 /** What a caller may name a job by: its build id, or the Nomad job id (nbs-…) that Nomad's own tools show. */

@@ -1,13 +1,13 @@
 // Renders a build request as one Nomad batch job: build (prestart) → test-N (main) → publish (poststop).
 import { type Config, NODE_LOST_AFTER_SECONDS } from '../config'
 import type { Affinity, Artifact, Job, RequestedDevice, Task, TaskGroup, Template } from '../nomad/types'
-import { nomadJobId } from './ids'
-import { defaults, type JobRequest, type TestCommand } from './request'
+import { META, nomadJobId } from './ids'
+import { destinations, planTests, registryOf } from './plan'
+import { defaults, type JobRequest } from './request'
 import { phaseScript, type PhaseScript } from './scripts'
 import { SOURCE_DIR, SOURCE_FILE } from './source'
 import { secretTemplates, usesVault } from './secrets'
 
-export const META = { id: 'nbs.id', request: 'nbs.request', created: 'nbs.created', owner: 'nbs.owner' } as const
 export const GROUP = 'build'
 
 export type RenderConfig = Pick<
@@ -38,41 +38,11 @@ export interface RenderInput {
   warmNode?: string
 }
 
-/** One test task: its name, how it runs, and what a person reads as its command. */
-export interface PlannedTest {
-  task: string
-  mode: 'shell' | 'exec' | 'entrypoint'
-  command: string
-}
-
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
 // A list is its items' base64 joined by spaces; the base64 of "" is "", which the shell's word
 // splitting would drop, so an empty item is "-", a character base64 never holds (common.sh: d).
 const b64List = (items: string[]) => items.map((s) => (s === '' ? '-' : b64(s))).join(' ')
 
-const describeCommand = (c: TestCommand): string => (typeof c === 'string' ? c : JSON.stringify(c))
-
-export function planTests(request: JobRequest): PlannedTest[] {
-  const commands = request.test?.commands ?? []
-  const planned: PlannedTest[] = commands.map((c, i) => ({
-    task: `test-${i}`,
-    mode: typeof c === 'string' ? 'shell' : 'exec',
-    command: describeCommand(c),
-  }))
-  if (request.test?.entrypoint)
-    planned.push({ task: `test-${planned.length}`, mode: 'entrypoint', command: "the image's ENTRYPOINT/CMD" })
-  return planned
-}
-
-/** The registry part of an image reference, by the rule Docker uses to tell a host from a path. */
-export function registryOf(image: string): string {
-  const first = image.split('/')[0] ?? ''
-  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io'
-}
-
-const tagsOf = (id: string, request: JobRequest): string[] => request.tags ?? [id]
-export const destinations = (id: string, request: JobRequest): string[] =>
-  tagsOf(id, request).map((tag) => `${request.image}:${tag}`)
 
 // Where the cache volume appears to the task: raw_exec sees host paths, docker its mount point.
 const DOCKER_CACHE_MOUNT = '/var/lib/nbs-cache'

@@ -1,8 +1,8 @@
 // runInImage's job: one task on the node whose store holds the image, running one command in it.
 import type { Job } from '../nomad/types'
 import type { RunRequest } from '../service/schemas'
-import { runJobId } from './ids'
-import { groupOf, META, phaseTask, type RenderConfig } from './render'
+import { META, runJobId } from './ids'
+import { groupOf, phaseTask, type RenderConfig } from './render'
 
 export const RUN_META = { of: 'nbs.run-of' } as const
 // The command's limit is the run script's own (timeout); the task's bound only catches a hung store.

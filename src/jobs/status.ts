@@ -3,7 +3,7 @@ import { ALLOC_STATE_CLIENT_STATUS, type Allocation, type Evaluation, type Job, 
 import { buildCause, type Explanation, missingSecretOf, missingSecretWords, publishCause, startCause, stepNumber } from './cause'
 import { sliceLines } from './logs'
 import { largestNode, placementCauses, waitsForCapacity } from './placement'
-import { destinations, type PlannedTest, planTests } from './render'
+import { destinations, type PlannedTest, planTasks, planTests } from './plan'
 import type { JobRequest } from './request'
 import { INFRASTRUCTURE_EXIT } from './results'
 import type { Failure, JobState, JobStatus, Phase, Queue, TaskRun } from './status-schema'
@@ -208,11 +208,7 @@ export function deriveStatus(input: StatusInput): JobStatus {
   const { id, request, createdAt, job, alloc, evaluations, files } = input
   const tests = planTests(request)
   const base = { id, createdAt, request }
-  const plan: { task: string; phase: Phase; command?: string }[] = [
-    { task: 'build', phase: 'build' },
-    ...tests.map((t) => ({ task: t.task, phase: 'test' as const, command: t.command })),
-    { task: 'publish', phase: 'publish' },
-  ]
+  const plan = planTasks(request)
 
   if (!alloc) {
     const placement = placementOf(input)

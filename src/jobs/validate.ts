@@ -2,7 +2,7 @@
 import { type TSchema, TypeGuard } from '@sinclair/typebox'
 import { Value, type ValueError, ValueErrorType } from '@sinclair/typebox/value'
 import { ServiceError } from '../errors'
-import { registryOf } from './render'
+import { registryOf } from './plan'
 import { JobRequest, limits } from './request'
 import { ruleOf } from './rules'
 import { closestName } from './similar'

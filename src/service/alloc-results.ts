@@ -1,5 +1,5 @@
 // Reading a finished allocation's results: the small files the phase scripts leave (src/jobs/results.ts).
-import { planTests } from '../jobs/render'
+import { planTests } from '../jobs/plan'
 import type { JobRequest } from '../jobs/request'
 import { RESULT_FILES, RESULTS_DIR, testExitFile } from '../jobs/results'
 import type { AllocFiles } from '../jobs/status'

@@ -2,7 +2,7 @@
 // live stream of them while the build runs.
 import { ServiceError } from '../errors'
 import { grepMatcher, type LineMatch, sliceLines } from '../jobs/logs'
-import { planTests } from '../jobs/render'
+import { planTasks } from '../jobs/plan'
 import { isFinal, type JobStatus, type Phase } from '../jobs/status-schema'
 import type { NomadClient } from '../nomad/client'
 import { type BuildReader, type BuildSnapshot, type LiveJob, statusOf } from './build-read'
@@ -68,9 +68,9 @@ export async function* followLogs(
     for (const l of (await logsOf(reader.nomad, found, { ...q, tail: 0 })).logs) if (l.text) yield { task: l.task, text: l.text }
     return
   }
-  const tasks = ['build', ...planTests(found.build.request).map((t) => t.task), 'publish'].filter(
-    (task) => (!q.task || q.task === task) && (!q.phase || phaseOf(task) === q.phase),
-  )
+  const tasks = planTasks(found.build.request)
+    .filter((t) => (!q.task || q.task === t.task) && (!q.phase || t.phase === q.phase))
+    .map((t) => t.task)
   const target = {
     jobId: found.build.job.ID,
     willNeverStart: async (task: string) => {
@@ -81,5 +81,3 @@ export async function* followLogs(
   }
   yield* nomadStream(follower.follow(target, tasks, signal))
 }
-
-const phaseOf = (task: string): Phase => (task === 'build' ? 'build' : task === 'publish' ? 'publish' : 'test')

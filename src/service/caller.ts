@@ -1,8 +1,7 @@
 // Who is asking, and whether they may start one more build now.
 import type { Config } from '../config'
 import { ServiceError } from '../errors'
-import { JOB_PREFIX } from '../jobs/ids'
-import { META } from '../jobs/render'
+import { JOB_PREFIX, META } from '../jobs/ids'
 import type { NomadClient } from '../nomad/client'
 import { nomadCall } from './nomad-call'
 

@@ -1,8 +1,7 @@
 // Cleanup: removing finished builds, one by id or all those older than an age, with their records;
 // a record whose job Nomad has collected already goes by the same rule.
 import { ServiceError } from '../errors'
-import { buildIdOf } from '../jobs/ids'
-import { META } from '../jobs/render'
+import { buildIdOf, META } from '../jobs/ids'
 import type { JobListStub } from '../nomad/types'
 import type { BuildReader } from './build-read'
 import type { Caller } from './caller'

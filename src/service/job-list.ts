@@ -1,6 +1,5 @@
 // The caller's builds, newest first: those Nomad still has and those only a record tells of alike.
-import { buildIdOf } from '../jobs/ids'
-import { META } from '../jobs/render'
+import { buildIdOf, META } from '../jobs/ids'
 import type { JobStatus } from '../jobs/status-schema'
 import type { JobListStub } from '../nomad/types'
 import { type BuildReader, statusOf } from './build-read'

@@ -1,7 +1,7 @@
 // The reconciler's passes over every build job (its loop is reconciler.ts). Each is idempotent, so
 // every replica may run them: stopping a stopped job changes nothing, and a record is written once.
-import { buildIdOf } from '../jobs/ids'
-import { cacheKeyOf, META } from '../jobs/render'
+import { buildIdOf, META } from '../jobs/ids'
+import { cacheKeyOf } from '../jobs/render'
 import { deriveStatus, waitsForever } from '../jobs/status'
 import { isFinal, type JobStatus } from '../jobs/status-schema'
 import type { JobListStub } from '../nomad/types'

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { nomadJobId } from '../../src/jobs/ids'
 import { ensureStack, busyboxDockerfile, gitRepo, nomad, profile, service, stack, urls } from '../support/dev-stack'
+import { eventually } from '../support/eventually'
 
 beforeAll(ensureStack, 180_000)
 
@@ -86,8 +87,7 @@ describe('the layer cache', () => {
     // Its limit falls inside the long step, as the kills below do: there is the working container.
     const late = await service.submitJob({ repo, image, timeouts: { build: 20 } })
     const sleeping = async (id: string) => (await buildLog(id)).includes(`STEP 4/4: ${step}`)
-    const deadline = Date.now() + 60_000
-    while (Date.now() < deadline && !(await Promise.all(killed.map((k) => sleeping(k.id)))).every(Boolean)) await Bun.sleep(250)
+    await eventually('both builds in their long step', async () => (await Promise.all(killed.map((k) => sleeping(k.id)))).every(Boolean), 60_000, 250)
     expect((await Promise.all(killed.map((k) => service.getStatus(k.id)))).map((st) => st.status)).toEqual(['BUILDING', 'BUILDING'])
     // What must be gone at the end is in the store now.
     expect(made().length).toBeGreaterThanOrEqual(killed.length)

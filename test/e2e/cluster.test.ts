@@ -31,6 +31,17 @@ const final = (id: string) => c.service.waitForJob({ id, until: 'final', timeout
 // The step that sleeps has begun: the build opened its store (asking the servers) before it.
 const sleeping = (id: string) =>
   eventually(`build ${id} at its last step`, async () => (await c.service.getLogs({ id, task: 'build', tail: 0 })).logs[0]?.text.includes('STEP 4/4: RUN sleep'), 60_000, 100)
+/** A build whose node is cut off from the servers in its long step, once Nomad has marked its allocation unknown. */
+async function cutOffMidBuild(name: string, step: string, tag: string) {
+  const repo = await gitRepo(`cl-${name}-${token}`, { Dockerfile: busyboxDockerfile(step) })
+  const { id } = await c.service.submitJob({ repo, image, tags: [tag] })
+  await sleeping(id)
+  const alloc = await nodeOf(id)
+  const cut = Date.now()
+  await c.partition(alloc.NodeID)
+  await eventually('the allocation unknown', async () => (await allocs(id))[0]?.ClientStatus === 'unknown', 20_000)
+  return { id, alloc, cut }
+}
 const reaches = (id: string, status: string) => eventually(`build ${id} ${status}`, async () => (await c.service.getStatus(id)).status === status, 60_000, 100)
 
 describe.skipIf(!!clusterSkip)(`a two-node cluster${clusterSkip ? ` (skipped: ${clusterSkip})` : ''}`, () => {
@@ -79,13 +90,7 @@ describe.skipIf(!!clusterSkip)(`a two-node cluster${clusterSkip ? ` (skipped: ${
 
   test('a node that stops answering mid-build: unknown, then FAILED node_lost after the grace; one allocation ever, nothing pushed, also once it is back', async () => {
     const tag = `lost-${token}`
-    const repo = await gitRepo(`cl-lost-${token}`, { Dockerfile: busyboxDockerfile('RUN sleep 20') })
-    const { id } = await c.service.submitJob({ repo, image, tags: [tag] })
-    await sleeping(id)
-    const alloc = await nodeOf(id)
-    const cut = Date.now()
-    await c.partition(alloc.NodeID)
-    await eventually('the allocation unknown', async () => (await allocs(id))[0]?.ClientStatus === 'unknown', 20_000)
+    const { id, alloc, cut } = await cutOffMidBuild('lost', 'RUN sleep 20', tag)
     // Within the grace the build goes on as the node last reported it.
     expect((await c.service.getStatus(id)).status).toBe('BUILDING')
     const st = await final(id)
@@ -93,6 +98,7 @@ describe.skipIf(!!clusterSkip)(`a two-node cluster${clusterSkip ? ` (skipped: ${
     expect(st.status).toBe('FAILED')
     expect(st.failure).toMatchObject({ reason: 'infrastructure', cause: 'node_lost', phase: 'build' })
     expect(st.failure?.message).toContain(`node ${alloc.NodeName} stopped answering at `)
+    expect(st.tasks[0]).toMatchObject({ task: 'build', state: 'lost' })
     await eventually('the job stopped by the reconciler', async () => (await c.nomad.jobs.info(nomadJobId(id))).data.Stop)
     expect(await allocs(id)).toHaveLength(1)
     await c.heal(alloc.NodeID)
@@ -124,12 +130,7 @@ describe.skipIf(!!clusterSkip)(`a two-node cluster${clusterSkip ? ` (skipped: ${
 
   test('a node back within the grace finishes the build: SUCCEEDED, the digest the registry serves, one allocation', async () => {
     const tag = `back-${token}`
-    const repo = await gitRepo(`cl-back-${token}`, { Dockerfile: busyboxDockerfile('RUN sleep 8') })
-    const { id } = await c.service.submitJob({ repo, image, tags: [tag] })
-    await sleeping(id)
-    const alloc = await nodeOf(id)
-    await c.partition(alloc.NodeID)
-    await eventually('the allocation unknown', async () => (await allocs(id))[0]?.ClientStatus === 'unknown', 20_000)
+    const { id, alloc } = await cutOffMidBuild('back', 'RUN sleep 8', tag)
     await Bun.sleep(1000)
     await c.heal(alloc.NodeID)
     const st = await final(id)

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { nomadJobId } from '../../src/jobs/ids'
 import type { JobRequest } from '../../src/jobs/request'
 import { busyboxDockerfile, dockerGet, ensureStack, gitRepo, nomad, profile, service, taskContainers, urls } from '../support/dev-stack'
+import { eventually } from '../support/eventually'
 
 beforeAll(ensureStack, 180_000)
 
@@ -62,10 +63,8 @@ describe.skipIf(profile !== 'docker')('Docker after builds of the docker profile
     expect(outcomes.sort()).toEqual(builds.map((b) => `${b.ends}: ${b.ends}`).sort())
 
     // A final status can come before the poststop publish has ended: wait for every allocation.
-    const deadline = Date.now() + 60_000
     const running = async () => (await Promise.all(jobs.map(async (j) => (await nomad.jobs.allocations(j)).data))).flat().filter((a) => a.ClientStatus === 'running' || a.ClientStatus === 'pending')
-    while (Date.now() < deadline && (await running()).length > 0) await Bun.sleep(500)
-    expect(await running()).toEqual([])
+    await eventually('every allocation ended', async () => (await running()).length === 0, 60_000, 500)
     watching = false
     await watch
 

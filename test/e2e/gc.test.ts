@@ -14,6 +14,7 @@ import { NomadClient } from '../../src/nomad/client'
 import { BuildService } from '../../src/service/build-service'
 import { runReconciler } from '../../src/service/reconciler'
 import { ensureStack, registryDigest, serviceEnv, stack, urls } from '../support/dev-stack'
+import { eventually } from '../support/eventually'
 
 const state = mkdtempSync(join(tmpdir(), 'nbs-gc-'))
 const paths = { ...stack.paths, state, cache: join(state, 'cache'), logs: state }
@@ -64,9 +65,7 @@ describe("after Nomad's garbage collection", () => {
 
     // The job GC (nomad system gc) takes the job itself.
     await nomad.raw('PUT', '/v1/system/gc')
-    const deadline = Date.now() + 30_000
-    while (Date.now() < deadline && (await nomad.jobs.info(nomadJobId(first)).then(() => true, () => false))) await Bun.sleep(500)
-    expect(await nomad.jobs.info(nomadJobId(first)).then(() => true, () => false)).toBe(false)
+    await eventually('the job GC', () => nomad.jobs.info(nomadJobId(first)).then(() => false, () => true), 30_000, 500)
     expect(await service.getStatus(first)).toEqual(before)
   }, 600_000)
 })

@@ -6,6 +6,7 @@ import { nomadJobId } from '../../src/jobs/ids'
 import { isFinal } from '../../src/jobs/status-schema'
 import { busyboxDockerfile, ensureStack, gitRepo, nomad, registryDigest, service, serviceEnv, urls } from '../support/dev-stack'
 import { stoppedByReconciler } from '../support/reconciler'
+import { eventually } from '../support/eventually'
 
 beforeAll(ensureStack, 180_000)
 
@@ -88,10 +89,7 @@ describe('the pipeline on the dev stack', () => {
     expect(building.status).toBe('BUILDING')
     const allocId = (await nomad.jobs.allocations(nomadJobId(sub.id))).data[0]!.ID
     // Before the kill both probes see the build: the task's processes and the step's.
-    const seen = Date.now() + 60_000
-    while (Date.now() < seen && !(stepProcesses(mark).length && allocProcesses(allocId).length)) await Bun.sleep(100)
-    expect(allocProcesses(allocId).length).toBeGreaterThan(0)
-    expect(stepProcesses(mark).length).toBeGreaterThan(0)
+    await eventually('the task\'s and the step\'s processes', async () => stepProcesses(mark).length > 0 && allocProcesses(allocId).length > 0, 60_000, 100)
     // killJob's answer is what nbs kill prints: every task has ended by then, none reads running.
     const killed = await service.killJob(sub.id)
     expect(killed.status).toBe('FAILED')
@@ -101,18 +99,21 @@ describe('the pipeline on the dev stack', () => {
     expect(st.status).toBe('FAILED')
     expect(st.failure?.reason).toBe('killed')
     // Poststop publish still runs after a stop; wait for it to end too.
-    const deadline = Date.now() + 30_000
-    let allocs = (await nomad.jobs.allocations(nomadJobId(sub.id))).data
-    while (Date.now() < deadline && allocs.some((a) => a.ClientStatus === 'running' || a.ClientStatus === 'pending')) {
-      await Bun.sleep(250)
-      allocs = (await nomad.jobs.allocations(nomadJobId(sub.id))).data
-    }
+    const allocs = await eventually(
+      'the allocation ended',
+      async () => {
+        const now = (await nomad.jobs.allocations(nomadJobId(sub.id))).data
+        return !now.some((a) => a.ClientStatus === 'running' || a.ClientStatus === 'pending') && now
+      },
+      30_000,
+      250,
+    )
     expect(allocs.map((a) => a.ClientStatus)).toEqual(['complete'])
     const alloc = (await nomad.allocations.info(allocs[0]!.ID)).data
     expect(Object.values(alloc.TaskStates ?? {}).every((t) => t.State === 'dead')).toBe(true)
     // Nomad's word is not the node's: no process of the allocation and no process of the build step is left.
-    const gone = Date.now() + 15_000
-    while (Date.now() < gone && (allocProcesses(allocId).length || stepProcesses(mark).length)) await Bun.sleep(250)
+    // (Waited for, then the expects name whatever is left.)
+    await eventually('no process of the allocation or the step left', async () => allocProcesses(allocId).length === 0 && stepProcesses(mark).length === 0, 15_000, 250).catch(() => undefined)
     expect(allocProcesses(allocId)).toEqual([])
     expect(stepProcesses(mark)).toEqual([])
   })

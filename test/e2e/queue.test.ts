@@ -3,6 +3,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import type { JobStatus } from '../../src/jobs/status-schema'
 import { ensureStack, nomad, service, urls } from '../support/dev-stack'
+import { eventually } from '../support/eventually'
 
 beforeAll(ensureStack, 180_000)
 
@@ -15,14 +16,15 @@ describe('a burst of builds', () => {
     const subs = await Promise.all(Array.from({ length: 40 }, () => service.submitJob(request)))
     expect(new Set(subs.map((s) => s.id)).size).toBe(40)
 
-    const queued: JobStatus[] = []
-    const deadline = Date.now() + 20_000
-    while (queued.length === 0 && Date.now() < deadline) {
-      const now = await Promise.all(subs.map((s) => service.getStatus(s.id)))
-      queued.push(...now.filter((s) => s.status === 'PENDING' && s.queue))
-      if (queued.length === 0) await Bun.sleep(500)
-    }
-    expect(queued.length).toBeGreaterThan(0)
+    const queued: JobStatus[] = await eventually(
+      'a build PENDING with its queue',
+      async () => {
+        const now = (await Promise.all(subs.map((s) => service.getStatus(s.id)))).filter((s) => s.status === 'PENDING' && s.queue)
+        return now.length > 0 && now
+      },
+      20_000,
+      500,
+    )
     expect(queued[0]!.queue!.waitingFor).toContain(`memory (${memory} MB at once)`)
     expect(queued[0]!.queue!.nodePool).toBe('default')
 

@@ -2,23 +2,16 @@
 // and the status and log tails outlive the job itself.
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { ServiceError } from '../../src/errors'
-import { newBuildId, nomadJobId } from '../../src/jobs/ids'
-import { META } from '../../src/jobs/render'
+import { META, newBuildId, nomadJobId } from '../../src/jobs/ids'
 import type { Job } from '../../src/nomad/types'
 import { ensureStack, nomad, registryDigest, service, urls } from '../support/dev-stack'
+import { eventually } from '../support/eventually'
 
 beforeAll(ensureStack, 180_000)
 
 const image = `${urls.registry}/e2e/records`
 
-async function recorded(id: string): Promise<boolean> {
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline) {
-    if ((await nomad.variables.list(`nbs-records/${id}`)).data.length > 0) return true
-    await Bun.sleep(250)
-  }
-  return false
-}
+const recorded = (id: string) => eventually(`the record of ${id}`, async () => (await nomad.variables.list(`nbs-records/${id}`)).data.length > 0, 30_000, 250)
 
 describe('build records', () => {
   test('after Nomad has purged the job, status, logs and the list still answer from the record; cleanup removes it', async () => {

@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { builderTag } from '../../src/builder/definition'
 import { loadConfig, NODE_LOST_AFTER_SECONDS } from '../../src/config'
-import { nomadJobId } from '../../src/jobs/ids'
-import { META, planTests, type RenderConfig, registryOf, renderJob } from '../../src/jobs/render'
+import { META, nomadJobId } from '../../src/jobs/ids'
+import { planTests, registryOf } from '../../src/jobs/plan'
+import { type RenderConfig, renderJob } from '../../src/jobs/render'
 import type { JobRequest } from '../../src/jobs/request'
 import { phaseScript } from '../../src/jobs/scripts'
 

@@ -38,11 +38,19 @@ func (s *Server) nodesIndex() uint64 {
 	return idx
 }
 
-func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
+// pathNode is the node the request's path names; nil (the 404 written) when there is none.
+func (s *Server) pathNode(w http.ResponseWriter, r *http.Request) *clientNode {
 	n := s.nodeByID(r.PathValue("id"))
 	if n == nil {
 		s.setQueryHeaders(w, 1)
 		httpError(w, 404, "node not found")
+	}
+	return n
+}
+
+func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
+	n := s.pathNode(w, r)
+	if n == nil {
 		return
 	}
 	s.nodeMu.Lock()
@@ -58,10 +66,8 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) nodeAllocs(w http.ResponseWriter, r *http.Request) {
-	n := s.nodeByID(r.PathValue("id"))
+	n := s.pathNode(w, r)
 	if n == nil {
-		s.setQueryHeaders(w, 1)
-		httpError(w, 404, "node not found")
 		return
 	}
 	s.blocking(w, r, func() (uint64, int, any, string) {
