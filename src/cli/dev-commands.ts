@@ -50,6 +50,10 @@ export function registerDevCommands(program: Command): void {
     .command('env')
     .description('Print, as shell exports, the settings that match the dev stack: the service\'s, NBS_SERVER for the CLI, NBS_DEV_GIT and NBS_DEV_REGISTRY for request files.')
     .action(() => {
-      for (const [k, v] of Object.entries(devShellEnv(devStack()))) console.log(`export ${k}=${JSON.stringify(v)}`)
+      // Without NBS_DEV_PROFILE the running stack's profile is the one to describe (its DOCKER_HOST).
+      const asked = devStack()
+      const running = stackProfile(asked)
+      const s = !process.env.NBS_DEV_PROFILE && running && running !== asked.profile ? devStack({ ...process.env, NBS_DEV_PROFILE: running }) : asked
+      for (const [k, v] of Object.entries(devShellEnv(s))) console.log(`export ${k}=${JSON.stringify(v)}`)
     })
 }

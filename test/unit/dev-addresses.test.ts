@@ -26,6 +26,18 @@ describe('nbs dev env', () => {
     })
   })
 
+  test('without NBS_DEV_PROFILE it describes the stack as it runs: a docker-profile stack gets its DOCKER_HOST', () => {
+    const state = mkdtempSync(join(dir, 'state-'))
+    writeFileSync(join(state, 'profile'), 'docker\n')
+    const env = { ...process.env, NBS_STATE_DIR: state, ...moved, NBS_DEV_PROFILE: '', DOCKER_HOST: '' }
+    const out = (extra: Record<string, string>) =>
+      Bun.spawnSync([process.execPath, resolve(import.meta.dir, '../../src/cli/main.ts'), 'dev', 'env'], { env: { ...env, ...extra } }).stdout.toString()
+    expect(out({})).toContain(`export DOCKER_HOST="unix://${state}/docker.sock"`)
+    expect(out({})).toContain('export NBS_PROFILE="docker"')
+    // Asked for by name, the profile named is described.
+    expect(out({ NBS_DEV_PROFILE: 'raw_exec' })).not.toContain('DOCKER_HOST')
+  })
+
   test('a port variable that is not a port is refused, naming it', () => {
     expect(() => devPorts({ NBS_DEV_GIT_PORT: 'nine' })).toThrow('NBS_DEV_GIT_PORT: expected a port number from 1 to 65535; got "nine"')
     expect(() => devPorts({ NBS_DEV_SERVER_PORT: '70000' })).toThrow('NBS_DEV_SERVER_PORT')
