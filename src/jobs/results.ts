@@ -5,15 +5,12 @@
 /** The folder under the alloc root (Nomad's alloc/, the tasks' $NOMAD_ALLOC_DIR). */
 export const RESULTS_DIR = 'alloc/nbs'
 
+/** What the phase scripts leave for the server (the status, runInImage), and the later tasks may read too. */
 export const RESULT_FILES = {
-  /** build: the image was built (the build phase's last step). */
-  buildOk: 'build.ok',
   /** build: the commit that was built, one line. */
   commit: 'commit',
   /** build: why the node cannot run the build (the phase exits INFRASTRUCTURE_EXIT), one line. */
   infrastructure: 'infrastructure',
-  /** build: the ID of the image it built, which it then names (common.sh: names). */
-  imageId: 'image-id',
   /**
    * build: the image runInImage starts from, `<image id> <step> <steps>`: the built image (step =
    * steps), or after a failed step the last one that succeeded. Named on the node until pruned.
@@ -44,6 +41,14 @@ export const RESULT_FILES = {
   runMissing: 'run.missing',
 } as const
 
+/** Hand-offs between the tasks of one build, which the server never reads. */
+export const HANDOFF_FILES = {
+  /** build → publish: the image was built (the build phase's last step). */
+  buildOk: 'build.ok',
+  /** build: the ID of the image it built, which it then names (common.sh: names). */
+  imageId: 'image-id',
+} as const
+
 /** A phase's exit when the node, not the request, is at fault (common.sh: infra, beside the infrastructure file). */
 export const INFRASTRUCTURE_EXIT = 78
 
@@ -56,7 +61,7 @@ const shellName = (key: string) => `r_${key.replace(/[A-Z]/g, (c) => `_${c.toLow
 export function resultsPrelude(): string {
   const folder = RESULTS_DIR.split('/').at(-1)
   const lines = [`state="$NOMAD_ALLOC_DIR/${folder}"`]
-  for (const [key, file] of Object.entries(RESULT_FILES)) lines.push(`${shellName(key)}="$state/${file}"`)
+  for (const [key, file] of Object.entries({ ...RESULT_FILES, ...HANDOFF_FILES })) lines.push(`${shellName(key)}="$state/${file}"`)
   lines.push(`r_test_exit="$state/$NOMAD_TASK_NAME${testExitFile('')}"`, `r_exit_suffix=${testExitFile('')}`, `r_infrastructure_exit=${INFRASTRUCTURE_EXIT}`)
   return `${lines.join('\n')}\n`
 }
