@@ -1,4 +1,7 @@
 # Build phase: fetch the repository at the ref, then buildah bud into the node's shared store.
+# Errors: set -e, so a command that fails ends the build with its exit code; a failure the status
+# explains says why first (say, infra), and bud's own exit code is kept apart (bud-rc).
+nbs_init
 set -e
 prepare_store
 hold_store

@@ -2,7 +2,7 @@
 # base64-encoded in the environment: Nomad interpolates dollar-brace expressions in task args
 # and env, and base64 has neither "$" nor braces, so no request field can reach Nomad's
 # interpolation, a shell parser or a template. These scripts never use the brace form of variables.
-set -u
+# common.sh only defines: each phase script starts with nbs_init, which does what acting needs.
 # "-" is an empty item of a list (render.ts: b64List).
 d() { [ "$1" = - ] || printf %s "$1" | base64 -d; }
 # d_into NAME ITEM: NAME gets the decoded item whole. $(d …) drops trailing newlines, so a dot
@@ -11,17 +11,7 @@ d() { [ "$1" = - ] || printf %s "$1" | base64 -d; }
 lb='{'
 d_into() { _v=$(d "$2"; echo .); eval "$1=\"\$$lb""_v%.}\""; }
 say() { printf '==> nbs: %s\n' "$*"; }
-# state and the r_* file names come from the result contract (src/jobs/results.ts).
-mkdir -p "$state"
 secrets="$NOMAD_SECRETS_DIR/nbs"
-
-# Templates render each secret as secrets/nbs.<name>: a folder Nomad made for them would be
-# root-owned, and the build user could not remove a used secret from it. They move into a
-# folder of the task's own.
-mkdir -p -m 700 "$secrets"
-for f in $(cd "$NOMAD_SECRETS_DIR" && ls); do
-  case $f in nbs.*) mv -f "$NOMAD_SECRETS_DIR/$f" "$secrets/$(printf %s "$f" | cut -c5-)" ;; esac
-done
 
 # The store driver: the build decides it for the allocation (prepare_store, below), and
 # the tests and publish, which share the build's store, use the same.
@@ -82,34 +72,6 @@ names() ( exec 8>>"$store_dir/nbs-names.lock" && flock -x 8 && bah "$@" 8>&- )
 # masker's finish, which closes the output): one EXIT trap, that a phase never replaces.
 exit_hooks=
 at_exit() { exit_hooks="$1; $exit_hooks"; }
-trap 'rc=$?; eval "$exit_hooks"; exit $rc' EXIT
-
-# Secrets rendered for this task are masked in everything it prints, even when a build step
-# echoes one: a filter reads the values from the files before any output passes through it.
-if [ -d "$secrets" ] && [ -n "$(ls -A "$secrets")" ]; then
-  fifo="$NOMAD_SECRETS_DIR/.nbs-output"
-  rm -f "$fifo"
-  mkfifo "$fifo"
-  awk '
-    FILENAME != "-" { if (length($0) >= 4) s[++n] = $0; next }
-    {
-      line = $0
-      for (i = 1; i <= n; i++) {
-        out = ""
-        while ((p = index(line, s[i])) > 0) { out = out substr(line, 1, p - 1) "****"; line = substr(line, p + length(s[i])) }
-        line = out line
-      }
-      print line
-      fflush()
-    }' "$secrets"/* - <"$fifo" &
-  masker=$!
-  exec >"$fifo" 2>&1
-  rm -f "$fifo"
-  finish() { exec >&- 2>&-; wait "$masker"; }
-  at_exit finish
-else
-  exec 2>&1
-fi
 
 # A secret file is removed once used: raw_exec does not isolate tasks, so a sibling could read it.
 forget() { for f in "$@"; do rm -f "$secrets/$f"; done; }
@@ -127,7 +89,6 @@ registry_login() {
   }
   forget registry_username registry_password
 }
-set -f
 
 # A failure of the node, not of the request: the status reads the marker and says infrastructure.
 infra() {
@@ -182,4 +143,51 @@ prepare_store() {
       ;;
   esac
   say "storage driver $(cat "$r_storage_driver") ($why), store $NBS_STORAGE_ROOT"
+}
+
+# The task's set-up, called first by each phase script: unset variables are errors; the results
+# folder; the rendered secrets moved into a folder of the task's own and masked in all it prints;
+# the one EXIT trap; then no pathname expansion (set -f): the scripts split lists (base64 items,
+# test names, container ids) unquoted, and an item must never turn into file names.
+nbs_init() {
+  set -u
+  # state and the r_* file names come from the result contract (src/jobs/results.ts).
+  mkdir -p "$state"
+
+  # Templates render each secret as secrets/nbs.<name>: a folder Nomad made for them would be
+  # root-owned, and the build user could not remove a used secret from it. They move into a
+  # folder of the task's own.
+  mkdir -p -m 700 "$secrets"
+  for f in $(cd "$NOMAD_SECRETS_DIR" && ls); do
+    case $f in nbs.*) mv -f "$NOMAD_SECRETS_DIR/$f" "$secrets/$(printf %s "$f" | cut -c5-)" ;; esac
+  done
+  trap 'rc=$?; eval "$exit_hooks"; exit $rc' EXIT
+
+  # Secrets rendered for this task are masked in everything it prints, even when a build step
+  # echoes one: a filter reads the values from the files before any output passes through it.
+  if [ -d "$secrets" ] && [ -n "$(ls -A "$secrets")" ]; then
+    fifo="$NOMAD_SECRETS_DIR/.nbs-output"
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    awk '
+      FILENAME != "-" { if (length($0) >= 4) s[++n] = $0; next }
+      {
+        line = $0
+        for (i = 1; i <= n; i++) {
+          out = ""
+          while ((p = index(line, s[i])) > 0) { out = out substr(line, 1, p - 1) "****"; line = substr(line, p + length(s[i])) }
+          line = out line
+        }
+        print line
+        fflush()
+      }' "$secrets"/* - <"$fifo" &
+    masker=$!
+    exec >"$fifo" 2>&1
+    rm -f "$fifo"
+    finish() { exec >&- 2>&-; wait "$masker"; }
+    at_exit finish
+  else
+    exec 2>&1
+  fi
+  set -f
 }

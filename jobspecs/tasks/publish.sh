@@ -3,6 +3,9 @@
 # and the servers still want the allocation to run.
 # A build stopped before it chose the store driver (prepare_store) put nothing in the store, and
 # a guessed driver would open another store than the builds use: the next build's publish prunes.
+# Errors: each step checks its own; declining to push exits 0 (publish.skipped says why), and only
+# a failed push or login fails the task.
+nbs_init
 store_open=
 if [ -f "$r_storage_driver" ] && open_store; then
   hold_store

@@ -1,6 +1,7 @@
 # runInImage: one command in a fresh container from an image a build left in this node's store
 # (build.sh names it run-<build id>). Its output, exit code and whether it was cut short stay in
 # the alloc dir for the server. The job carries no secrets. Errors: each step says why it stops.
+nbs_init
 echo "$NBS_RUN_STORAGE_DRIVER" >"$r_storage_driver"
 open_store || { say "$store_error"; exit 3; }
 hold_store

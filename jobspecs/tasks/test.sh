@@ -1,5 +1,8 @@
 # Test phase, one task per command: run it in a fresh container from the built image and
 # record its exit code where the publish task looks for it.
+# Errors: each step checks its own; no container to run in exits 125 (as `buildah run` would), and
+# otherwise the task exits with the command's code.
+nbs_init
 mark="$r_test_exit"
 open_store || { say "$store_error"; exit 125; }
 hold_store

@@ -81,14 +81,20 @@ describe('phase scripts', () => {
     expect(out).toContain(marker.trim())
   })
 
+  test('sourcing the prelude only defines: nothing is made, moved or masked until nbs_init', async () => {
+    const { out, code, alloc, secretsDir } = await runTask(`${taskPrelude}\necho "token is hunter22"`, {}, { 'nbs.git_password': 'hunter22' })
+    expect({ out, code }).toEqual({ out: 'token is hunter22\n', code: 0 })
+    expect([existsSync(join(alloc, 'nbs')), existsSync(join(secretsDir, 'nbs.git_password'))]).toEqual([false, true])
+  })
+
   test("a phase's own clean-up at exit runs before the masker closes the output, and its words are masked too", async () => {
-    const { out, code } = await runTask(`${taskPrelude}\nat_exit 'echo "cleaning up hunter22"'\necho started; exit 3`, {}, { 'nbs.git_password': 'hunter22' })
+    const { out, code } = await runTask(`${taskPrelude}\nnbs_init\nat_exit 'echo "cleaning up hunter22"'\necho started; exit 3`, {}, { 'nbs.git_password': 'hunter22' })
     expect(code).toBe(3)
     expect(out).toBe('started\ncleaning up ****\n')
   })
 
   test('secrets rendered as secrets/nbs.<name> move into the task\'s own folder (one it may remove them from), are masked, and other files stay', async () => {
-    const { out, code, secretsDir } = await runTask(`${taskPrelude}\necho "token is hunter22"; ls "$secrets"`, {}, {
+    const { out, code, secretsDir } = await runTask(`${taskPrelude}\nnbs_init\necho "token is hunter22"; ls "$secrets"`, {}, {
       'nbs.git_password': 'hunter22',
       'nbs.git_username': 'bob-the-builder',
       'api.sock': '',
@@ -147,7 +153,7 @@ case " $* " in *" bud "*) printf 'STEP 1/2: FROM scratch\\nSTEP 2/2: COPY a /a\\
     const env = { ...build.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' }
     const built = await runTask(phaseScript('build'), env)
     expect({ code: built.code, out: built.code ? built.out : '' }).toEqual({ code: 0, out: '' })
-    const { out, code } = await runTask(`${taskPrelude}\nopen_store\nhold_store\nnames rmi "$NBS_LOCAL_IMAGE"`, env)
+    const { out, code } = await runTask(`${taskPrelude}\nnbs_init\nopen_store\nhold_store\nnames rmi "$NBS_LOCAL_IMAGE"`, env)
     expect([out, code]).toEqual(['', 0])
     const calls = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.replace(/--root \S+ --runroot \S+ --storage-driver vfs /, ''))
     const local = build.Env!.NBS_LOCAL_IMAGE!
@@ -254,20 +260,20 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
     writeFileSync(join(bin, 'buildah'), '#!/bin/sh\nexit 0\n', { mode: 0o755 })
     const node = { ID: 'n1', Name: 'node-a', HostVolumes: { other: { Name: 'other', Path: '/elsewhere', ReadOnly: false }, 'buildah-cache': { Name: 'buildah-cache', Path: store, ReadOnly: false } } }
     const env = { NBS_STORE_DIR: '', NBS_NODE_ID: 'n1', NBS_CACHE_VOLUME: 'buildah-cache', NBS_STORAGE_DRIVER: 'vfs', PATH: `${bin}:${process.env.PATH}` }
-    const { out, code, alloc } = await runTask(`${taskPrelude}\nprepare_store`, env, {}, (path) => (path === '/v1/node/n1' ? Response.json(node) : new Response('no', { status: 404 })))
+    const { out, code, alloc } = await runTask(`${taskPrelude}\nnbs_init\nprepare_store`, env, {}, (path) => (path === '/v1/node/n1' ? Response.json(node) : new Response('no', { status: 404 })))
     expect({ code, out }).toEqual({ code: 0, out: `==> nbs: storage driver vfs (NBS_STORAGE_DRIVER), store ${store}/storage\n` })
     expect(readFileSync(join(alloc, 'nbs/store-dir'), 'utf8')).toBe(`${store}\n`)
     // A test task finds the same store without asking (it has no identity): the hand-off.
-    const next = await runTask(`mkdir -p "$NOMAD_ALLOC_DIR/nbs" && cp "${alloc}/nbs/store-dir" "$NOMAD_ALLOC_DIR/nbs/"\n${taskPrelude}\nopen_store && echo "$NBS_STORAGE_ROOT"`, { ...env, NBS_NODE_ID: 'unused' })
+    const next = await runTask(`mkdir -p "$NOMAD_ALLOC_DIR/nbs" && cp "${alloc}/nbs/store-dir" "$NOMAD_ALLOC_DIR/nbs/"\n${taskPrelude}\nnbs_init\nopen_store && echo "$NBS_STORAGE_ROOT"`, { ...env, NBS_NODE_ID: 'unused' })
     expect(next.out).toBe(`${store}/storage\n`)
   })
 
   test('raw_exec: a node without the cache volume, or servers that do not answer, fail the build as infrastructure, naming node and volume', async () => {
     const env = { NBS_STORE_DIR: '', NBS_NODE_ID: 'n1', NBS_CACHE_VOLUME: 'buildah-cache', NBS_STORAGE_DRIVER: 'vfs' }
-    const noVolume = await runTask(`${taskPrelude}\nprepare_store`, env, {}, () => Response.json({ ID: 'n1', Name: 'node-a', HostVolumes: {} }))
+    const noVolume = await runTask(`${taskPrelude}\nnbs_init\nprepare_store`, env, {}, () => Response.json({ ID: 'n1', Name: 'node-a', HostVolumes: {} }))
     expect(noVolume.code).toBe(78)
     expect(readFileSync(join(noVolume.alloc, 'nbs/infrastructure'), 'utf8')).toContain('node node-a has no host volume buildah-cache: declare it')
-    const noServers = await runTask(`${taskPrelude}\nprepare_store`, env)
+    const noServers = await runTask(`${taskPrelude}\nnbs_init\nprepare_store`, env)
     expect(noServers.code).toBe(78)
     expect(readFileSync(join(noServers.alloc, 'nbs/infrastructure'), 'utf8')).toContain('the Nomad servers did not say where node n1 keeps host volume buildah-cache')
   })
@@ -297,17 +303,17 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
   test('auto: native overlay is probed once per store, user and kernel; later builds skip the probe', async () => {
     const { store, bin } = fakeBuildah()
     const env = { NBS_STORE_DIR: store, NBS_NODE_ID: 'n1', NBS_CACHE_VOLUME: 'buildah-cache', NBS_STORAGE_DRIVER: 'auto', PATH: `${bin}:${process.env.PATH}` }
-    const first = await runTask(`${taskPrelude}\nprepare_store`, env)
+    const first = await runTask(`${taskPrelude}\nnbs_init\nprepare_store`, env)
     expect(first.out).toContain('storage driver overlay (native overlay works here)')
     expect(readFileSync(join(store, 'calls'), 'utf8')).toContain('images')
     rmSync(join(store, 'calls'))
-    const second = await runTask(`${taskPrelude}\nprepare_store`, env)
+    const second = await runTask(`${taskPrelude}\nnbs_init\nprepare_store`, env)
     expect(second.out).toContain('storage driver overlay (native overlay works here (probed by an earlier build on this kernel))')
     expect(readFileSync(join(second.alloc, 'nbs/storage-driver'), 'utf8')).toBe('overlay\n')
     expect(existsSync(join(store, 'calls'))).toBe(false)
     // Another kernel (an upgraded node) probes again.
     writeFileSync(join(store, `nbs-overlay-ok-${process.getuid!()}`), 'some-older-kernel\n')
-    await runTask(`${taskPrelude}\nprepare_store`, env)
+    await runTask(`${taskPrelude}\nnbs_init\nprepare_store`, env)
     expect(readFileSync(join(store, 'calls'), 'utf8')).toContain('images')
   })
 
@@ -350,7 +356,7 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
       '#!/bin/sh\ncase " $* " in *" --storage-driver vfs "*) exit 0 ;; esac\necho "Error: chown /s/storage/overlay/l: operation not permitted" >&2\necho \'time="x" level=warning msg="failed to shutdown storage"\' >&2\nexit 125\n',
       { mode: 0o755 },
     )
-    const { out, code, alloc } = await runTask(`${taskPrelude}\nprepare_store`, {
+    const { out, code, alloc } = await runTask(`${taskPrelude}\nnbs_init\nprepare_store`, {
       NBS_STORE_DIR: store,
       NBS_CACHE_VOLUME: 'buildah-cache',
       NBS_STORAGE_DRIVER: 'auto',
@@ -369,7 +375,7 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
         mkdirSync(join(alloc, 'nbs'))
         writeFileSync(join(alloc, 'nbs/storage-driver'), `${recorded}\n`)
       }
-      const { out } = await runTask(`${taskPrelude}\nstore_flags`, { NOMAD_ALLOC_DIR: alloc })
+      const { out } = await runTask(`${taskPrelude}\nnbs_init\nstore_flags`, { NOMAD_ALLOC_DIR: alloc })
       return out.trim()
     }
     expect(await driverOf('overlay')).toBe('--storage-driver overlay')
