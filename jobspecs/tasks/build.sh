@@ -174,21 +174,24 @@ bud_log="$NOMAD_SECRETS_DIR/nbs-bud.log"
 } | tee "$bud_log"
 rc=$(cat "$NOMAD_TASK_DIR/bud-rc")
 steps="$NOMAD_TASK_DIR/bud-steps"
-# (A multi-stage build numbers the steps of each stage: [2/2] STEP 1/3.)
-awk '
+# Buildah's words, read once: the last layer it committed, with its step and the step count
+# (bud-steps: the image runInImage starts from after a failed step); the image ID, the last thing
+# a build that succeeded prints; and whether the store grew. A step other than FROM that Buildah
+# did not take from the cache ("--> Using cache" right after its STEP line) committed a layer, and
+# a failed build may leave some behind: the next prune then looks at the store's size and its
+# unnamed images. A build taken wholly from the cache added nothing, and the prune has nothing to
+# look at. (A multi-stage build numbers the steps of each stage: [2/2] STEP 1/3.)
+if ! awk -v rc="$rc" -v steps="$steps" -v iidfile="$r_image_id" '
   { sub(/^\[[0-9]+\/[0-9]+\] /, "") }
-  /^STEP [0-9]+\/[0-9]+: / { split($2, a, "/"); step = a[1]; total = a[2] + 0 }
-  /^--> / { id = $NF; last = step }
-  END { if (id != "") print id, last, total }' "$bud_log" >"$steps"
-# A step other than FROM that Buildah did not take from the cache ("--> Using cache" right after
-# its STEP line) committed a layer, and a failed build may leave some behind: the store grew, and
-# the next prune looks at its size and its unnamed images. A build taken wholly from the cache
-# added nothing, and the prune has nothing to look at.
-if [ "$rc" != 0 ] || ! awk '
-  /^(\[[0-9]+\/[0-9]+\] )?STEP [0-9]+\/[0-9]+: / { if (open) exit 1; i = $1 == "STEP" ? 3 : 4; open = toupper($i) != "FROM"; next }
+  /^STEP [0-9]+\/[0-9]+: / { split($2, a, "/"); step = a[1]; total = a[2] + 0; if (open) grew = 1; open = toupper($3) != "FROM"; next }
   /^--> Using cache / { open = 0 }
-  END { exit open }' "$bud_log"; then touch "$store_dir/nbs-store-grew"; fi
-[ "$rc" != 0 ] || grep -E '^[0-9a-f]{64}$' "$bud_log" | tail -n 1 >"$r_image_id"
+  /^--> / { id = $NF; last = step }
+  /^[0-9a-f]+$/ && length($0) == 64 { image = $0 }
+  END {
+    if (id != "") print id, last, total >steps
+    if (rc == 0) print image >iidfile
+    exit (rc != 0 || grew || open)
+  }' "$bud_log"; then touch "$store_dir/nbs-store-grew"; fi
 rm -f "$bud_log"
 forget_all
 # The build's own name (NBS_LOCAL_IMAGE, run-<build id>) is a cache entry's, so the prune ages it
