@@ -160,15 +160,18 @@ function mayComeBack(alloc: Allocation, grace: StatusInput['nodeLostGrace']): bo
   return !Number.isNaN(since) && grace.now - since < grace.ms
 }
 
-/** When the servers marked the allocation's node gone (unknown, or lost), if they said so. */
+/** The servers no longer hear from the allocation's node: unknown (it may come back), or lost. */
+const nodeGone = (alloc: Allocation) => alloc.ClientStatus === 'lost' || alloc.ClientStatus === 'unknown'
+
+/** When the servers marked the allocation's node gone, if they said so. */
 function lostSince(alloc: Allocation): string | undefined {
-  if (alloc.ClientStatus !== 'lost' && alloc.ClientStatus !== 'unknown') return undefined
+  if (!nodeGone(alloc)) return undefined
   return iso(changedTo(alloc, 'unknown') ?? changedTo(alloc, 'lost'))
 }
 
 /** The node went away under the build: not the user's doing, whatever else the job says (a stop included). */
 function lostNode(alloc: Allocation, runs: Observed[]): Failure | undefined {
-  if (alloc.ClientStatus !== 'lost' && alloc.ClientStatus !== 'unknown') return undefined
+  if (!nodeGone(alloc)) return undefined
   const at = runs.find((r) => r.state === 'running' || r.state === 'pending')
   const since = lostSince(alloc)
   const message =
@@ -226,7 +229,7 @@ export function deriveStatus(input: StatusInput): JobStatus {
   const states = alloc.TaskStates ?? {}
   // Within the grace the build goes on as its node last reported it: the node may come back.
   const waitsForNode = mayComeBack(alloc, input.nodeLostGrace)
-  const allDone = plan.every((p) => states[p.task]?.State === 'dead') || alloc.ClientStatus === 'lost' || (alloc.ClientStatus === 'unknown' && !waitsForNode)
+  const allDone = plan.every((p) => states[p.task]?.State === 'dead') || (nodeGone(alloc) && !waitsForNode)
   const runs = plan.map((p) => observe(p.task, p.phase, states[p.task], allDone, p.command))
   // A publish that declined (publish.skipped) exits 0, yet it published nothing.
   const publishRun = runs.at(-1)
