@@ -35,12 +35,13 @@ fetch_repo() {
   export GIT_TERMINAL_PROMPT=0
   git init -q "$src"
   cd "$src"
-  git remote add origin "$repo"
+  helper=
   if [ -f "$secrets/git_password" ]; then
     # An inline credential helper reads the token from the secrets dir: it never appears in a URL,
     # an argument or the environment. Inline, because Nomad mounts secrets/ noexec (conformance:
     # secrets-noexec) and a helper file there could not run.
     export NBS_GIT_SECRETS="$secrets"
+    helper=1
     git config credential.helper '!f() { test "$1" = get && printf "username=%s\npassword=%s\n" "$(cat "$NBS_GIT_SECRETS/git_username")" "$(cat "$NBS_GIT_SECRETS/git_password")"; }; f'
   fi
   # An SSH clone trusts the host keys the request named (secrets.gitKnownHosts) and no others: not
@@ -58,14 +59,14 @@ fetch_repo() {
   [ ! -f "$secrets/git_ssh_key" ] || GIT_SSH_COMMAND="$GIT_SSH_COMMAND -i '$secrets/git_ssh_key' -o IdentitiesOnly=yes"
   if [ -z "$ref" ]; then
     say "fetching $repo (default branch)"
-    git fetch -q --depth 1 origin HEAD
+    git fetch -q --depth 1 "$repo" HEAD
   else
     say "fetching $repo at $ref"
     # A shallow fetch names branches, tags and (where the server allows it) commits; a short
     # commit id needs the whole history.
-    git fetch -q --depth 1 origin "$ref" 2>/dev/null || {
+    git fetch -q --depth 1 "$repo" "$ref" 2>/dev/null || {
       say "shallow fetch of $ref failed; fetching the whole history"
-      git fetch -q --tags origin '+refs/heads/*:refs/remotes/origin/*'
+      git fetch -q --tags "$repo" '+refs/heads/*:refs/remotes/origin/*'
       git rev-parse -q --verify "$ref^{commit}" >FETCH_REF || git rev-parse -q --verify "origin/$ref^{commit}" >FETCH_REF || {
         say "ref $ref is not a branch, tag or commit of $repo"
         exit 2
@@ -75,10 +76,11 @@ fetch_repo() {
     }
   fi
   git checkout -q FETCH_HEAD
-  git config --unset credential.helper || true
+  [ -z "$helper" ] || git config --unset credential.helper
   forget git_username git_password git_ssh_key git_known_hosts
-  say "commit $(git rev-parse HEAD)"
-  git rev-parse HEAD >"$r_commit"
+  commit=$(git rev-parse HEAD)
+  say "commit $commit"
+  echo "$commit" >"$r_commit"
 }
 
 if [ -n "$NBS_SOURCE_FILE" ]; then unpack_source; else fetch_repo; fi
@@ -112,6 +114,18 @@ fi
 df_path=$(inside dockerfile "$ctx_path/$df" "$df (in $ctx)")
 [ -f "$df_path" ] || { say "dockerfile $df (in $ctx) is not a file in the $tree"; exit 2; }
 
+# The build's own name (NBS_LOCAL_IMAGE, run-<build id>) is a cache entry's, so the prune ages it
+# out with them: the tests and publish use it, and runInImage starts from its image afterwards.
+keys="$store_dir/nbs-cache-keys"
+keep_run() {
+  printf '%s %s %s\n' "$1" "$2" "$3" >"$r_run_image"
+  [ -d "$keys" ] || mkdir -p "$keys"
+  touch "$keys/$NBS_RUN_KEY"
+}
+
+# After the bud, or a failure before it: no secret of the build and no registry login stays.
+forget_all() { rm -rf "$secrets" "$auth"; }
+
 # The image is built without a name and named afterwards under the names lock (common.sh).
 # --force-rm: a failed step leaves no working container behind.
 # No --iidfile: with it, Buildah 1.28 says no "--> ID" for a layer it commits, and both the
@@ -126,8 +140,6 @@ target=$(d "$NBS_B64_TARGET")
 [ -z "$target" ] || set -- "$@" --target "$target"
 for a in $NBS_B64_BUILD_ARGS; do d_into a "$a"; set -- "$@" --build-arg "$a"; done
 for id in $NBS_BUILD_SECRET_IDS; do set -- "$@" --secret "id=$id,src=$secrets/build_$id"; done
-# After the bud, or a failure before it: no secret of the build and no registry login stays.
-forget_all() { forget $(cd "$secrets" 2>/dev/null && ls); rm -f "$auth"; }
 cache_registry=$(d "$NBS_B64_CACHE_REGISTRY")
 if [ -n "$cache_registry" ]; then
   say "cache.registry $cache_registry: layers this node lacks are pulled from there, new ones pushed"
@@ -172,7 +184,7 @@ bud_log="$NOMAD_SECRETS_DIR/nbs-bud.log"
   bah "$@" 2>&1 || rc=$?
   echo "$rc" >"$NOMAD_TASK_DIR/bud-rc"
 } | tee "$bud_log"
-rc=$(cat "$NOMAD_TASK_DIR/bud-rc")
+read -r rc <"$NOMAD_TASK_DIR/bud-rc"
 steps="$NOMAD_TASK_DIR/bud-steps"
 # Buildah's words, read once: the last layer it committed, with its step and the step count
 # (bud-steps: the image runInImage starts from after a failed step); the image ID, the last thing
@@ -192,15 +204,8 @@ if ! awk -v rc="$rc" -v steps="$steps" -v iidfile="$r_image_id" '
     if (rc == 0) print image >iidfile
     exit (rc != 0 || grew || open)
   }' "$bud_log"; then touch "$store_dir/nbs-store-grew"; fi
-rm -f "$bud_log"
 forget_all
-# The build's own name (NBS_LOCAL_IMAGE, run-<build id>) is a cache entry's, so the prune ages it
-# out with them: the tests and publish use it, and runInImage starts from its image afterwards.
-keep_run() {
-  printf '%s %s %s\n' "$1" "$2" "$3" >"$r_run_image"
-  mkdir -p "$store_dir/nbs-cache-keys"
-  touch "$store_dir/nbs-cache-keys/$NBS_RUN_KEY"
-}
+rm -f "$bud_log"
 if [ "$rc" != 0 ]; then
   step_lines "$df_path"
   if [ -s "$steps" ]; then
@@ -214,13 +219,13 @@ if [ "$rc" != 0 ]; then
 fi
 # Two names: the build's own, and the cache name, which keeps the newest image of this repo and
 # Dockerfile, so that its layers stay in the store for the next build to reuse.
-iid=$(cat "$r_image_id")
+iid=
+read -r iid <"$r_image_id" || :
 [ -n "$iid" ] || { say "Buildah ended with success but printed no image ID"; exit 1; }
 names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"
 total=0
 [ ! -s "$steps" ] || read -r _ _ total <"$steps"
 keep_run "$iid" "$total" "$total"
-touch "$r_build_ok"
 # When the cache entry was last used: the prune forgets the least recently used first.
-touch "$store_dir/nbs-cache-keys/$NBS_CACHE_KEY"
+touch "$keys/$NBS_CACHE_KEY" "$r_build_ok"
 say "built $NBS_LOCAL_IMAGE"

@@ -4,7 +4,7 @@
 # interpolation, a shell parser or a template. These scripts never use the brace form of variables.
 # common.sh only defines: each phase script starts with nbs_init, which does what acting needs.
 # "-" is an empty item of a list (render.ts: b64List).
-d() { [ "$1" = - ] || printf %s "$1" | base64 -d; }
+d() { [ -n "$1" ] && [ "$1" != - ] || return 0; printf %s "$1" | base64 -d; }
 # d_into NAME ITEM: NAME gets the decoded item whole. $(d …) drops trailing newlines, so a dot
 # follows the text and a parameter expansion removes it; that expansion is put together at run
 # time, since the scripts' own text never holds the brace form (it is only NAME that eval sees).
@@ -13,25 +13,37 @@ d_into() { _v=$(d "$2"; echo .); eval "$1=\"\$$lb""_v%.}\""; }
 say() { printf '==> nbs: %s\n' "$*"; }
 secrets="$NOMAD_SECRETS_DIR/nbs"
 
-# The store driver: the build decides it for the allocation (prepare_store, below), and
-# the tests and publish, which share the build's store, use the same.
-store_flags() {
-  case $(cat "$r_storage_driver" 2>/dev/null) in
-    overlay) echo --storage-driver overlay ;;
-    fuse-overlayfs) echo --storage-driver overlay --storage-opt overlay.mount_program=/usr/bin/fuse-overlayfs ;;
-    *) echo --storage-driver vfs ;;
+# The store driver: the build decides it for the allocation (prepare_store, below), and the
+# tests and publish, which share the build's store, use the one it recorded (recorded_driver).
+# The options are kept in a variable: Buildah runs several times a phase, and each read of the
+# record would be a process more on the build's path.
+use_driver() {
+  driver=$1
+  case $1 in
+    overlay) store_opts="--storage-driver overlay" ;;
+    fuse-overlayfs) store_opts="--storage-driver overlay --storage-opt overlay.mount_program=/usr/bin/fuse-overlayfs" ;;
+    *) driver=vfs store_opts="--storage-driver vfs" ;;
   esac
+}
+recorded_driver() {
+  recorded=
+  { read -r recorded <"$r_storage_driver"; } 2>/dev/null || :
+  use_driver "$recorded"
 }
 # Buildah never gets the store lock's descriptor (9): a step's process that outlived its phase
 # would otherwise hold the lock, and the store would never be pruned again.
-bah() { buildah --root "$NBS_STORAGE_ROOT" --runroot "$NBS_RUNROOT" $(store_flags) "$@" 9>&-; }
+bah() { buildah --root "$NBS_STORAGE_ROOT" --runroot "$NBS_RUNROOT" $store_opts "$@" 9>&-; }
 
 # The Nomad servers, through the Task API of this task's client: the socket and the workload
 # identity's token are in the secrets dir (the job asks for the token file). The token goes in a
 # header file, never in an argument another process could read.
 task_api() {
   hdr="$NOMAD_SECRETS_DIR/.nbs-api-header"
-  [ -f "$hdr" ] || printf 'X-Nomad-Token: %s\n' "$(cat "$NOMAD_SECRETS_DIR/nomad_token" 2>/dev/null)" >"$hdr"
+  if [ ! -f "$hdr" ]; then
+    token=
+    { read -r token <"$NOMAD_SECRETS_DIR/nomad_token"; } 2>/dev/null || :
+    printf 'X-Nomad-Token: %s\n' "$token" >"$hdr"
+  fi
   curl -sS --fail-with-body --max-time 20 --unix-socket "$NOMAD_SECRETS_DIR/api.sock" -H @"$hdr" "http://localhost$1" 2>&1
 }
 
@@ -40,7 +52,7 @@ task_api() {
 # where the volume is on its node, and the tasks after it read that from the alloc dir. Returns
 # non-zero with store_error set when the node has no such volume or the servers do not answer.
 open_store() {
-  if [ -z "$NBS_STORE_DIR" ] && [ -f "$r_store_dir" ]; then NBS_STORE_DIR=$(cat "$r_store_dir"); fi
+  if [ -z "$NBS_STORE_DIR" ] && [ -f "$r_store_dir" ]; then read -r NBS_STORE_DIR <"$r_store_dir"; fi
   if [ -z "$NBS_STORE_DIR" ]; then
     node=$(task_api "/v1/node/$NBS_NODE_ID") || {
       store_error="the Nomad servers did not say where node $NBS_NODE_ID keeps host volume $NBS_CACHE_VOLUME ($(printf %s "$node" | tail -n 1))"
@@ -56,6 +68,7 @@ open_store() {
   store_dir=$NBS_STORE_DIR
   NBS_STORAGE_ROOT=$store_dir/storage
   NBS_RUNROOT=$store_dir/run
+  recorded_driver
 }
 
 # Each phase holds a shared lock on the store for its whole run; the prune (publish.sh) takes it
@@ -74,7 +87,7 @@ exit_hooks=
 at_exit() { exit_hooks="$1; $exit_hooks"; }
 
 # A secret file is removed once used: raw_exec does not isolate tasks, so a sibling could read it.
-forget() { for f in "$@"; do rm -f "$secrets/$f"; done; }
+forget() { [ ! -d "$secrets" ] || (cd "$secrets" && rm -f "$@"); }
 
 # The image registry's login, for publish and for a build that shares its cache there: the
 # secrets.registry credentials become an auth file of the task's own, and are forgotten.
@@ -107,7 +120,7 @@ prepare_store() {
   uid=$(id -u)
   open_store || infra "$store_error"
   fuse_ok() { [ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ]; }
-  { mkdir -p "$NBS_STORAGE_ROOT" "$NBS_RUNROOT" && [ -w "$NBS_STORAGE_ROOT" ] && [ -w "$NBS_RUNROOT" ]; } 2>/dev/null ||
+  { { [ -d "$NBS_STORAGE_ROOT" ] && [ -d "$NBS_RUNROOT" ] || mkdir -p "$NBS_STORAGE_ROOT" "$NBS_RUNROOT"; } && [ -w "$NBS_STORAGE_ROOT" ] && [ -w "$NBS_RUNROOT" ]; } 2>/dev/null ||
     infra "the cache volume $NBS_CACHE_VOLUME (at $store_dir on node $NBS_NODE_ID) is not writable by uid $uid: on each node, make the host volume's directory writable by uid $uid (chown -R $uid DIR), or set NBS_CACHE_VOLUME to a volume that is"
   case $NBS_STORAGE_DRIVER in
     auto)
@@ -115,21 +128,24 @@ prepare_store() {
       # Native overlay, once it worked for this user on this store and kernel, is not probed
       # again: the probe is a Buildah run on every build's path.
       known="$store_dir/nbs-overlay-ok-$uid"
-      if [ "$(cat "$known" 2>/dev/null)" = "$(uname -r)" ]; then
-        echo overlay >"$r_storage_driver"
+      kernel= probed=
+      read -r kernel </proc/sys/kernel/osrelease
+      { read -r probed <"$known"; } 2>/dev/null || :
+      use_driver overlay
+      if [ "$probed" = "$kernel" ]; then
         why="native overlay works here (probed by an earlier build on this kernel)"
-      elif echo overlay >"$r_storage_driver" && err=$(bah images 2>&1 >/dev/null); then
-        uname -r >"$known"
+      elif err=$(bah images 2>&1 >/dev/null); then
+        echo "$kernel" >"$known"
         why="native overlay works here"
       else
         # Buildah's own words: native overlay can also fail on a store that should allow it (its
         # directories chowned to root by a buildah run as root on the node), and every build
         # then pays for the fallback; the log must say so.
         err=$(printf '%s\n' "$err" | grep -m 1 '^Error: ' || printf '%s\n' "$err" | tail -n 1)
-        if fuse_ok && echo fuse-overlayfs >"$r_storage_driver" && bah images >/dev/null 2>&1; then
+        if fuse_ok && use_driver fuse-overlayfs && bah images >/dev/null 2>&1; then
           why="native overlay does not work here ($err); /dev/fuse does"
         else
-          echo vfs >"$r_storage_driver"
+          use_driver vfs
           why="neither native overlay ($err) nor /dev/fuse works here for uid $uid"
         fi
       fi
@@ -137,12 +153,13 @@ prepare_store() {
     overlay | fuse-overlayfs | vfs)
       [ "$NBS_STORAGE_DRIVER" != fuse-overlayfs ] || fuse_ok ||
         infra "fuse-overlayfs needs /dev/fuse, which uid $uid cannot open here: give the nodes /dev/fuse (modprobe fuse) with mode 0666, or set NBS_STORAGE_DRIVER to overlay or vfs"
-      echo "$NBS_STORAGE_DRIVER" >"$r_storage_driver"
+      use_driver "$NBS_STORAGE_DRIVER"
       why="NBS_STORAGE_DRIVER"
       err=$(bah images 2>&1 >/dev/null) || infra "storage driver $NBS_STORAGE_DRIVER does not work here ($(printf %s "$err" | tail -n 1)): set NBS_STORAGE_DRIVER to auto or vfs"
       ;;
   esac
-  say "storage driver $(cat "$r_storage_driver") ($why), store $NBS_STORAGE_ROOT"
+  echo "$driver" >"$r_storage_driver"
+  say "storage driver $driver ($why), store $NBS_STORAGE_ROOT"
 }
 
 # The task's set-up, called first by each phase script: unset variables are errors; the results
@@ -152,20 +169,24 @@ prepare_store() {
 nbs_init() {
   set -u
   # state and the r_* file names come from the result contract (src/jobs/results.ts).
-  mkdir -p "$state"
+  [ -d "$state" ] || mkdir -p "$state"
 
   # Templates render each secret as secrets/nbs.<name>: a folder Nomad made for them would be
   # root-owned, and the build user could not remove a used secret from it. They move into a
-  # folder of the task's own.
-  mkdir -p -m 700 "$secrets"
-  for f in $(cd "$NOMAD_SECRETS_DIR" && ls); do
-    case $f in nbs.*) mv -f "$NOMAD_SECRETS_DIR/$f" "$secrets/$(printf %s "$f" | cut -c5-)" ;; esac
+  # folder of the task's own, made only when there is one: a task without secrets starts no
+  # process for them.
+  has_secrets=
+  for f in "$NOMAD_SECRETS_DIR"/nbs.*; do
+    [ -e "$f" ] || continue
+    [ -n "$has_secrets" ] || mkdir -p -m 700 "$secrets"
+    has_secrets=1
+    mv -f "$f" "$secrets/$(basename "$f" | cut -c5-)"
   done
   trap 'rc=$?; eval "$exit_hooks"; exit $rc' EXIT
 
   # Secrets rendered for this task are masked in everything it prints, even when a build step
   # echoes one: a filter reads the values from the files before any output passes through it.
-  if [ -d "$secrets" ] && [ -n "$(ls -A "$secrets")" ]; then
+  if [ -n "$has_secrets" ]; then
     fifo="$NOMAD_SECRETS_DIR/.nbs-output"
     rm -f "$fifo"
     mkfifo "$fifo"

@@ -4,7 +4,7 @@
 # lock, never waited for): with no build in flight, every container left in the store is a
 # leftover of a killed or timed-out build.
 prune() {
-  flock -u 9
+  # flock converts the shared lock: it drops it first, then takes the exclusive one if it can.
   flock -n -x 9 || {
     say "cache: other builds are using the store; the last of them prunes it"
     return 0
@@ -23,7 +23,7 @@ prune() {
   # inside `buildah from` has no builder state yet (seen on the dev store: it stayed for ever).
   containers=0
   # (Both drivers' lists: fuse-overlayfs keeps overlay's. No glob: the scripts run with set -f.)
-  if cat "$NBS_STORAGE_ROOT/overlay-containers/containers.json" "$NBS_STORAGE_ROOT/vfs-containers/containers.json" 2>/dev/null | grep -q '"id"'; then
+  if grep -qs '"id"' "$NBS_STORAGE_ROOT/overlay-containers/containers.json" "$NBS_STORAGE_ROOT/vfs-containers/containers.json"; then
     ids=$(bah containers --all --quiet 2>/dev/null)
     [ -z "$ids" ] || containers=$(bah rm $ids 2>/dev/null | wc -l)
   fi

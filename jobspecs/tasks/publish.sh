@@ -24,7 +24,8 @@ skip() {
 }
 [ -f "$r_build_ok" ] || skip "the build did not succeed"
 for t in $NBS_TESTS; do
-  rc=$(cat "$state/$t$r_exit_suffix" 2>/dev/null)
+  rc=
+  { read -r rc <"$state/$t$r_exit_suffix"; } 2>/dev/null || :
   [ -n "$rc" ] || skip "$t did not finish"
   [ "$rc" = 0 ] || skip "$t exited with $rc"
 done
@@ -70,6 +71,7 @@ for dest in $NBS_B64_DESTS; do
   printf '%s\n' "$ref" >>"$r_published"
 done
 rm -f "$auth"
-say "published $(cat "$r_digest")"
+read -r digest <"$r_digest"
+say "published $digest"
 cleanup
 exit 0

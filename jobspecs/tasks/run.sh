@@ -26,7 +26,7 @@ fi
 say "running in $NBS_RUN_IMAGE, at most $NBS_RUN_SECONDS s"
 # timeout cannot run a shell function: bah's command line, spelled out.
 rc=0
-timeout -k 5 "$NBS_RUN_SECONDS" buildah --root "$NBS_STORAGE_ROOT" --runroot "$NBS_RUNROOT" $(store_flags) "$@" \
+timeout -k 5 "$NBS_RUN_SECONDS" buildah --root "$NBS_STORAGE_ROOT" --runroot "$NBS_RUNROOT" $store_opts "$@" \
   >"$r_run_stdout" 2>"$r_run_stderr" 9>&- || rc=$?
 for f in "$r_run_stdout" "$r_run_stderr"; do
   if [ "$(wc -c <"$f")" -gt "$NBS_RUN_OUTPUT_BYTES" ]; then

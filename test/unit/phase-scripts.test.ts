@@ -375,7 +375,7 @@ prev=; for a in "$@"; do [ "$prev" != --digestfile ] || echo sha256:beef >"$a"; 
         mkdirSync(join(alloc, 'nbs'))
         writeFileSync(join(alloc, 'nbs/storage-driver'), `${recorded}\n`)
       }
-      const { out } = await runTask(`${taskPrelude}\nnbs_init\nstore_flags`, { NOMAD_ALLOC_DIR: alloc })
+      const { out } = await runTask(`${taskPrelude}\nnbs_init\nopen_store\necho $store_opts`, { NOMAD_ALLOC_DIR: alloc, NBS_STORE_DIR: alloc })
       return out.trim()
     }
     expect(await driverOf('overlay')).toBe('--storage-driver overlay')
