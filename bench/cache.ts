@@ -1,6 +1,7 @@
 // Benchmark: the layer cache on the dev stack. A repo with realistic steps (a 100 MB base image
 // made offline, dependency and compile RUN steps of a few seconds, the app's files copied last) built
-// cold (noCache), rebuilt from the same commit, and rebuilt after one app file changed. Prints
+// cold (noCache), rebuilt from the same commit (the node names the image it built from that tree
+// again, without Buildah: build.sh), and rebuilt after one app file changed. Prints
 // each build phase's time and the rebuilds' ratio to the cold build, all from one run.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -71,7 +72,7 @@ const line = (label: string, xs: number[]) =>
   `  ${label.padEnd(30)} median ${median(xs).toFixed(2)} s (min ${Math.min(...xs).toFixed(2)}, max ${Math.max(...xs).toFixed(2)})`
 console.log(`layer cache: build phase of a repo FROM a 100 MB base image, ${runs} rounds, one run`)
 console.log(line('cold (noCache)', cold))
-console.log(line('rebuild, same commit', same))
+console.log(line('rebuild, same commit (reused)', same))
 console.log(line('rebuild, one app file changed', changed))
 console.log(`  ratio same/cold:    median ${median(same.map((s, i) => s / cold[i]!)).toFixed(2)} (target ≤ 0.25)`)
 console.log(`  ratio changed/cold: median ${median(changed.map((s, i) => s / cold[i]!)).toFixed(2)}`)

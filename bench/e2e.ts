@@ -3,10 +3,16 @@
 // alternately in one process so the machine's drift hits both alike. Prints the ratio, and where
 // the time goes: each stretch of the service's run (from the tasks' own start and finish times)
 // beside the bare script's equivalent step, from the same runs. Then the same with three tests,
-// as the demo has. BENCH_RUNS sets the runs of the one-test variant (default 7), BENCH_RUNS_3
-// those of the three-test one (default 3).
+// as the demo has; and one test again with a new commit each run, which no step reads: the node
+// has no image of that tree, so Buildah runs and takes every step from its cache (an unchanged
+// tree reuses the node's image without Buildah: build.sh). BENCH_RUNS sets the runs of the
+// one-test variants (default 7), BENCH_RUNS_3 those of the three-test one (default 3).
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { loadConfig } from '../src/config'
 import { realNomad } from '../src/dev/nomad-agent'
+import { publishRepo } from '../src/dev/repos'
 import { devServiceEnv, devStack, devUp, devUrls } from '../src/dev/stack'
 import type { JobStatus } from '../src/jobs/status-schema'
 import { createService } from '../src/service/index'
@@ -17,7 +23,7 @@ const stack = devStack()
 await devUp(stack, () => {})
 const urls = devUrls(stack)
 const service = createService(loadConfig({ ...process.env, ...devServiceEnv(stack) }))
-const repo = `${urls.git}/hello-world`
+const hello = `${urls.git}/hello-world`
 const image = `${urls.registry}/bench/hello-world`
 const testCommand = 'test "$(cat /hello)" = hello-from-build'
 
@@ -44,7 +50,17 @@ function serviceStretches(st: JobStatus, submitted: number, observed: number): S
   return out
 }
 
-async function viaService(i: number | string, tests: number): Promise<{ ms: number; stretches: Stretches }> {
+/** hello-world with a NOTES file that says `i`: a new commit and tree, the same steps. */
+async function newCommit(i: number | string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'nbs-bench-'))
+  cpSync(resolve(import.meta.dir, '../examples/hello-world'), dir, { recursive: true })
+  writeFileSync(join(dir, 'NOTES'), `bench run ${i} at ${Date.now()}\n`)
+  await publishRepo(stack.paths.git, 'bench-new-commit', dir, `bench run ${i}`)
+  rmSync(dir, { recursive: true, force: true })
+  return `${urls.git}/bench-new-commit`
+}
+
+async function viaService(repo: string, i: number | string, tests: number): Promise<{ ms: number; stretches: Stretches }> {
   const t0 = performance.now()
   const submitted = Date.now()
   const { id } = await service.submitJob({ repo, image, tags: [`svc-${i}`], test: { commands: Array(tests).fill(testCommand) } })
@@ -76,7 +92,7 @@ mark pushed
 $B rmi "localhost/bench/bare:$TAG" >/dev/null
 `
 
-async function viaScript(i: number | string, tests: number): Promise<{ ms: number; stretches: Stretches }> {
+async function viaScript(repo: string, i: number | string, tests: number): Promise<{ ms: number; stretches: Stretches }> {
   const t0 = performance.now()
   const p = Bun.spawn(['/bin/sh', '-c', bare], {
     env: { ...process.env, STORE: stack.paths.cache, REPO: repo, IMAGE: image, TAG: String(i), TEST: testCommand, TESTS: String(tests) },
@@ -103,19 +119,20 @@ const median = (xs: number[]) => {
 }
 const secs = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? '—' : `${(ms / 1000).toFixed(2)} s`)
 
-async function variant(tests: number, n: number): Promise<number[]> {
+async function variant(what: string, tests: number, n: number, repoOf: (i: number) => Promise<string> | string): Promise<number[]> {
   const svc: { ms: number; stretches: Stretches }[] = []
   const scr: { ms: number; stretches: Stretches }[] = []
   const ratios: number[] = []
   for (let i = 0; i < n; i++) {
-    const a = await viaService(`${tests}-${i}`, tests)
-    const b = await viaScript(`${tests}-${i}`, tests)
+    const repo = await repoOf(i)
+    const a = await viaService(repo, `${tests}-${i}`, tests)
+    const b = await viaScript(repo, `${tests}-${i}`, tests)
     svc.push(a)
     scr.push(b)
     ratios.push(a.ms / b.ms)
   }
   const fmt = (xs: number[]) => `median ${secs(median(xs))} (min ${secs(Math.min(...xs))}, max ${secs(Math.max(...xs))})`
-  console.log(`\nhello-world build → ${tests} test(s) → publish, ${n} runs each, alternating, warm cache`)
+  console.log(`\nhello-world build → ${tests} test(s) → publish, ${n} runs each, alternating, warm cache, ${what}`)
   console.log(`  service (submit → SUCCEEDED): ${fmt(svc.map((r) => r.ms))}`)
   console.log(`  bare buildah script:          ${fmt(scr.map((r) => r.ms))}`)
   console.log(`  ratio service/script:         median ${median(ratios).toFixed(2)} (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)})`)
@@ -129,10 +146,11 @@ async function variant(tests: number, n: number): Promise<number[]> {
   return ratios
 }
 
-await viaScript('warm', 1)
-await viaService('warm', 1)
+await viaScript(hello, 'warm', 1)
+await viaService(hello, 'warm', 1)
 const agent = realNomad() ? `Nomad (${realNomad()})` : 'nomadlite'
 console.log(`agent: ${agent}`)
-await variant(1, runs)
-await variant(3, runs3)
+await variant('the same commit (the node reuses its image)', 1, runs, () => hello)
+await variant('the same commit (the node reuses its image)', 3, runs3, () => hello)
+await variant('a new commit each run (Buildah runs, every step from its cache)', 1, runs, newCommit)
 await service.cleanup({ all: true })

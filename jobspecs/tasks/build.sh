@@ -13,6 +13,8 @@ src="$NOMAD_ALLOC_DIR/src"
 # the archive was uploaded; the names are checked again before anything is written.
 unpack_source() {
   tree="uploaded directory"
+  # The upload's sha256 is part of the settings key (render.ts: settingsKeyOf).
+  source_tree=upload
   say "unpacking the uploaded source ($(wc -c <"$NBS_SOURCE_FILE") bytes)"
   bad=$(tar -tf "$NBS_SOURCE_FILE" | grep -m 1 -E '^/|(^|/)[.][.](/|$)') && {
     say "the uploaded source holds $bad, a path outside its directory: nothing was unpacked; upload the directory again"
@@ -78,7 +80,9 @@ fetch_repo() {
   git checkout -q FETCH_HEAD
   [ -z "$helper" ] || git config --unset credential.helper
   forget git_username git_password git_ssh_key git_known_hosts
-  commit=$(git rev-parse HEAD)
+  { read -r commit; read -r source_tree; } <<EOF
+$(git rev-parse HEAD 'HEAD^{tree}')
+EOF
   say "commit $commit"
   echo "$commit" >"$r_commit"
 }
@@ -125,6 +129,28 @@ keep_run() {
 
 # After the bud, or a failure before it: no secret of the build and no registry login stays.
 forget_all() { rm -rf "$secrets" "$auth"; }
+
+# Reuse: a build of a source tree this node built before, with the same settings (render.ts:
+# settingsKeyOf) and store driver, would take every step from the cache and end in the image it
+# made then. That image is named at once, without Buildah reading the Dockerfile again: an agent
+# that changes only its tests gets them run in seconds. A Dockerfile that ADDs from a URL is
+# always built: what the URL serves may have changed. The record goes when its image has.
+reuse=
+if [ -n "$NBS_SETTINGS_KEY" ] && ! grep -qiE '^[[:space:]]*ADD[[:space:]].*[a-z]+://' "$df_path"; then
+  reuse="$store_dir/nbs-inputs/$NBS_SETTINGS_KEY-$source_tree-$driver"
+  iid= total=
+  { read -r iid total <"$reuse"; } 2>/dev/null || :
+  if [ -n "$iid" ] && names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE" >/dev/null 2>&1; then
+    forget_all
+    say "reusing image $iid: this node built it from the same $tree ($source_tree) with the same settings, and Buildah would take every step from its cache (noCache: true builds again)"
+    echo "$iid" >"$r_image_id"
+    keep_run "$iid" "$total" "$total"
+    touch "$keys/$NBS_CACHE_KEY" "$reuse" "$r_build_ok"
+    say "built $NBS_LOCAL_IMAGE"
+    exit 0
+  fi
+  [ -z "$iid" ] || { say "the image this node built from the same $tree is gone; building"; rm -f "$reuse"; }
+fi
 
 # The image is built without a name and named afterwards under the names lock (common.sh).
 # --force-rm: a failed step leaves no working container behind.
@@ -228,4 +254,8 @@ total=0
 keep_run "$iid" "$total" "$total"
 # When the cache entry was last used: the prune forgets the least recently used first.
 touch "$keys/$NBS_CACHE_KEY" "$r_build_ok"
+if [ -n "$reuse" ]; then
+  [ -d "$store_dir/nbs-inputs" ] || mkdir -p "$store_dir/nbs-inputs"
+  echo "$iid $total" >"$reuse.$NOMAD_ALLOC_ID" && mv -f "$reuse.$NOMAD_ALLOC_ID" "$reuse"
+fi
 say "built $NBS_LOCAL_IMAGE"

@@ -16,7 +16,15 @@ prune() {
     rm -f "$keys/$1"
     entries=$((entries + 1))
   }
-  for f in $(find "$keys" -type f -mmin +"$((NBS_CACHE_MAX_AGE_HOURS * 60))" 2>/dev/null); do forget_entry "$(basename "$f")"; done
+  # Reuse records (build.sh) age like the entries: one unused as long names an image that is
+  # likely gone, and a record is only a file.
+  inputs="$store_dir/nbs-inputs"
+  for f in $(find "$keys" "$inputs" -type f -mmin +"$((NBS_CACHE_MAX_AGE_HOURS * 60))" 2>/dev/null); do
+    case $f in
+      "$inputs"/*) rm -f "$f" ;;
+      *) forget_entry "$(basename "$f")" ;;
+    esac
+  done
   # With no build in flight, a container in the store is a leftover of a killed or timed-out
   # build. The store's own list says whether there is one, without starting Buildah. Each is
   # removed by ID: `rm --all` takes only Buildah's working containers, and one that a kill caught

@@ -156,6 +156,20 @@ export function groupOf(config: RenderConfig, tasks: Task[], affinities?: Affini
 // below. Never a constraint: a busy or gone warm node leaves the build to any other.
 const WARM_NODE_WEIGHT = 100
 
+/**
+ * What a build's image depends on besides its source tree: the upload, context, Dockerfile,
+ * target, build arguments and the ids of the build secrets. A node that built the same tree with
+ * the same settings already has the image Buildah would make again, every step from its cache,
+ * and names it instead (build.sh: reuse). Empty, so never reused, for a build asked to run every
+ * step (noCache) or to pull and push layers through a cache.registry.
+ */
+export function settingsKeyOf(r: JobRequest, buildSecretIds: string[]): string {
+  if (r.noCache || r.cache?.registry) return ''
+  const args = Object.entries(r.buildArgs ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const settings = [r.source ?? '', r.context ?? '', r.dockerfile ?? '', r.target ?? '', args, [...buildSecretIds].sort()]
+  return new Bun.CryptoHasher('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 24)
+}
+
 /** The key of a build's own image name, the one its tests, publish and runInImage start from: the cache prune ages it out like an entry. */
 export const runKeyOf = (id: string) => `run-${id}`
 
@@ -194,6 +208,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_BUILD_SECRET_IDS: secrets.buildIds.join(' '),
     NBS_SSH_HOST_KEY_CHECKING: config.sshHostKeyChecking ? 'on' : 'off',
     NBS_RUN_KEY: runKeyOf(id),
+    NBS_SETTINGS_KEY: settingsKeyOf(request, secrets.buildIds),
   }, config.profile === 'raw_exec')
   withSecrets(build, secrets.build, vaultRoleOf(config.vaultRole, input.owner))
   if (request.source && !input.source) throw new Error(`build ${id}: a request with source needs its artifact`)

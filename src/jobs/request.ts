@@ -150,7 +150,7 @@ export const JobRequest = t.Object(
       t.String({ pattern: targetPattern, description: 'Stage of a multi-stage Dockerfile to build.' }),
     ),
     noCache: t.Optional(
-      t.Boolean({ description: "true: run every step again instead of reusing the node's layer cache (default false)." }),
+      t.Boolean({ description: "true: run every step again instead of reusing the node's layer cache, or the image it built from the same tree and settings (default false)." }),
     ),
     cache: t.Optional(
       t.Object(

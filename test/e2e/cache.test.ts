@@ -35,16 +35,27 @@ function storeContainers(): string[] {
 }
 
 describe('the layer cache', () => {
-  test('rebuilding an unchanged commit takes every step from the cache; noCache runs them again', async () => {
+  test('an unchanged commit reuses its image without Buildah; a new commit takes every step from the cache; noCache runs them again', async () => {
     const token = word()
-    const repo = await gitRepo(`cache-${token}`, {
+    const name = `cache-${token}`
+    const files = (notes: string) => ({
       Dockerfile: busyboxDockerfile(`RUN sleep 2; echo ${token} > /a`, `RUN sleep 2; echo ${token} > /b`, 'COPY app.txt /app.txt'),
       'app.txt': token,
+      'NOTES.md': notes,
     })
+    const repo = await gitRepo(name, files('one'))
     const cold = await build(repo)
     expect(cachedSteps(cold.log)).not.toContain(`RUN sleep 2; echo ${token} > /a`)
+    const imageId = /^([0-9a-f]{64})$/m.exec(cold.log)?.[1]
+    expect(imageId).toBeString()
+    const same = await build(repo)
+    expect(steps(same.log)).toEqual([])
+    expect(same.log).toContain(`reusing image ${imageId}: this node built it from the same repository (`)
+    // A file no step reads: a new tree, so Buildah runs, and finds every step in its cache.
+    await gitRepo(name, files('two'))
     const warm = await build(repo)
     // FROM scratch is never "cached"; every other step is.
+    expect(steps(warm.log).length).toBe(6)
     expect(cachedSteps(warm.log)).toEqual(steps(warm.log).slice(1))
     const fresh = await build(repo, { noCache: true })
     expect(fresh.log).toContain('noCache: every step runs again')

@@ -29,7 +29,7 @@ describe('log follow', () => {
     const { chunks, ended } = await collect(sub.id, 30_000)
     expect(ended).toBe(true)
     const text = (task: string) => chunks.filter((c) => c.task === task).map((c) => c.text).join('')
-    expect(text('build')).toContain('STEP 1/5: FROM scratch')
+    expect(text('build')).toContain(`built localhost/nbs-cache/run-${sub.id}:latest`)
     expect(text('test-0')).toContain('from-the-test')
     expect(text('publish')).toContain('published sha256:')
   })

@@ -139,7 +139,8 @@ describe('a private Git repository over HTTPS-style basic auth', () => {
   beforeAll(async () => {
     const root = mkdtempSync(join(tmpdir(), 'nbs-private-git-'))
     const files = mkdtempSync(join(tmpdir(), 'nbs-private-files-'))
-    writeFileSync(join(files, 'Dockerfile'), busyboxDockerfile('RUN echo private-build'))
+    // A step of this run's own: a node that built this tree before would reuse its image and print no step.
+    writeFileSync(join(files, 'Dockerfile'), busyboxDockerfile(`RUN echo private-build ${crypto.randomUUID()}`))
     await publishRepo(root, 'private.git', files)
     server = privateGitServer(root, 'agent', gitPassword)
     repo = `http://127.0.0.1:${server.port}/private.git`

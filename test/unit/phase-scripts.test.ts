@@ -187,6 +187,45 @@ case " $* " in *" bud "*) printf 'STEP 1/2: FROM scratch\\nSTEP 2/2: COPY a /a\\
     expect(readFileSync(join(store, 'calls'), 'utf8')).toContain(`tag ${id64} `)
   })
 
+  test('a tree this node built with the same settings: its image is named again without a bud; other settings, a gone image or an ADD from a URL build', async () => {
+    // Buildah takes every step from the cache; "gone" makes the next tag fail once, as for an image the prune removed.
+    const { store, bin } = fakeBuildah(`case " $* " in
+  *" bud "*) printf 'STEP 1/2: FROM scratch\\nSTEP 2/2: COPY a /a\\n--> Using cache ${id64}\\nCOMMIT\\n${id64}\\n' ;;
+  *" tag "*) if [ -f "$(dirname "$0")/gone" ]; then rm "$(dirname "$0")/gone"; exit 1; fi ;;
+esac`)
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, storageDriver: 'vfs' as const }
+    const buildOf = async (repo: string, extra: Partial<JobRequest> = {}) => {
+      const task = renderJob({ id: '20261125-120000-abcdef', request: { repo, image: 'registry.example.com/a', ...extra }, createdAt: new Date() }, config).TaskGroups[0]!.Tasks[0]!
+      writeFileSync(join(store, 'calls'), '')
+      const r = await runTask(phaseScript('build'), { ...task.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' })
+      expect({ code: r.code, out: r.code ? r.out : '' }).toEqual({ code: 0, out: '' })
+      const calls = readFileSync(join(store, 'calls'), 'utf8')
+      return { ...r, calls, buds: calls.split('\n').filter((c) => c.includes(' bud ')).length }
+    }
+    const repo = oneCommitRepo()
+    expect((await buildOf(repo)).buds).toBe(1)
+    const again = await buildOf(repo)
+    expect(again.buds).toBe(0)
+    expect(again.out).toMatch(new RegExp(`reusing image ${id64}: this node built it from the same repository \\([0-9a-f]{40}\\) with the same settings`))
+    expect(again.calls).toContain(`tag ${id64} localhost/nbs-cache/run-20261125-120000-abcdef:latest localhost/nbs-cache/`)
+    expect(readFileSync(join(again.alloc, 'nbs/run-image'), 'utf8')).toBe(`${id64} 2 2\n`)
+    expect(existsSync(join(again.alloc, 'nbs/build.ok'))).toBe(true)
+    // Settings that can change the image, or a request to run every step: Buildah builds.
+    expect((await buildOf(repo, { buildArgs: { A: '1' } })).buds).toBe(1)
+    expect((await buildOf(repo, { target: 'app' })).buds).toBe(1)
+    expect((await buildOf(repo, { noCache: true })).buds).toBe(1)
+    writeFileSync(join(bin, 'gone'), '')
+    const gone = await buildOf(repo)
+    expect([gone.buds, gone.out.includes('the image this node built from the same repository is gone; building')]).toEqual([1, true])
+    expect((await buildOf(repo)).buds).toBe(0)
+    // A Dockerfile that ADDs from a URL is built every time.
+    const remote = oneCommitRepo()
+    writeFileSync(join(remote, 'Dockerfile'), 'FROM scratch\nADD https://example.com/app.tar /app\n')
+    expect(Bun.spawnSync(['sh', '-c', 'git -c user.name=t -c user.email=t@t commit -q -a -m url'], { cwd: remote }).exitCode).toBe(0)
+    expect((await buildOf(remote)).buds).toBe(1)
+    expect((await buildOf(remote)).buds).toBe(1)
+  })
+
   test('a step that fails: the build exits with Buildah\'s code and names the last good step\'s image for runInImage', async () => {
     // Buildah 1.28's words for a build whose third step fails (recorded: buildah-pipeline-build-fails).
     const { store, bin } = fakeBuildah(

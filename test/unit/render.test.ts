@@ -316,6 +316,24 @@ describe('the layer cache', () => {
     expect(env(request).NBS_CACHE_KEY).toMatch(/^[0-9a-f]{24}$/)
   })
 
+  test('the reuse key covers every setting that can change the image, and is empty where the image must be built', () => {
+    const key = (r: JobRequest) => env(r).NBS_SETTINGS_KEY
+    expect(key(request)).toMatch(/^[0-9a-f]{24}$/)
+    // Tags, tests and the image's destination do not change what Buildah builds.
+    expect(key({ ...request, tags: ['other'], image: 'registry.example.com/other', test: { commands: ['true'] } })).toBe(key(request))
+    expect(key({ ...request, buildArgs: { B: '2', A: '1' } })).toBe(key({ ...request, buildArgs: { A: '1', B: '2' } }))
+    const others: JobRequest[] = [
+      { ...request, context: 'app' },
+      { ...request, dockerfile: 'Other.Dockerfile' },
+      { ...request, target: 'runtime' },
+      { ...request, buildArgs: { A: '2', B: '2' } },
+      { ...request, secrets: { build: { token: 'nomad:nbs/t#v' } } },
+    ]
+    expect(new Set([key(request), ...others.map(key)]).size).toBe(others.length + 1)
+    expect(key({ ...request, noCache: true })).toBe('')
+    expect(key({ ...request, cache: { registry: 'registry.example.com/cache' } })).toBe('')
+  })
+
   test('noCache reaches the build only; the prune bounds come from the config', () => {
     expect(env(request).NBS_NO_CACHE).toBe('0')
     expect(env({ ...request, noCache: true }).NBS_NO_CACHE).toBe('1')
