@@ -127,6 +127,22 @@ keep_run() {
   touch "$keys/$NBS_RUN_KEY"
 }
 
+# Two names: the build's own, and the cache name, which keeps the newest image of this repo and
+# Dockerfile, so that its layers stay in the store for the next build to reuse. The tests'
+# containers (common.sh: test_container) are made meanwhile, from the image ID; a test whose
+# container is missing makes its own.
+name_image() {
+  made=
+  for t in $NBS_TESTS; do
+    bah from --pull-never --name "$(test_container "$t")" "$1" >/dev/null 2>&1 &
+    made="$made $!"
+  done
+  names_rc=0
+  names tag "$1" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE" >/dev/null || names_rc=$?
+  [ -z "$made" ] || wait $made || :
+  return "$names_rc"
+}
+
 # After the bud, or a failure before it: no secret of the build and no registry login stays.
 forget_all() { rm -rf "$secrets" "$auth"; }
 
@@ -140,7 +156,7 @@ if [ -n "$NBS_SETTINGS_KEY" ] && ! grep -qiE '^[[:space:]]*ADD[[:space:]].*[a-z]
   reuse="$store_dir/nbs-inputs/$NBS_SETTINGS_KEY-$source_tree-$driver"
   iid= total=
   { read -r iid total <"$reuse"; } 2>/dev/null || :
-  if [ -n "$iid" ] && names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE" >/dev/null 2>&1; then
+  if [ -n "$iid" ] && name_image "$iid" 2>/dev/null; then
     forget_all
     say "reusing image $iid: this node built it from the same $tree ($source_tree) with the same settings, and Buildah would take every step from its cache (noCache: true builds again)"
     echo "$iid" >"$r_image_id"
@@ -149,7 +165,12 @@ if [ -n "$NBS_SETTINGS_KEY" ] && ! grep -qiE '^[[:space:]]*ADD[[:space:]].*[a-z]
     say "built $NBS_LOCAL_IMAGE"
     exit 0
   fi
-  [ -z "$iid" ] || { say "the image this node built from the same $tree is gone; building"; rm -f "$reuse"; }
+  if [ -n "$iid" ]; then
+    say "the image this node built from the same $tree is gone; building"
+    rm -f "$reuse"
+    # Containers made for the tests, if any, came from that image.
+    for t in $NBS_TESTS; do ! has_container "$(test_container "$t")" || bah rm "$(test_container "$t")" >/dev/null 2>&1 || :; done
+  fi
 fi
 
 # The image is built without a name and named afterwards under the names lock (common.sh).
@@ -243,12 +264,10 @@ if [ "$rc" != 0 ]; then
   fi
   exit "$rc"
 fi
-# Two names: the build's own, and the cache name, which keeps the newest image of this repo and
-# Dockerfile, so that its layers stay in the store for the next build to reuse.
 iid=
 read -r iid <"$r_image_id" || :
 [ -n "$iid" ] || { say "Buildah ended with success but printed no image ID"; exit 1; }
-names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"
+name_image "$iid"
 total=0
 [ ! -s "$steps" ] || read -r _ _ total <"$steps"
 keep_run "$iid" "$total" "$total"

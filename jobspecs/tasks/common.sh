@@ -18,11 +18,11 @@ secrets="$NOMAD_SECRETS_DIR/nbs"
 # The options are kept in a variable: Buildah runs several times a phase, and each read of the
 # record would be a process more on the build's path.
 use_driver() {
-  driver=$1
+  driver=$1 layout=overlay
   case $1 in
     overlay) store_opts="--storage-driver overlay" ;;
     fuse-overlayfs) store_opts="--storage-driver overlay --storage-opt overlay.mount_program=/usr/bin/fuse-overlayfs" ;;
-    *) driver=vfs store_opts="--storage-driver vfs" ;;
+    *) driver=vfs layout=vfs store_opts="--storage-driver vfs" ;;
   esac
 }
 recorded_driver() {
@@ -70,6 +70,13 @@ open_store() {
   NBS_RUNROOT=$store_dir/run
   recorded_driver
 }
+
+# The container a test runs in: the build makes it while it names the image, the test uses it, and
+# publish removes it beside its push. Removing or making one is a Buildah run of about 0.1 s, which
+# would otherwise sit between the build's end and the test's command, and after the test.
+test_container() { printf 'nbs-%s-%s' "$NOMAD_ALLOC_ID" "$1"; }
+# Whether the store has a container of that name: its own list says so without starting Buildah.
+has_container() { grep -qs "\"$1\"" "$NBS_STORAGE_ROOT/$layout-containers/containers.json"; }
 
 # Each phase holds a shared lock on the store for its whole run; the prune (publish.sh) takes it
 # alone or not at all, so it never removes a layer or a container that a build in flight uses.

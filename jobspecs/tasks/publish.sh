@@ -7,13 +7,22 @@
 # a failed push or login fails the task.
 nbs_init
 store_open=
+removing=
 if [ -f "$r_storage_driver" ] && open_store; then
   hold_store
   store_open=1
+  # The tests' containers go while this phase decides and pushes.
+  ctrs=
+  for t in $NBS_TESTS; do ! has_container "$(test_container "$t")" || ctrs="$ctrs $(test_container "$t")"; done
+  if [ -n "$ctrs" ]; then
+    bah rm $ctrs >/dev/null 2>&1 &
+    removing=$!
+  fi
 fi
 # The build's own name stays (runInImage starts from it) until the prune (prune.sh) ages it out.
 cleanup() {
   [ -n "$store_open" ] || { say "cache: the build stopped before it opened the store; nothing of it to remove"; return 0; }
+  [ -z "$removing" ] || wait "$removing" || :
   prune
 }
 skip() {
@@ -71,7 +80,8 @@ for dest in $NBS_B64_DESTS; do
   printf '%s\n' "$ref" >>"$r_published"
 done
 rm -f "$auth"
-read -r digest <"$r_digest"
+digest=
+{ read -r digest <"$r_digest"; } 2>/dev/null || :
 say "published $digest"
 cleanup
 exit 0

@@ -1,16 +1,19 @@
-# Test phase, one task per command: run it in a fresh container from the built image and
-# record its exit code where the publish task looks for it.
+# Test phase, one task per command: run it in a fresh container from the built image (the build
+# made it; publish removes it) and record its exit code where the publish task looks for it.
 # Errors: each step checks its own; no container to run in exits 125 (as `buildah run` would), and
 # otherwise the task exits with the command's code.
 nbs_init
 mark="$r_test_exit"
 open_store || { say "$store_error"; exit 125; }
 hold_store
-ctr=$(bah from --pull-never --name "nbs-$NOMAD_ALLOC_ID-$NOMAD_TASK_NAME" "$NBS_LOCAL_IMAGE") || {
+ctr=$(test_container "$NOMAD_TASK_NAME")
+has_container "$ctr" || bah from --pull-never --name "$ctr" "$NBS_LOCAL_IMAGE" >/dev/null || {
   say "could not create a container from $NBS_LOCAL_IMAGE"
   exit 125
 }
-cleanup() { bah rm "$ctr" >/dev/null 2>&1; }
+# A test that ran to its end leaves the container to publish; one stopped on the way removes it.
+ended=
+cleanup() { [ -n "$ended" ] || bah rm "$ctr" >/dev/null 2>&1; }
 at_exit cleanup
 trap 'exit 143' TERM INT
 
@@ -47,6 +50,7 @@ case "$NBS_TEST_MODE" in
 esac
 bah "$@"
 rc=$?
+ended=1
 echo "$rc" >"$mark"
 say "test $NOMAD_TASK_NAME exited with $rc"
 exit "$rc"

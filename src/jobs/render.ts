@@ -187,6 +187,8 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     NBS_CACHE_MAX_AGE_HOURS: String(config.cacheMaxAgeHours),
     NBS_TLS_VERIFY: tlsVerify,
     NBS_B64_REGISTRY: b64(registry),
+    // The build makes each test's container, and publish removes them (build.sh, publish.sh).
+    NBS_TESTS: tests.map((t) => t.task).join(' '),
   }
   const cpu = request.resources?.cpu ?? defaults.cpu
   const memory = request.resources?.memory ?? defaults.memory
@@ -236,7 +238,6 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
   }
 
   const publish = task('publish', 'publish', request.timeouts?.publish ?? defaults.publishTimeout, {
-    NBS_TESTS: tests.map((t) => t.task).join(' '),
     NBS_B64_DESTS: b64List(destinations(id, request)),
   }, true)
   publish.Lifecycle = { Hook: 'poststop', Sidecar: false }

@@ -226,6 +226,44 @@ esac`)
     expect((await buildOf(remote)).buds).toBe(1)
   })
 
+  test("the build makes each test's container while it names the image; the test runs in it and leaves it; publish removes them", async () => {
+    // Buildah with a store: "from" adds the container's name to the store's list, as containers/storage does.
+    const { store, bin } = fakeBuildah(`list="${'$'}NBS_STORE_DIR/storage/vfs-containers/containers.json"
+case " $* " in
+  *" bud "*) printf 'STEP 1/1: FROM scratch\\nCOMMIT\\n${id64}\\n' ;;
+esac
+prev=
+for a; do
+  [ "$prev" != --name ] || { mkdir -p "$(dirname "$list")"; echo "\\"$a\\"" >>"$list"; }
+  [ "$prev" != --digestfile ] || echo sha256:beef >"$a"
+  prev=$a
+done`)
+    const repo = oneCommitRepo()
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, storageDriver: 'vfs' as const }
+    const request: JobRequest = { repo, image: 'registry.example.com/a', tags: ['v1'], test: { commands: ['true', 'false'] } }
+    const tasks = renderJob({ id: '20261125-120000-abcdef', request, createdAt: new Date() }, config).TaskGroups[0]!.Tasks
+    const alloc = mkdtempSync(join(tmpdir(), 'nbs-alloc-'))
+    dirs.push(alloc)
+    const calls = () => readFileSync(join(store, 'calls'), 'utf8').split('\n').map((c) => c.replace(/^--root \S+ --runroot \S+ --storage-driver vfs /, ''))
+    const run = async (name: string, script: string) => {
+      writeFileSync(join(store, 'calls'), '')
+      const task = tasks.find((t) => t.Name === name)!
+      return runTask(script, { ...task.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: name, NOMAD_ALLOC_ID: 'a1', NOMAD_ALLOC_DIR: alloc }, {}, wantedRunning)
+    }
+    expect((await run('build', phaseScript('build'))).code).toBe(0)
+    expect(calls()).toEqual(expect.arrayContaining([`from --pull-never --name nbs-a1-test-0 ${id64}`, `from --pull-never --name nbs-a1-test-1 ${id64}`]))
+    expect((await run('test-0', phaseScript('test'))).code).toBe(0)
+    expect(calls().filter((c) => /^(from|rm|run) /.test(c))).toEqual([expect.stringMatching(/^run --isolation chroot nbs-a1-test-0 -- \/bin\/sh -c true$/)])
+    // A container the build could not make (gone from the list): the test makes its own.
+    writeFileSync(join(store, 'storage/vfs-containers/containers.json'), '"nbs-a1-test-0"\n')
+    expect((await run('test-1', phaseScript('test'))).code).toBe(0)
+    expect(calls().filter((c) => /^(from|rm) /.test(c))).toEqual(['from --pull-never --name nbs-a1-test-1 localhost/nbs-cache/run-20261125-120000-abcdef:latest'])
+    writeFileSync(join(alloc, 'nbs/test-1.exit'), '0\n')
+    const published = await run('publish', phaseScript('publish'))
+    expect([published.code, published.out]).toEqual([0, expect.stringContaining('published ')])
+    expect(calls()).toContain('rm nbs-a1-test-0 nbs-a1-test-1')
+  })
+
   test('a step that fails: the build exits with Buildah\'s code and names the last good step\'s image for runInImage', async () => {
     // Buildah 1.28's words for a build whose third step fails (recorded: buildah-pipeline-build-fails).
     const { store, bin } = fakeBuildah(

@@ -345,7 +345,7 @@ describe('the layer cache', () => {
     const job = renderJob({ id: '20261125-120000-abcdef', request: { repo: 'https://example.com/a.git', image: 'registry.example.com/a' }, createdAt: new Date() }, loadConfig({}))
     const env = job.TaskGroups[0]!.Tasks.find((t) => t.Name === 'publish')!.Env!
     expect(env.NBS_LOCAL_IMAGE).toBe('localhost/nbs-cache/run-20261125-120000-abcdef:latest')
-    expect(phaseScript('build')).toContain('names tag "$iid" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"')
+    expect(phaseScript('build')).toContain('names tag "$1" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE"')
     expect(phaseScript('publish')).not.toMatch(/rmi[^\n]*(NBS_CACHE_IMAGE|NBS_LOCAL_IMAGE)/)
   })
 })
