@@ -1,19 +1,24 @@
-// What the dashboard reads out of Buildah's build log: cache hits, and which lines belong to the failing step.
+// What the dashboard reads out of Buildah's build log: cache hits (or the reuse of a whole image), and which lines
+// belong to the failing step.
 
 // Buildah 1.28 prints `STEP n/m: INSTRUCTION` before each step and `--> Using cache <id>` when a step's layer came
 // from the store (seen in the dev stack's hello-world builds).
 const STEP = /^STEP (\d+)\/(\d+): /
 const CACHE_HIT = /^--> Using cache /
+// build.sh's line when the node names the image it built from the same tree and settings, Buildah not run.
+const REUSED = /^==> nbs: reusing image ([0-9a-f]{64}):/
 
-/** Steps in the build log, and how many of them Buildah took from its layer cache. */
-export function cacheHits(buildLog: string): { steps: number; cached: number } {
+/** Steps in the build log, how many of them Buildah took from its layer cache, and the image reused whole, if one was. */
+export function cacheHits(buildLog: string): { steps: number; cached: number; reused?: string } {
   let steps = 0
   let cached = 0
+  let reused: string | undefined
   for (const line of buildLog.split('\n')) {
     if (STEP.test(line)) steps++
     else if (CACHE_HIT.test(line)) cached++
+    else reused = REUSED.exec(line)?.[1] ?? reused
   }
-  return { steps, cached }
+  return reused ? { steps, cached, reused } : { steps, cached }
 }
 
 export interface StepRef {

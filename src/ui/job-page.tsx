@@ -143,7 +143,12 @@ export function JobPage({ id }: { id: string }) {
         <section aria-labelledby="timeline-title">
           <h2 id="timeline-title">Timeline</h2>
           <Timeline job={job} now={now} />
-          {cache && cache.steps > 0 && (
+          {cache?.reused && (
+            <p class="muted small" data-cache>
+              Image reused: this node built the same source with the same settings (<code>{cache.reused.slice(0, 12)}</code>); Buildah did not run
+            </p>
+          )}
+          {cache && !cache.reused && cache.steps > 0 && (
             <p class="muted small" data-cache>
               Layer cache: {cache.cached} of {cache.steps} steps reused
             </p>

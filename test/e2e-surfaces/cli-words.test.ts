@@ -85,7 +85,7 @@ describe('nbs output', () => {
     expect(lines).toContain('test-0  | one')
     expect(lines).toContain('test-0  | two')
     expect(lines).toContain('test-1  | three')
-    expect(lines.some((l) => /^build   \| STEP 1\/\d+: FROM/.test(l))).toBe(true)
+    expect(lines).toContain(`build   | ==> nbs: built localhost/nbs-cache/run-${id}:latest`)
 
     const waited = await nbs('wait', `nbs-${id}`)
     expect(waited.stdout).toContain(`job ${id}: SUCCEEDED`)

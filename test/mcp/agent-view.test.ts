@@ -61,10 +61,11 @@ describe('MCP text content', () => {
 
 describe('waitForJob', () => {
   test('sends progress notifications while it waits, and says how to continue when the job has not ended', async () => {
-    const submitted = await call('submitJob', helloWorld('test/agent-view'))
+    // A test of a few seconds: a build of an unchanged tree reaches its tests within the first second.
+    const submitted = await call('submitJob', { ...helloWorld('test/agent-view'), test: { commands: ['sleep 4'] } })
     const id = submitted.structuredContent?.id as string
     const early = await call('waitForJob', { id, until: 'final', timeoutSeconds: 1 })
-    expect(['PENDING', 'BUILDING']).toContain(early.structuredContent?.status)
+    expect(['PENDING', 'BUILDING', 'TESTING']).toContain(early.structuredContent?.status)
     expect(text(early)).toEndWith(`not finished yet: call waitForJob {"id":"${id}","until":"final"} again to keep waiting`)
 
     const seen: Progress[] = []

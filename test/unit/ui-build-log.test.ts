@@ -22,6 +22,12 @@ describe('build log', () => {
     expect(cacheHits('')).toEqual({ steps: 0, cached: 0 })
   })
 
+  test('an image the node reused whole: no steps, and its ID', () => {
+    const id = 'c8e5de4a95354931d1878099fef3e83917a18a4a077a225b249cf30bfb4d644c'
+    const log = ['==> nbs: commit ba6c83c759d8d59347599e59fe162f78066b2248', `==> nbs: reusing image ${id}: this node built it from the same repository (9eb18b2c30131509658943f18e3ee20d700ab7b0) with the same settings, and Buildah would take every step from its cache (noCache: true builds again)`]
+    expect(cacheHits(log.join('\n'))).toEqual({ steps: 0, cached: 0, reused: id })
+  })
+
   test('the failing step runs from its STEP line to the end, or to the next step', () => {
     expect(failingStepLines(broken)).toEqual({ from: 6, to: 10 })
     expect(failingStepLines(broken, { index: 3, total: 5 })).toEqual({ from: 4, to: 6 })
