@@ -72,8 +72,9 @@ test-docker: deps nomadlite ## the profile-dependent end-to-end tests again, doc
 
 test: typecheck test-go test-bun test-docker ## the whole suite, both profiles
 
-bench: dev-up nomadlite ## benchmarks: the service beside bare Buildah; the layer cache (cold, same commit, one file changed); 40 submits at once; a 50 MB upload beside a clone, upload throughput and the server's RSS; the builder image and vfs against overlay (root); nomadlite's memory under 20 jobs
+bench: dev-up nomadlite ## benchmarks: the service beside bare Buildah; what a phase as its own task costs; the layer cache (cold, same commit, one file changed); 40 submits at once; a 50 MB upload beside a clone, upload throughput and the server's RSS; the builder image and vfs against overlay (root); nomadlite's memory under 20 jobs
 	$(BUN) bench/e2e.ts
+	$(BUN) bench/task-shapes.ts
 	$(BUN) bench/cache.ts
 	$(BUN) bench/load.ts
 	$(BUN) bench/source.ts
