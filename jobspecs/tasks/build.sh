@@ -6,6 +6,73 @@ set -e
 prepare_store
 hold_store
 src="$NOMAD_ALLOC_DIR/src"
+commit=
+
+# The build's own name (NBS_LOCAL_IMAGE, run-<build id>) is a cache entry's, so the prune ages it
+# out with them: the tests and publish use it, and runInImage starts from its image afterwards.
+keys="$store_dir/nbs-cache-keys"
+keep_run() {
+  printf '%s %s %s\n' "$1" "$2" "$3" >"$r_run_image"
+  [ -d "$keys" ] || mkdir -p "$keys"
+  touch "$keys/$NBS_RUN_KEY"
+}
+
+# Two names: the build's own, and the cache name, which keeps the newest image of this repo and
+# Dockerfile, so that its layers stay in the store for the next build to reuse. The tests'
+# containers (common.sh: test_container) are made meanwhile, from the image ID; a test whose
+# container is missing makes its own.
+name_image() {
+  made=
+  for t in $NBS_TESTS; do
+    bah from --pull-never --name "$(test_container "$t")" "$1" >/dev/null 2>&1 &
+    made="$made $!"
+  done
+  names_rc=0
+  names tag "$1" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE" >/dev/null || names_rc=$?
+  [ -z "$made" ] || wait $made || :
+  return "$names_rc"
+}
+
+# After the bud, or a failure before it: no secret of the build and no registry login stays.
+forget_all() { rm -rf "$secrets" "$auth"; }
+
+# Reuse: a build of a source this node built before, with the same settings (render.ts:
+# settingsKeyOf) and store driver, would take every step from the cache and end in the image it
+# made then. That image is named at once, without Buildah reading the Dockerfile again: an agent
+# that changes only its tests gets them run in seconds. A record names the image of a tree, and of
+# the commit that held it (the fetch can then be skipped: fetch_repo). A Dockerfile that ADDs from
+# a URL is always built (what the URL serves may have changed), and has no record. A record goes
+# when its image has.
+inputs="$store_dir/nbs-inputs"
+commit_record() { printf '%s\n' "$inputs/$NBS_SETTINGS_KEY-$commit-$driver"; }
+# A record is written whole (another build may read it at that moment).
+record() {
+  [ -d "$inputs" ] || mkdir -p "$inputs"
+  echo "$iid $total" >"$1.$NOMAD_ALLOC_ID" && mv -f "$1.$NOMAD_ALLOC_ID" "$1"
+}
+gone=
+reuse_image() {
+  iid= total=
+  { read -r iid total <"$1"; } 2>/dev/null || :
+  [ -n "$iid" ] || return 1
+  if [ "$iid" != "$gone" ] && name_image "$iid" 2>/dev/null; then
+    forget_all
+    say "reusing image $iid: this node built it from the same $2 with the same settings, and Buildah would take every step from its cache (noCache: true builds again)"
+    echo "$iid" >"$r_image_id"
+    keep_run "$iid" "$total" "$total"
+    touch "$keys/$NBS_CACHE_KEY" "$1" "$r_build_ok"
+    [ -z "$commit" ] || [ -f "$(commit_record)" ] || record "$(commit_record)"
+    say "built $NBS_LOCAL_IMAGE"
+    exit 0
+  fi
+  rm -f "$1"
+  [ "$iid" != "$gone" ] || return 1
+  gone=$iid
+  say "the image this node built from the same $2 is gone; building"
+  # Containers made for the tests, if any, came from that image.
+  for t in $NBS_TESTS; do ! has_container "$(test_container "$t")" || bah rm "$(test_container "$t")" >/dev/null 2>&1 || :; done
+  return 1
+}
 
 # An uploaded source: Nomad's client fetched the archive into the task dir (the job's artifact
 # block) and checked its sha256 against the upload's id. Its getter would have turned symlinks
@@ -43,8 +110,8 @@ fetch_repo() {
     # an argument or the environment. Inline, because Nomad mounts secrets/ noexec (conformance:
     # secrets-noexec) and a helper file there could not run.
     export NBS_GIT_SECRETS="$secrets"
-    helper=1
-    git config credential.helper '!f() { test "$1" = get && printf "username=%s\npassword=%s\n" "$(cat "$NBS_GIT_SECRETS/git_username")" "$(cat "$NBS_GIT_SECRETS/git_password")"; }; f'
+    helper='!f() { test "$1" = get && printf "username=%s\npassword=%s\n" "$(cat "$NBS_GIT_SECRETS/git_username")" "$(cat "$NBS_GIT_SECRETS/git_password")"; }; f'
+    git config credential.helper "$helper"
   fi
   # An SSH clone trusts the host keys the request named (secrets.gitKnownHosts) and no others: not
   # the node's known_hosts files, not a key first seen now. Only the operator can allow the latter
@@ -59,11 +126,36 @@ fetch_repo() {
   fi
   export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o GlobalKnownHostsFile=/dev/null $ssh_hosts"
   [ ! -f "$secrets/git_ssh_key" ] || GIT_SSH_COMMAND="$GIT_SSH_COMMAND -i '$secrets/git_ssh_key' -o IdentitiesOnly=yes"
+  if [ -z "$ref" ]; then say "fetching $repo (default branch)"; else say "fetching $repo at $ref"; fi
+  # A repository this node built with these settings (its cache entry is there): the ref may name a
+  # commit the node has the image of, and then nothing needs fetching. ls-remote reads only the
+  # refs; it fails as the fetch would, with the same words. The ref is resolved as the fetch
+  # resolves it (the first of ref, refs/ref, refs/tags/ref, refs/heads/ref, refs/remotes/ref),
+  # an annotated tag to its commit; a commit ID is no ref and is fetched.
+  if [ -n "$NBS_SETTINGS_KEY" ] && [ -f "$keys/$NBS_CACHE_KEY" ]; then
+    want=$ref
+    [ -n "$want" ] || want=HEAD
+    refs=$(git ls-remote "$repo" "$want" "$want^{}")
+    commit=$(printf '%s\n' "$refs" | awk -v r="$want" '
+      { id[$2] = $1 }
+      END {
+        n = split(r " refs/" r " refs/tags/" r " refs/heads/" r " refs/remotes/" r, c, " ")
+        for (i = 1; i <= n; i++) {
+          if ((c[i] "^{}") in id) { print id[c[i] "^{}"]; exit }
+          if (c[i] in id) { print id[c[i]]; exit }
+        }
+      }')
+    if [ -n "$commit" ] && [ -f "$(commit_record)" ]; then
+      [ -z "$helper" ] || git config --unset credential.helper
+      say "commit $commit"
+      echo "$commit" >"$r_commit"
+      reuse_image "$(commit_record)" "commit ($commit)" || :
+      [ -z "$helper" ] || git config credential.helper "$helper"
+    fi
+  fi
   if [ -z "$ref" ]; then
-    say "fetching $repo (default branch)"
     git fetch -q --depth 1 "$repo" HEAD
   else
-    say "fetching $repo at $ref"
     # A shallow fetch names branches, tags and (where the server allows it) commits; a short
     # commit id needs the whole history.
     git fetch -q --depth 1 "$repo" "$ref" 2>/dev/null || {
@@ -118,59 +210,11 @@ fi
 df_path=$(inside dockerfile "$ctx_path/$df" "$df (in $ctx)")
 [ -f "$df_path" ] || { say "dockerfile $df (in $ctx) is not a file in the $tree"; exit 2; }
 
-# The build's own name (NBS_LOCAL_IMAGE, run-<build id>) is a cache entry's, so the prune ages it
-# out with them: the tests and publish use it, and runInImage starts from its image afterwards.
-keys="$store_dir/nbs-cache-keys"
-keep_run() {
-  printf '%s %s %s\n' "$1" "$2" "$3" >"$r_run_image"
-  [ -d "$keys" ] || mkdir -p "$keys"
-  touch "$keys/$NBS_RUN_KEY"
-}
 
-# Two names: the build's own, and the cache name, which keeps the newest image of this repo and
-# Dockerfile, so that its layers stay in the store for the next build to reuse. The tests'
-# containers (common.sh: test_container) are made meanwhile, from the image ID; a test whose
-# container is missing makes its own.
-name_image() {
-  made=
-  for t in $NBS_TESTS; do
-    bah from --pull-never --name "$(test_container "$t")" "$1" >/dev/null 2>&1 &
-    made="$made $!"
-  done
-  names_rc=0
-  names tag "$1" "$NBS_LOCAL_IMAGE" "$NBS_CACHE_IMAGE" >/dev/null || names_rc=$?
-  [ -z "$made" ] || wait $made || :
-  return "$names_rc"
-}
-
-# After the bud, or a failure before it: no secret of the build and no registry login stays.
-forget_all() { rm -rf "$secrets" "$auth"; }
-
-# Reuse: a build of a source tree this node built before, with the same settings (render.ts:
-# settingsKeyOf) and store driver, would take every step from the cache and end in the image it
-# made then. That image is named at once, without Buildah reading the Dockerfile again: an agent
-# that changes only its tests gets them run in seconds. A Dockerfile that ADDs from a URL is
-# always built: what the URL serves may have changed. The record goes when its image has.
 reuse=
 if [ -n "$NBS_SETTINGS_KEY" ] && ! grep -qiE '^[[:space:]]*ADD[[:space:]].*[a-z]+://' "$df_path"; then
-  reuse="$store_dir/nbs-inputs/$NBS_SETTINGS_KEY-$source_tree-$driver"
-  iid= total=
-  { read -r iid total <"$reuse"; } 2>/dev/null || :
-  if [ -n "$iid" ] && name_image "$iid" 2>/dev/null; then
-    forget_all
-    say "reusing image $iid: this node built it from the same $tree ($source_tree) with the same settings, and Buildah would take every step from its cache (noCache: true builds again)"
-    echo "$iid" >"$r_image_id"
-    keep_run "$iid" "$total" "$total"
-    touch "$keys/$NBS_CACHE_KEY" "$reuse" "$r_build_ok"
-    say "built $NBS_LOCAL_IMAGE"
-    exit 0
-  fi
-  if [ -n "$iid" ]; then
-    say "the image this node built from the same $tree is gone; building"
-    rm -f "$reuse"
-    # Containers made for the tests, if any, came from that image.
-    for t in $NBS_TESTS; do ! has_container "$(test_container "$t")" || bah rm "$(test_container "$t")" >/dev/null 2>&1 || :; done
-  fi
+  reuse="$inputs/$NBS_SETTINGS_KEY-$source_tree-$driver"
+  reuse_image "$reuse" "$tree ($source_tree)" || :
 fi
 
 # The image is built without a name and named afterwards under the names lock (common.sh).
@@ -274,7 +318,7 @@ keep_run "$iid" "$total" "$total"
 # When the cache entry was last used: the prune forgets the least recently used first.
 touch "$keys/$NBS_CACHE_KEY" "$r_build_ok"
 if [ -n "$reuse" ]; then
-  [ -d "$store_dir/nbs-inputs" ] || mkdir -p "$store_dir/nbs-inputs"
-  echo "$iid $total" >"$reuse.$NOMAD_ALLOC_ID" && mv -f "$reuse.$NOMAD_ALLOC_ID" "$reuse"
+  record "$reuse"
+  [ -z "$commit" ] || record "$(commit_record)"
 fi
 say "built $NBS_LOCAL_IMAGE"

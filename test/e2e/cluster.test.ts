@@ -85,8 +85,8 @@ describe.skipIf(!!clusterSkip)(`a two-node cluster${clusterSkip ? ` (skipped: ${
     expect((await final(again.id)).status).toBe('SUCCEEDED')
     expect((await nodeOf(again.id)).NodeID).toBe(warm)
     const log = (await c.service.getLogs({ id: again.id, task: 'build', tail: 0 })).logs[0]!.text
-    // The node's store has the image of this very tree: it is named again, not built.
-    expect(log).toMatch(/reusing image [0-9a-f]{64}: this node built it from the same repository/)
+    // The node's store has the image of this very commit: it is named again, not built.
+    expect(log).toMatch(/reusing image [0-9a-f]{64}: this node built it from the same commit/)
   }, 180_000)
 
   test('a node that stops answering mid-build: unknown, then FAILED node_lost after the grace; one allocation ever, nothing pushed, also once it is back', async () => {

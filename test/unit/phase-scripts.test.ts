@@ -187,7 +187,7 @@ case " $* " in *" bud "*) printf 'STEP 1/2: FROM scratch\\nSTEP 2/2: COPY a /a\\
     expect(readFileSync(join(store, 'calls'), 'utf8')).toContain(`tag ${id64} `)
   })
 
-  test('a tree this node built with the same settings: its image is named again without a bud; other settings, a gone image or an ADD from a URL build', async () => {
+  test('a commit or tree this node built with the same settings: its image is named again without a bud; other settings, a gone image or an ADD from a URL build', async () => {
     // Buildah takes every step from the cache; "gone" makes the next tag fail once, as for an image the prune removed.
     const { store, bin } = fakeBuildah(`case " $* " in
   *" bud "*) printf 'STEP 1/2: FROM scratch\\nSTEP 2/2: COPY a /a\\n--> Using cache ${id64}\\nCOMMIT\\n${id64}\\n' ;;
@@ -200,30 +200,46 @@ esac`)
       const r = await runTask(phaseScript('build'), { ...task.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' })
       expect({ code: r.code, out: r.code ? r.out : '' }).toEqual({ code: 0, out: '' })
       const calls = readFileSync(join(store, 'calls'), 'utf8')
-      return { ...r, calls, buds: calls.split('\n').filter((c) => c.includes(' bud ')).length }
+      const fetched = existsSync(join(r.alloc, 'src/.git/FETCH_HEAD'))
+      return { ...r, calls, fetched, buds: calls.split('\n').filter((c) => c.includes(' bud ')).length }
     }
+    const git = (repo: string, cmd: string) => expect(Bun.spawnSync(['sh', '-c', `git -c user.name=t -c user.email=t@t ${cmd}`], { cwd: repo }).exitCode).toBe(0)
+    const head = (repo: string) => Bun.spawnSync(['git', 'rev-parse', 'HEAD'], { cwd: repo }).stdout.toString().trim()
     const repo = oneCommitRepo()
     expect((await buildOf(repo)).buds).toBe(1)
+    // The same commit: the refs alone say so, and nothing is fetched.
     const again = await buildOf(repo)
-    expect(again.buds).toBe(0)
-    expect(again.out).toMatch(new RegExp(`reusing image ${id64}: this node built it from the same repository \\([0-9a-f]{40}\\) with the same settings`))
+    expect([again.buds, again.fetched]).toEqual([0, false])
+    expect(again.out).toContain(`reusing image ${id64}: this node built it from the same commit (${head(repo)}) with the same settings`)
+    expect(readFileSync(join(again.alloc, 'nbs/commit'), 'utf8')).toBe(`${head(repo)}\n`)
     expect(again.calls).toContain(`tag ${id64} localhost/nbs-cache/run-20261125-120000-abcdef:latest localhost/nbs-cache/`)
     expect(readFileSync(join(again.alloc, 'nbs/run-image'), 'utf8')).toBe(`${id64} 2 2\n`)
     expect(existsSync(join(again.alloc, 'nbs/build.ok'))).toBe(true)
+    // An annotated tag of that commit resolves to it.
+    git(repo, 'tag -a -m v1 v1')
+    expect(await buildOf(repo, { ref: 'v1' })).toMatchObject({ buds: 0, fetched: false })
+    // A new commit of the same tree is fetched, and its tree reused.
+    git(repo, 'commit -q --allow-empty -m empty')
+    const sameTree = await buildOf(repo)
+    expect([sameTree.buds, sameTree.fetched]).toEqual([0, true])
+    expect(sameTree.out).toMatch(new RegExp(`reusing image ${id64}: this node built it from the same repository \\([0-9a-f]{40}\\) with the same settings`))
+    expect(await buildOf(repo)).toMatchObject({ buds: 0, fetched: false })
     // Settings that can change the image, or a request to run every step: Buildah builds.
     expect((await buildOf(repo, { buildArgs: { A: '1' } })).buds).toBe(1)
     expect((await buildOf(repo, { target: 'app' })).buds).toBe(1)
     expect((await buildOf(repo, { noCache: true })).buds).toBe(1)
+    // A gone image: both of its records go, once each, and Buildah builds.
     writeFileSync(join(bin, 'gone'), '')
     const gone = await buildOf(repo)
-    expect([gone.buds, gone.out.includes('the image this node built from the same repository is gone; building')]).toEqual([1, true])
-    expect((await buildOf(repo)).buds).toBe(0)
+    expect([gone.buds, gone.out.match(/is gone; building/g)?.length]).toEqual([1, 1])
+    expect(gone.out).toContain(`the image this node built from the same commit (${head(repo)}) is gone; building`)
+    expect(await buildOf(repo)).toMatchObject({ buds: 0, fetched: false })
     // A Dockerfile that ADDs from a URL is built every time.
     const remote = oneCommitRepo()
     writeFileSync(join(remote, 'Dockerfile'), 'FROM scratch\nADD https://example.com/app.tar /app\n')
-    expect(Bun.spawnSync(['sh', '-c', 'git -c user.name=t -c user.email=t@t commit -q -a -m url'], { cwd: remote }).exitCode).toBe(0)
+    git(remote, 'commit -q -a -m url')
     expect((await buildOf(remote)).buds).toBe(1)
-    expect((await buildOf(remote)).buds).toBe(1)
+    expect(await buildOf(remote)).toMatchObject({ buds: 1, fetched: true })
   })
 
   test("the build makes each test's container while it names the image; the test runs in it and leaves it; publish removes them", async () => {
