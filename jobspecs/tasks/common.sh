@@ -175,6 +175,12 @@ prepare_store() {
 # test names, container ids) unquoted, and an item must never turn into file names.
 nbs_init() {
   set -u
+  # Nomad collects no output of a phase task (render.ts: LogConfig.Disabled): starting its log
+  # collector is most of what a task start costs. The task writes its log where Nomad's collector
+  # would, and Nomad's logs API reads it from there. stderr joins stdout; its file stays empty.
+  log="$NOMAD_ALLOC_DIR/logs/$NOMAD_TASK_NAME"
+  : >>"$log.stderr.0"
+  exec >>"$log.stdout.0" 2>&1
   # state and the r_* file names come from the result contract (src/jobs/results.ts).
   [ -d "$state" ] || mkdir -p "$state"
 
@@ -214,8 +220,6 @@ nbs_init() {
     rm -f "$fifo"
     finish() { exec >&- 2>&-; wait "$masker"; }
     at_exit finish
-  else
-    exec 2>&1
   fi
   set -f
 }

@@ -4,6 +4,9 @@ import { NomadError } from './error'
 
 export type LogType = 'stdout' | 'stderr'
 
+const NO_LOG_YET = /^log entry for task .* and log type .* not found/
+const LOG_WAIT_MS = 50
+
 export interface LogOptions {
   /** Only the last `tailBytes` bytes (origin=end). */
   tailBytes?: number
@@ -25,8 +28,13 @@ export interface AllocFileInfo {
 export class AllocFS {
   constructor(private readonly c: NomadClient) {}
 
-  private logsResponse(allocId: string, task: string, type: LogType, o: LogOptions): Promise<Response> {
-    return this.c.raw('GET', `/v1/client/fs/logs/${encodeURIComponent(allocId)}`, {
+  /**
+   * Nomad's answer for a task that has no log file (yet): 404 "log entry for task … not found".
+   * A task with log collection disabled writes its own, from its first line; before that, and for
+   * a task that never started, there is nothing: undefined here, an empty log to the callers.
+   */
+  private async logsResponse(allocId: string, task: string, type: LogType, o: LogOptions): Promise<Response | undefined> {
+    const res = await this.c.raw('GET', `/v1/client/fs/logs/${encodeURIComponent(allocId)}`, {
       query: {
         task,
         type,
@@ -36,25 +44,38 @@ export class AllocFS {
         offset: o.tailBytes ?? o.fromByte ?? 0,
       },
       signal: o.signal,
+      expect: [200, 404],
     })
+    if (res.status === 200) return res
+    const text = await res.text()
+    if (NO_LOG_YET.test(text)) return undefined
+    throw new NomadError('GET', `/v1/client/fs/logs/${allocId}`, res.status, text)
   }
 
   async logs(allocId: string, task: string, type: LogType, o: Omit<LogOptions, 'follow'> = {}): Promise<string> {
-    return (await this.logsResponse(allocId, task, type, o)).text()
+    return (await this.logsResponse(allocId, task, type, o))?.text() ?? ''
   }
 
   async logBytes(allocId: string, task: string, type: LogType, o: Omit<LogOptions, 'follow'> = {}): Promise<Uint8Array> {
-    return new Uint8Array(await (await this.logsResponse(allocId, task, type, o)).arrayBuffer())
+    const res = await this.logsResponse(allocId, task, type, o)
+    return res ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array()
   }
 
   /**
    * Nomad's follow stream as raw bytes. It never ends by itself, not even once the task is dead
-   * (conformance: follow-dead-task): the caller ends it through `signal`.
+   * (conformance: follow-dead-task): the caller ends it through `signal`. Until the task has
+   * written its log file, it is asked for again every LOG_WAIT_MS.
    */
   async *follow(allocId: string, task: string, type: LogType, o: Omit<LogOptions, 'follow' | 'tailBytes'> = {}): AsyncGenerator<Uint8Array> {
-    const res = await this.logsResponse(allocId, task, type, { ...o, follow: true })
-    if (!res.body) return
-    yield* res.body
+    for (;;) {
+      const res = await this.logsResponse(allocId, task, type, { ...o, follow: true })
+      if (res) {
+        if (res.body) yield* res.body
+        return
+      }
+      if (o.signal?.aborted) return
+      await Bun.sleep(LOG_WAIT_MS)
+    }
   }
 
   /**

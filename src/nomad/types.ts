@@ -41,7 +41,7 @@ export interface Task {
   Lifecycle?: { Hook: 'prestart' | 'poststart' | 'poststop'; Sidecar: boolean }
   KillTimeout?: number
   KillSignal?: string
-  LogConfig?: { MaxFiles: number; MaxFileSizeMB: number }
+  LogConfig?: { MaxFiles?: number; MaxFileSizeMB?: number; Disabled?: boolean }
   Templates?: Template[]
   VolumeMounts?: { Volume: string; Destination: string; ReadOnly: boolean }[]
   Constraints?: Constraint[]

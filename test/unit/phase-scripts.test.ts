@@ -35,13 +35,15 @@ async function runTask(script: string, env: Record<string, string> = {}, secrets
       })
     : undefined
   if (api) writeFileSync(join(secretsDir, 'nomad_token'), TOKEN)
-  const p = Bun.spawn(['sh', '-c', script, 'nbs-test'], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOMAD_ALLOC_DIR: alloc, NOMAD_SECRETS_DIR: secretsDir, NOMAD_TASK_DIR: taskDir, ...env },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited])
+  const full = { PATH: process.env.PATH ?? '/usr/bin:/bin', NOMAD_ALLOC_DIR: alloc, NOMAD_SECRETS_DIR: secretsDir, NOMAD_TASK_DIR: taskDir, NOMAD_TASK_NAME: 'task', ...env }
+  // Nomad makes the alloc dir's logs folder; the task writes its own log there (common.sh: nbs_init).
+  const log = join(full.NOMAD_ALLOC_DIR, 'logs', `${full.NOMAD_TASK_NAME}.stdout.0`)
+  mkdirSync(join(full.NOMAD_ALLOC_DIR, 'logs'), { recursive: true })
+  rmSync(log, { force: true })
+  const p = Bun.spawn(['sh', '-c', script, 'nbs-test'], { env: full, stdout: 'pipe', stderr: 'pipe' })
+  const [stdout, code] = await Promise.all([new Response(p.stdout).text(), p.exited])
   server?.stop(true)
+  const out = stdout + (existsSync(log) ? readFileSync(log, 'utf8') : '')
   return { out, code, alloc, secretsDir }
 }
 
@@ -64,6 +66,21 @@ function oneCommitRepo(): string {
 }
 
 describe('phase scripts', () => {
+  test("a phase writes its own log where Nomad's collector would (LogConfig.Disabled): stdout and stderr in order, nothing on the task's own output", async () => {
+    const alloc = mkdtempSync(join(tmpdir(), 'nbs-alloc-'))
+    dirs.push(alloc)
+    mkdirSync(join(alloc, 'logs'))
+    const p = Bun.spawn(['sh', '-c', `${taskPrelude}\nnbs_init\nsay one\necho two >&2\nsay three`], {
+      env: { PATH: process.env.PATH ?? '', NOMAD_ALLOC_DIR: alloc, NOMAD_TASK_NAME: 'test-0', NOMAD_SECRETS_DIR: alloc, NOMAD_TASK_DIR: alloc },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
+    expect({ stdout, stderr, code }).toEqual({ stdout: '', stderr: '', code: 0 })
+    expect(readFileSync(join(alloc, 'logs/test-0.stdout.0'), 'utf8')).toBe('==> nbs: one\ntwo\n==> nbs: three\n')
+    expect(readFileSync(join(alloc, 'logs/test-0.stderr.0'), 'utf8')).toBe('')
+  })
+
   test('a cache volume the task user cannot write fails the build with exit 78 and an infrastructure marker naming path, uid and setting', async () => {
     const { out, code, alloc } = await runTask(phaseScript('build'), {
       NBS_STORE_DIR: '/dev/null',

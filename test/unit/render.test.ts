@@ -156,6 +156,11 @@ describe('job rendering', () => {
     expect(build.Identity).toBeUndefined()
   })
 
+  test("Nomad collects no phase's log (each writes its own): no log collector to start per task", () => {
+    const tasks = render(request).TaskGroups[0]!.Tasks
+    expect(tasks.map((t) => [t.Name, t.LogConfig?.Disabled])).toEqual(tasks.map((t) => [t.Name, true]))
+  })
+
   test('resources apply to every task', () => {
     const tasks = render({ ...request, resources: { cpu: 300, memory: 4096 } }).TaskGroups[0]!.Tasks
     expect(new Set(tasks.map((t) => `${t.Resources?.CPU}/${t.Resources?.MemoryMB}`))).toEqual(new Set(['300/4096']))

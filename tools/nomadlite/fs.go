@@ -66,6 +66,12 @@ func (s *Server) fsLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	rel := fmt.Sprintf("alloc/logs/%s.%s.0", task, kind)
 	path := filepath.Join(s.allocDir(a), rel)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		// Nomad's words for a stream with no file (seen on 2.0.5): a task not started yet, or one
+		// with LogConfig.Disabled that has not written its own.
+		httpError(w, 404, fmt.Sprintf("log entry for task %q and log type %q not found", task, kind))
+		return
+	}
 	var pos int64
 	if origin == "end" {
 		if st, err := os.Stat(path); err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -142,5 +143,49 @@ func TestClientFS(t *testing.T) {
 	// Nomad's cat never serves secrets, and words even that failure in a 200.
 	if code, _, b := a.do("GET", "/v1/client/fs/cat/"+id+"?path=test-0/secrets/token", nil); code != 200 || string(b) != "Reading secret file prohibited: test-0/secrets/token" {
 		t.Errorf("cat of a secret: %d %s", code, b)
+	}
+}
+
+// LogConfig.Disabled, as Nomad 2.0.5 does it (seen there): no log files, the
+// task's output to /dev/null, and the logs API serves what the task wrote to
+// alloc/logs itself.
+func TestLogsDisabledTaskWritesItsOwn(t *testing.T) {
+	a := startAgent(t, "")
+	own := task("own", `echo lost; exec >>"$NOMAD_ALLOC_DIR/logs/own.stdout.0"; echo kept`, "")
+	own["LogConfig"] = M{"Disabled": true}
+	a.register(batchJob("logsoff", own))
+	id := a.waitAlloc("logsoff", 5*time.Second, done)["ID"].(string)
+	entries, err := os.ReadDir(filepath.Join(a.dir, "alloc", id, "alloc", "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "own.stdout.0" {
+		t.Errorf("log files %v, want only the one the task wrote", names)
+	}
+	resp, err := http.Get(a.http.URL + "/v1/client/fs/logs/" + id + "?task=own&type=stdout&plain=true&origin=start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body := new(strings.Builder)
+	if _, err := io.Copy(body, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || body.String() != "kept\n" {
+		t.Errorf("logs API: %d %q, want 200 \"kept\\n\"", resp.StatusCode, body.String())
+	}
+	// The stream it wrote no file for: Nomad's 404.
+	resp, err = http.Get(a.http.URL + "/v1/client/fs/logs/" + id + "?task=own&type=stderr&plain=true&origin=start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	missing, _ := io.ReadAll(resp.Body)
+	if want := `log entry for task "own" and log type "stderr" not found`; resp.StatusCode != 404 || string(missing) != want {
+		t.Errorf("logs API for a stream without a file: %d %q, want 404 %q", resp.StatusCode, missing, want)
 	}
 }

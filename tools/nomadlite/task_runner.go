@@ -117,8 +117,13 @@ func (ar *allocRunner) runTask(tr *taskRunner) bool {
 	default:
 	}
 	logs := filepath.Join(ar.dir, "alloc", "logs")
-	stdout, err1 := os.OpenFile(filepath.Join(logs, t.Name+".stdout.0"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
-	stderr, err2 := os.OpenFile(filepath.Join(logs, t.Name+".stderr.0"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
+	outPath, errPath := filepath.Join(logs, t.Name+".stdout.0"), filepath.Join(logs, t.Name+".stderr.0")
+	if t.LogConfig != nil && deref(t.LogConfig.Disabled) {
+		// As Nomad's logmon hook: no log files, the task's output goes to /dev/null.
+		outPath, errPath = os.DevNull, os.DevNull
+	}
+	stdout, err1 := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
+	stderr, err2 := os.OpenFile(errPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
 	if err := errors.Join(err1, err2); err != nil {
 		return ar.failTask(t.Name, driverFailure("failed to create log files: "+err.Error()))
 	}
