@@ -104,8 +104,12 @@ func (ar *allocRunner) run() {
 		s.runMu.Unlock()
 		go s.retryBlocked(false)
 	}()
+	// Every task's user may write to the shared dirs, as Nomad's AllocDir.Build makes them (0777,
+	// whatever the umask): a task with LogConfig.Disabled writes its own log in alloc/logs.
 	for _, d := range []string{"alloc/logs", "alloc/data", "alloc/tmp"} {
-		_ = os.MkdirAll(filepath.Join(ar.dir, d), 0o777)
+		if os.MkdirAll(filepath.Join(ar.dir, d), 0o777) == nil {
+			_ = os.Chmod(filepath.Join(ar.dir, d), 0o777)
+		}
 	}
 	var pre, mains, side, post []*api.Task
 	for _, t := range ar.tg.Tasks {

@@ -159,6 +159,11 @@ func TestLogsDisabledTaskWritesItsOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st, err := os.Stat(filepath.Join(a.dir, "alloc", id, "alloc", "logs")); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o777 {
+		t.Errorf("alloc/logs has mode %v, want 0777 (any task user writes its log there)", st.Mode().Perm())
+	}
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name())
