@@ -110,8 +110,8 @@ fetch_repo() {
     # an argument or the environment. Inline, because Nomad mounts secrets/ noexec (conformance:
     # secrets-noexec) and a helper file there could not run.
     export NBS_GIT_SECRETS="$secrets"
-    helper='!f() { test "$1" = get && printf "username=%s\npassword=%s\n" "$(cat "$NBS_GIT_SECRETS/git_username")" "$(cat "$NBS_GIT_SECRETS/git_password")"; }; f'
-    git config credential.helper "$helper"
+    helper=1
+    git config credential.helper '!f() { test "$1" = get && printf "username=%s\npassword=%s\n" "$(cat "$NBS_GIT_SECRETS/git_username")" "$(cat "$NBS_GIT_SECRETS/git_password")"; }; f'
   fi
   # An SSH clone trusts the host keys the request named (secrets.gitKnownHosts) and no others: not
   # the node's known_hosts files, not a key first seen now. Only the operator can allow the latter
@@ -145,12 +145,11 @@ fetch_repo() {
           if (c[i] in id) { print id[c[i]]; exit }
         }
       }')
+    # (The clone's credential helper stays: no build step reads this clone, and its secrets go.)
     if [ -n "$commit" ] && [ -f "$(commit_record)" ]; then
-      [ -z "$helper" ] || git config --unset credential.helper
       say "commit $commit"
       echo "$commit" >"$r_commit"
       reuse_image "$(commit_record)" "commit ($commit)" || :
-      [ -z "$helper" ] || git config credential.helper "$helper"
     fi
   fi
   if [ -z "$ref" ]; then

@@ -34,7 +34,8 @@ export class AllocFS {
    * a task that never started, there is nothing: undefined here, an empty log to the callers.
    */
   private async logsResponse(allocId: string, task: string, type: LogType, o: LogOptions): Promise<Response | undefined> {
-    const res = await this.c.raw('GET', `/v1/client/fs/logs/${encodeURIComponent(allocId)}`, {
+    const where = `/v1/client/fs/logs/${encodeURIComponent(allocId)}`
+    const res = await this.c.raw('GET', where, {
       query: {
         task,
         type,
@@ -49,7 +50,7 @@ export class AllocFS {
     if (res.status === 200) return res
     const text = await res.text()
     if (NO_LOG_YET.test(text)) return undefined
-    throw new NomadError('GET', `/v1/client/fs/logs/${allocId}`, res.status, text)
+    throw new NomadError('GET', where, res.status, text)
   }
 
   async logs(allocId: string, task: string, type: LogType, o: Omit<LogOptions, 'follow'> = {}): Promise<string> {

@@ -107,8 +107,8 @@ func (ar *allocRunner) run() {
 	// Every task's user may write to the shared dirs, as Nomad's AllocDir.Build makes them (0777,
 	// whatever the umask): a task with LogConfig.Disabled writes its own log in alloc/logs.
 	for _, d := range []string{"alloc/logs", "alloc/data", "alloc/tmp"} {
-		if os.MkdirAll(filepath.Join(ar.dir, d), 0o777) == nil {
-			_ = os.Chmod(filepath.Join(ar.dir, d), 0o777)
+		if dir := filepath.Join(ar.dir, d); os.MkdirAll(dir, 0o777) == nil {
+			_ = os.Chmod(dir, 0o777)
 		}
 	}
 	var pre, mains, side, post []*api.Task

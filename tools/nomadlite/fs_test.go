@@ -155,11 +155,12 @@ func TestLogsDisabledTaskWritesItsOwn(t *testing.T) {
 	own["LogConfig"] = M{"Disabled": true}
 	a.register(batchJob("logsoff", own))
 	id := a.waitAlloc("logsoff", 5*time.Second, done)["ID"].(string)
-	entries, err := os.ReadDir(filepath.Join(a.dir, "alloc", id, "alloc", "logs"))
+	logs := filepath.Join(a.dir, "alloc", id, "alloc", "logs")
+	entries, err := os.ReadDir(logs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := os.Stat(filepath.Join(a.dir, "alloc", id, "alloc", "logs")); err != nil {
+	if st, err := os.Stat(logs); err != nil {
 		t.Fatal(err)
 	} else if st.Mode().Perm() != 0o777 {
 		t.Errorf("alloc/logs has mode %v, want 0777 (any task user writes its log there)", st.Mode().Perm())
