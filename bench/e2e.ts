@@ -14,6 +14,7 @@ import { loadConfig } from '../src/config'
 import { realNomad } from '../src/dev/nomad-agent'
 import { publishRepo } from '../src/dev/repos'
 import { devServiceEnv, devStack, devUp, devUrls } from '../src/dev/stack'
+import { nomadJobId } from '../src/jobs/ids'
 import type { JobStatus } from '../src/jobs/status-schema'
 import { createService } from '../src/service/index'
 
@@ -33,7 +34,7 @@ type Stretches = Record<string, number>
 const at = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN)
 
 /** The service's stretches, from the tasks' times (Nomad's clock, the same host) and this process's. */
-function serviceStretches(st: JobStatus, submitted: number, observed: number): Stretches {
+function serviceStretches(st: JobStatus, submitted: number, observed: number, serverHad: number): Stretches {
   const task = (name: string) => st.tasks.find((t) => t.task === name)
   const build = task('build')
   const tests = st.tasks.filter((t) => t.phase === 'test')
@@ -46,8 +47,21 @@ function serviceStretches(st: JobStatus, submitted: number, observed: number): S
     'tests end → publish starts': at(publish?.startedAt) - Math.max(...tests.map((t) => at(t.finishedAt))),
     'publish phase': at(publish?.finishedAt) - at(publish?.startedAt),
     'publish end → SUCCEEDED seen': observed - at(publish?.finishedAt),
+    '  of which client → server': serverHad - at(publish?.finishedAt),
+    '  of which server → service': observed - serverHad,
   }
   return out
+}
+
+/**
+ * When the server took in the client's report that the build ended: the allocation's ModifyTime,
+ * which Nomad's Node.UpdateAlloc stamps on receipt (nomadlite on its own change). It splits the
+ * end's latency into the client's batching, which Nomad owns, and the service's blocking query.
+ */
+async function serverReceived(id: string): Promise<number> {
+  const res = await fetch(`${urls.nomad}/v1/job/${nomadJobId(id)}/allocations`)
+  const allocs = (await res.json()) as { ModifyTime: number }[]
+  return Math.max(...allocs.map((a) => a.ModifyTime / 1e6))
 }
 
 /** hello-world with a NOTES file that says `i`: a new commit and tree, the same steps. */
@@ -67,7 +81,7 @@ async function viaService(repo: string, i: number | string, tests: number): Prom
   const st = await service.waitForJob({ id, until: 'final', timeoutSeconds: 300 })
   const observed = Date.now()
   if (st.status !== 'SUCCEEDED') throw new Error(`service run ${i}: ${st.status} ${st.failure?.message}`)
-  return { ms: performance.now() - t0, stretches: serviceStretches(st, submitted, observed) }
+  return { ms: performance.now() - t0, stretches: serviceStretches(st, submitted, observed, await serverReceived(id)) }
 }
 
 // The same store, flags and steps the job's tasks use, in one shell script; overlay is the driver
