@@ -174,13 +174,17 @@ prepare_store() {
 # the one EXIT trap; then no pathname expansion (set -f): the scripts split lists (base64 items,
 # test names, container ids) unquoted, and an item must never turn into file names.
 nbs_init() {
+  # Where Nomad collects no output of a phase task (raw_exec, render.ts: LogConfig.Disabled; starting
+  # its log collector is most of what a task start costs), the task writes its log where the
+  # collector would, and Nomad's logs API reads it from there. stderr joins stdout either way.
+  if [ -n "$NBS_OWN_LOG" ]; then
+    log="$NOMAD_ALLOC_DIR/logs/$NOMAD_TASK_NAME"
+    : >>"$log.stderr.0"
+    exec >>"$log.stdout.0" 2>&1
+  else
+    exec 2>&1
+  fi
   set -u
-  # Nomad collects no output of a phase task (render.ts: LogConfig.Disabled): starting its log
-  # collector is most of what a task start costs. The task writes its log where Nomad's collector
-  # would, and Nomad's logs API reads it from there. stderr joins stdout; its file stays empty.
-  log="$NOMAD_ALLOC_DIR/logs/$NOMAD_TASK_NAME"
-  : >>"$log.stderr.0"
-  exec >>"$log.stdout.0" 2>&1
   # state and the r_* file names come from the result contract (src/jobs/results.ts).
   [ -d "$state" ] || mkdir -p "$state"
 

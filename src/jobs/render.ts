@@ -105,16 +105,17 @@ export function phaseTask(
     Resources: { CPU: t.cpu, MemoryMB: t.memory },
     KillTimeout: 5 * SECONDS,
     KillSignal: 'SIGTERM',
-    // Nomad's log collector (logmon, and docker_logger in Docker) is two plugin processes a task
-    // start waits for: about 150 ms of each phase on a 2-core Nomad 2.0.5 node. The phase writes
-    // its log where the collector would (common.sh: nbs_init), and the logs API reads it.
-    LogConfig: { Disabled: true },
   }
   // The Task API (secrets/api.sock) takes the task's workload identity, which Nomad writes to secrets/nomad_token.
   if (t.asksServers) base.Identity = { File: true }
   if (config.profile === 'raw_exec') {
     base.Config = { command: '/usr/bin/timeout', args }
-    base.Env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '${NOMAD_TASK_DIR}', ...base.Env }
+    base.Env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '${NOMAD_TASK_DIR}', NBS_OWN_LOG: '1', ...base.Env }
+    // Nomad's log collector (logmon) is a plugin process a task start waits for: about 150 ms of
+    // each phase on a 2-core Nomad 2.0.5 node. The phase writes its log where the collector would
+    // (common.sh: nbs_init), and the logs API reads it. Not in Docker: Nomad binds alloc/logs
+    // read-only into the container.
+    base.LogConfig = { Disabled: true }
   } else {
     // Rootless Buildah in the container: no privileged mode, chroot isolation; unconfined so that
     // it can make its user namespace and mounts. /dev/fuse only where fuse-overlayfs may be used:

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
@@ -35,8 +35,8 @@ async function runTask(script: string, env: Record<string, string> = {}, secrets
       })
     : undefined
   if (api) writeFileSync(join(secretsDir, 'nomad_token'), TOKEN)
-  const full = { PATH: process.env.PATH ?? '/usr/bin:/bin', NOMAD_ALLOC_DIR: alloc, NOMAD_SECRETS_DIR: secretsDir, NOMAD_TASK_DIR: taskDir, NOMAD_TASK_NAME: 'task', ...env }
-  // Nomad makes the alloc dir's logs folder; the task writes its own log there (common.sh: nbs_init).
+  const full = { PATH: process.env.PATH ?? '/usr/bin:/bin', NOMAD_ALLOC_DIR: alloc, NOMAD_SECRETS_DIR: secretsDir, NOMAD_TASK_DIR: taskDir, NOMAD_TASK_NAME: 'task', NBS_OWN_LOG: '1', ...env }
+  // Nomad makes the alloc dir's logs folder; a raw_exec task writes its own log there (common.sh: nbs_init).
   const log = join(full.NOMAD_ALLOC_DIR, 'logs', `${full.NOMAD_TASK_NAME}.stdout.0`)
   mkdirSync(join(full.NOMAD_ALLOC_DIR, 'logs'), { recursive: true })
   rmSync(log, { force: true })
@@ -66,19 +66,30 @@ function oneCommitRepo(): string {
 }
 
 describe('phase scripts', () => {
-  test("a phase writes its own log where Nomad's collector would (LogConfig.Disabled): stdout and stderr in order, nothing on the task's own output", async () => {
+  /** nbs_init then three lines, one on stderr, with NBS_OWN_LOG as render sets it for the profile. */
+  async function initAndSay(ownLog: Record<string, string>) {
     const alloc = mkdtempSync(join(tmpdir(), 'nbs-alloc-'))
     dirs.push(alloc)
     mkdirSync(join(alloc, 'logs'))
     const p = Bun.spawn(['sh', '-c', `${taskPrelude}\nnbs_init\nsay one\necho two >&2\nsay three`], {
-      env: { PATH: process.env.PATH ?? '', NOMAD_ALLOC_DIR: alloc, NOMAD_TASK_NAME: 'test-0', NOMAD_SECRETS_DIR: alloc, NOMAD_TASK_DIR: alloc },
+      env: { PATH: process.env.PATH ?? '', NOMAD_ALLOC_DIR: alloc, NOMAD_TASK_NAME: 'test-0', NOMAD_SECRETS_DIR: alloc, NOMAD_TASK_DIR: alloc, ...ownLog },
       stdout: 'pipe',
       stderr: 'pipe',
     })
     const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
-    expect({ stdout, stderr, code }).toEqual({ stdout: '', stderr: '', code: 0 })
-    expect(readFileSync(join(alloc, 'logs/test-0.stdout.0'), 'utf8')).toBe('==> nbs: one\ntwo\n==> nbs: three\n')
-    expect(readFileSync(join(alloc, 'logs/test-0.stderr.0'), 'utf8')).toBe('')
+    return { stdout, stderr, code, logs: readdirSync(join(alloc, 'logs')).sort(), alloc }
+  }
+
+  test("raw_exec: a phase writes its own log where Nomad's collector would (LogConfig.Disabled): stdout and stderr in order, nothing on the task's own output", async () => {
+    const r = await initAndSay({ NBS_OWN_LOG: '1' })
+    expect({ stdout: r.stdout, stderr: r.stderr, code: r.code }).toEqual({ stdout: '', stderr: '', code: 0 })
+    expect(readFileSync(join(r.alloc, 'logs/test-0.stdout.0'), 'utf8')).toBe('==> nbs: one\ntwo\n==> nbs: three\n')
+    expect(readFileSync(join(r.alloc, 'logs/test-0.stderr.0'), 'utf8')).toBe('')
+  })
+
+  test('docker: a phase writes to its own stdout (Nomad collects it; alloc/logs is read-only there), stderr joined, no log file made', async () => {
+    const r = await initAndSay({})
+    expect(r).toMatchObject({ stdout: '==> nbs: one\ntwo\n==> nbs: three\n', stderr: '', code: 0, logs: [] })
   })
 
   test('a cache volume the task user cannot write fails the build with exit 78 and an infrastructure marker naming path, uid and setting', async () => {

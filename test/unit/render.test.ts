@@ -156,9 +156,14 @@ describe('job rendering', () => {
     expect(build.Identity).toBeUndefined()
   })
 
-  test("Nomad collects no phase's log (each writes its own): no log collector to start per task", () => {
+  test("raw_exec: Nomad collects no phase's log (each writes its own): no log collector to start per task", () => {
     const tasks = render(request).TaskGroups[0]!.Tasks
-    expect(tasks.map((t) => [t.Name, t.LogConfig?.Disabled])).toEqual(tasks.map((t) => [t.Name, true]))
+    expect(tasks.map((t) => [t.Name, t.LogConfig?.Disabled, t.Env?.NBS_OWN_LOG])).toEqual(tasks.map((t) => [t.Name, true, '1']))
+  })
+
+  test('docker: Nomad collects each phase\'s log, as Nomad binds alloc/logs read-only into the container', () => {
+    const tasks = render(request, { ...config, profile: 'docker' }).TaskGroups[0]!.Tasks
+    expect(tasks.map((t) => [t.Name, t.LogConfig, t.Env?.NBS_OWN_LOG])).toEqual(tasks.map((t) => [t.Name, undefined, undefined]))
   })
 
   test('resources apply to every task', () => {

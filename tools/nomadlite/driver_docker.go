@@ -302,7 +302,10 @@ func (d *dockerDriver) containerSpec(cfg *TaskConfig) (*containerCreate, error) 
 		Labels: map[string]string{labelAllocID: cfg.AllocID, labelJobID: cfg.JobID, labelJobName: cfg.JobName, labelGroup: cfg.Group,
 			labelTask: cfg.Name, labelNamespace: "default", labelNodeID: cfg.NodeID, labelNodeName: cfg.NodeName},
 		HostConfig: hostConfig{
-			Binds:  []string{filepath.Join(cfg.AllocDir, "alloc") + ":/alloc", filepath.Join(cfg.TaskDir, "local") + ":/local", secrets + ":/secrets"},
+			// Nomad's containerBinds: the shared alloc dir, and its logs over it read-only (a task
+			// cannot write the logs its collector keeps).
+			Binds: []string{filepath.Join(cfg.AllocDir, "alloc") + ":/alloc", filepath.Join(cfg.TaskDir, "local") + ":/local", secrets + ":/secrets",
+				filepath.Join(cfg.AllocDir, "alloc", "logs") + ":/alloc/logs:ro"},
 			Mounts: mounts, NetworkMode: network, SecurityOpt: secOpts, Devices: devices,
 			Memory: memory, MemoryReservation: reserve, MemorySwap: memory, CPUShares: int64(cfg.CPU),
 		},

@@ -44,7 +44,7 @@ func TestDockerDriver(t *testing.T) {
 	port := strings.TrimPrefix(a.http.URL, "http://127.0.0.1:")
 	reach := fmt.Sprintf(`printf "GET /v1/status/leader HTTP/1.0\r\n\r\n" | nc -w 2 127.0.0.1 %s 2>/dev/null | grep -q " 200 "`, port)
 	build := dtask("build", image, `echo "alloc=$NOMAD_ALLOC_DIR task=$NOMAD_TASK_DIR secrets=$NOMAD_SECRETS_DIR"; echo "uid=$(id -u)"; `+
-		`grep -E " /secrets " /proc/mounts; for d in /alloc /local /secrets; do touch $d/w-$$ && echo "writable $d"; done; `+
+		`grep -E " /secrets " /proc/mounts; for d in /alloc /local /secrets /alloc/logs; do touch $d/w-$$ 2>/dev/null && echo "writable $d"; done; `+
 		`ls -ln /secrets; echo built > $NOMAD_ALLOC_DIR/built; `+
 		`touch /cache/w-$$ 2>/dev/null && echo "cache-writable" || echo "cache-not-writable"; `+
 		reach+` && echo "bridge-reaches-loopback" || echo "bridge-no-loopback"`, "prestart")
@@ -79,6 +79,10 @@ func TestDockerDriver(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("build output lacks %q:\n%s", want, out)
 		}
+	}
+	// Nomad binds alloc/logs over /alloc read-only: a task cannot write the logs (seen on 2.0.5).
+	if strings.Contains(out, "writable /alloc/logs\n") {
+		t.Errorf("/alloc/logs is writable in the container:\n%s", out)
 	}
 	if !strings.Contains(out, "tmpfs /secrets tmpfs rw,noexec,") {
 		t.Errorf("/secrets is not the task's noexec tmpfs:\n%s", out)
