@@ -35,7 +35,7 @@ describe.skipIf(profile !== 'docker')('Docker after builds of the docker profile
     const watch = (async () => {
       while (watching) {
         for (const c of await taskContainers(jobs)) {
-          seen.set(c.Id, c.Labels['com.hashicorp.nomad.job_id']!)
+          seen.set(c.Id, c.job)
           for (const m of c.Mounts) if (m.Type === 'volume' && m.Name) mounted.add(m.Name)
         }
         await Bun.sleep(250)
@@ -70,6 +70,9 @@ describe.skipIf(profile !== 'docker')('Docker after builds of the docker profile
 
     expect(new Set(seen.values()).size).toBe(20)
     expect(await taskContainers(jobs)).toEqual([])
+    // Also by the containers seen: found through allocations, which Nomad may have collected by now.
+    const left = (await dockerGet<{ Id: string }[]>('/containers/json?all=1')).filter((c) => seen.has(c.Id))
+    expect(left).toEqual([])
     const after = await volumes()
     expect(after.filter((v) => !before.includes(v))).toEqual([])
     expect([...mounted].filter((v) => after.includes(v))).toEqual([])

@@ -50,11 +50,21 @@ export interface TaskContainer {
   Id: string
   Labels: Record<string, string>
   Mounts: { Type: string; Name?: string }[]
+  /** The Nomad job whose allocation ran it. */
+  job: string
 }
 
-/** The containers, running or not, that Nomad's docker driver made for the jobs `jobIds` (it labels each with its job). */
+/**
+ * The containers, running or not, that Nomad's docker driver made for the jobs `jobIds`. Nomad
+ * labels each with its allocation (its job only where the driver's extra_labels asks for it).
+ */
 export async function taskContainers(jobIds: string[]): Promise<TaskContainer[]> {
-  const filters = encodeURIComponent(JSON.stringify({ label: ['com.hashicorp.nomad.job_id'] }))
-  const all = await dockerGet<TaskContainer[]>(`/containers/json?all=1&filters=${filters}`)
-  return all.filter((c) => jobIds.includes(c.Labels['com.hashicorp.nomad.job_id'] ?? ''))
+  const jobOf = new Map<string, string>()
+  for (const job of jobIds) for (const a of (await nomad.jobs.allocations(job)).data) jobOf.set(a.ID, job)
+  const filters = encodeURIComponent(JSON.stringify({ label: ['com.hashicorp.nomad.alloc_id'] }))
+  const all = await dockerGet<Omit<TaskContainer, 'job'>[]>(`/containers/json?all=1&filters=${filters}`)
+  return all.flatMap((c) => {
+    const job = jobOf.get(c.Labels['com.hashicorp.nomad.alloc_id'] ?? '')
+    return job ? [{ ...c, job }] : []
+  })
 }
