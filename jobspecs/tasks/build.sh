@@ -96,6 +96,13 @@ unpack_source() {
   cd "$src"
 }
 
+# The source's commit into the clone: the default branch's or the ref's, one commit deep. (exec: a
+# stopped fetch is git itself, which removes its lock files.)
+shallow_fetch() {
+  if [ -z "$ref" ]; then exec git fetch -q --depth 1 "$repo" HEAD; fi
+  exec git fetch -q --depth 1 "$repo" "$ref" 2>/dev/null
+}
+
 fetch_repo() {
   tree=repository
   repo=$(d "$NBS_B64_REPO")
@@ -127,8 +134,15 @@ fetch_repo() {
   export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o GlobalKnownHostsFile=/dev/null $ssh_hosts"
   [ ! -f "$secrets/git_ssh_key" ] || GIT_SSH_COMMAND="$GIT_SSH_COMMAND -i '$secrets/git_ssh_key' -o IdentitiesOnly=yes"
   if [ -z "$ref" ]; then say "fetching $repo (default branch)"; else say "fetching $repo at $ref"; fi
+  # The shallow fetch runs as a process of its own, so that it can start at once, beside ls-remote
+  # below: a new commit, an agent's usual rebuild, then waits for nothing (45 ms of 300 here).
+  (shallow_fetch) &
+  fetching=$!
+  # A build that ends before the fetch (ls-remote failed: it said why) stops it. $fetching is
+  # emptied once the fetch is reaped, so that no later process with its PID is signalled.
+  at_exit '[ -z "$fetching" ] || kill "$fetching" 2>/dev/null || :'
   # A repository this node built with these settings (its cache entry is there): the ref may name a
-  # commit the node has the image of, and then nothing needs fetching. ls-remote reads only the
+  # commit the node has the image of, and then the fetch is stopped. ls-remote reads only the
   # refs; it fails as the fetch would, with the same words. The ref is resolved as the fetch
   # resolves it (the first of ref, refs/ref, refs/tags/ref, refs/heads/ref, refs/remotes/ref),
   # an annotated tag to its commit; a commit ID is no ref and is fetched.
@@ -147,26 +161,33 @@ fetch_repo() {
       }')
     # (The clone's credential helper stays: no build step reads this clone, and its secrets go.)
     if [ -n "$commit" ] && [ -f "$(commit_record)" ]; then
+      # Git removes its lock files when stopped: a fetch after all (a gone image) starts clean.
+      kill "$fetching" 2>/dev/null || :
+      wait "$fetching" 2>/dev/null || :
+      fetching=
       say "commit $commit"
       echo "$commit" >"$r_commit"
       reuse_image "$(commit_record)" "commit ($commit)" || :
+      (shallow_fetch) &
+      fetching=$!
     fi
   fi
-  if [ -z "$ref" ]; then
-    git fetch -q --depth 1 "$repo" HEAD
-  else
+  fetched=0
+  wait "$fetching" || fetched=$?
+  fetching=
+  if [ "$fetched" != 0 ]; then
+    # The default branch's fetch said why it failed; a ref's was quiet, for this.
+    [ -n "$ref" ] || exit "$fetched"
     # A shallow fetch names branches, tags and (where the server allows it) commits; a short
     # commit id needs the whole history.
-    git fetch -q --depth 1 "$repo" "$ref" 2>/dev/null || {
-      say "shallow fetch of $ref failed; fetching the whole history"
-      git fetch -q --tags "$repo" '+refs/heads/*:refs/remotes/origin/*'
-      git rev-parse -q --verify "$ref^{commit}" >FETCH_REF || git rev-parse -q --verify "origin/$ref^{commit}" >FETCH_REF || {
-        say "ref $ref is not a branch, tag or commit of $repo"
-        exit 2
-      }
-      git update-ref FETCH_HEAD "$(cat FETCH_REF)"
-      rm -f FETCH_REF
+    say "shallow fetch of $ref failed; fetching the whole history"
+    git fetch -q --tags "$repo" '+refs/heads/*:refs/remotes/origin/*'
+    git rev-parse -q --verify "$ref^{commit}" >FETCH_REF || git rev-parse -q --verify "origin/$ref^{commit}" >FETCH_REF || {
+      say "ref $ref is not a branch, tag or commit of $repo"
+      exit 2
     }
+    git update-ref FETCH_HEAD "$(cat FETCH_REF)"
+    rm -f FETCH_REF
   fi
   git checkout -q FETCH_HEAD
   [ -z "$helper" ] || git config --unset credential.helper

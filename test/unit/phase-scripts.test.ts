@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
@@ -228,16 +228,16 @@ esac`)
       const r = await runTask(phaseScript('build'), { ...task.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' })
       expect({ code: r.code, out: r.code ? r.out : '' }).toEqual({ code: 0, out: '' })
       const calls = readFileSync(join(store, 'calls'), 'utf8')
-      const fetched = existsSync(join(r.alloc, 'src/.git/FETCH_HEAD'))
-      return { ...r, calls, fetched, buds: calls.split('\n').filter((c) => c.includes(' bud ')).length }
+      const checkedOut = existsSync(join(r.alloc, 'src/Dockerfile'))
+      return { ...r, calls, checkedOut, buds: calls.split('\n').filter((c) => c.includes(' bud ')).length }
     }
     const git = (repo: string, cmd: string) => expect(Bun.spawnSync(['sh', '-c', `git -c user.name=t -c user.email=t@t ${cmd}`], { cwd: repo }).exitCode).toBe(0)
     const head = (repo: string) => Bun.spawnSync(['git', 'rev-parse', 'HEAD'], { cwd: repo }).stdout.toString().trim()
     const repo = oneCommitRepo()
     expect((await buildOf(repo)).buds).toBe(1)
-    // The same commit: the refs alone say so, and nothing is fetched.
+    // The same commit: the refs alone say so; the fetch begun beside them is stopped, nothing checked out.
     const again = await buildOf(repo)
-    expect([again.buds, again.fetched]).toEqual([0, false])
+    expect([again.buds, again.checkedOut]).toEqual([0, false])
     expect(again.out).toContain(`reusing image ${id64}: this node built it from the same commit (${head(repo)}) with the same settings`)
     expect(readFileSync(join(again.alloc, 'nbs/commit'), 'utf8')).toBe(`${head(repo)}\n`)
     expect(again.calls).toContain(`tag ${id64} localhost/nbs-cache/run-20261125-120000-abcdef:latest localhost/nbs-cache/`)
@@ -245,13 +245,13 @@ esac`)
     expect(existsSync(join(again.alloc, 'nbs/build.ok'))).toBe(true)
     // An annotated tag of that commit resolves to it.
     git(repo, 'tag -a -m v1 v1')
-    expect(await buildOf(repo, { ref: 'v1' })).toMatchObject({ buds: 0, fetched: false })
+    expect(await buildOf(repo, { ref: 'v1' })).toMatchObject({ buds: 0, checkedOut: false })
     // A new commit of the same tree is fetched, and its tree reused.
     git(repo, 'commit -q --allow-empty -m empty')
     const sameTree = await buildOf(repo)
-    expect([sameTree.buds, sameTree.fetched]).toEqual([0, true])
+    expect([sameTree.buds, sameTree.checkedOut]).toEqual([0, true])
     expect(sameTree.out).toMatch(new RegExp(`reusing image ${id64}: this node built it from the same repository \\([0-9a-f]{40}\\) with the same settings`))
-    expect(await buildOf(repo)).toMatchObject({ buds: 0, fetched: false })
+    expect(await buildOf(repo)).toMatchObject({ buds: 0, checkedOut: false })
     // Settings that can change the image, or a request to run every step: Buildah builds.
     expect((await buildOf(repo, { buildArgs: { A: '1' } })).buds).toBe(1)
     expect((await buildOf(repo, { target: 'app' })).buds).toBe(1)
@@ -261,13 +261,42 @@ esac`)
     const gone = await buildOf(repo)
     expect([gone.buds, gone.out.match(/is gone; building/g)?.length]).toEqual([1, 1])
     expect(gone.out).toContain(`the image this node built from the same commit (${head(repo)}) is gone; building`)
-    expect(await buildOf(repo)).toMatchObject({ buds: 0, fetched: false })
+    expect(await buildOf(repo)).toMatchObject({ buds: 0, checkedOut: false })
     // A Dockerfile that ADDs from a URL is built every time.
     const remote = oneCommitRepo()
     writeFileSync(join(remote, 'Dockerfile'), 'FROM scratch\nADD https://example.com/app.tar /app\n')
     git(remote, 'commit -q -a -m url')
     expect((await buildOf(remote)).buds).toBe(1)
-    expect(await buildOf(remote)).toMatchObject({ buds: 1, fetched: true })
+    expect(await buildOf(remote)).toMatchObject({ buds: 1, checkedOut: true })
+  })
+
+  test('the fetch: a short commit id fetches the whole history; an unknown ref or repository fails with words that say so, known to the node or not', async () => {
+    const { store, bin } = fakeBuildah(`case " $* " in *" bud "*) printf 'STEP 1/1: FROM scratch\\nCOMMIT\\n${id64}\\n' ;; esac`)
+    const config = { ...loadConfig({}), profile: 'raw_exec' as const, storageDriver: 'vfs' as const }
+    const buildOf = async (repo: string, ref?: string) => {
+      const task = renderJob({ id: '20261125-120000-abcdef', request: { repo, image: 'registry.example.com/a', ref }, createdAt: new Date() }, config).TaskGroups[0]!.Tasks[0]!
+      return runTask(phaseScript('build'), { ...task.Env, PATH: `${bin}:${process.env.PATH}`, NBS_STORE_DIR: store, NOMAD_TASK_NAME: 'build', NOMAD_ALLOC_ID: 'a1' })
+    }
+    const repo = oneCommitRepo()
+    const head = Bun.spawnSync(['git', 'rev-parse', 'HEAD'], { cwd: repo }).stdout.toString().trim()
+    for (const known of [false, true]) {
+      // The second round: the node has built the repository (its cache entry), so ls-remote runs beside the fetch.
+      const short = await buildOf(repo, head.slice(0, 10))
+      expect({ known, code: short.code }).toEqual({ known, code: 0 })
+      expect(short.out).toContain(`shallow fetch of ${head.slice(0, 10)} failed; fetching the whole history`)
+      expect(readFileSync(join(short.alloc, 'nbs/commit'), 'utf8')).toBe(`${head}\n`)
+      const unknown = await buildOf(repo, 'no-such-branch')
+      expect({ known, code: unknown.code }).toEqual({ known, code: 2 })
+      expect(unknown.out).toContain(`ref no-such-branch is not a branch, tag or commit of ${repo}`)
+    }
+    // A repository gone: unknown to the node, the fetch says so; known (built before), ls-remote
+    // says so first, and the fetch begun beside it is stopped.
+    const missing = await buildOf(`${repo}-missing`)
+    expect({ failed: missing.code !== 0, out: missing.out }).toMatchObject({ failed: true, out: expect.stringContaining(`'${repo}-missing' does not appear to be a git repository`) })
+    renameSync(repo, `${repo}-moved`)
+    const gone = await buildOf(repo)
+    renameSync(`${repo}-moved`, repo)
+    expect({ failed: gone.code !== 0, out: gone.out }).toMatchObject({ failed: true, out: expect.stringContaining(`'${repo}' does not appear to be a git repository`) })
   })
 
   test("the build makes each test's container while it names the image; the test runs in it and leaves it; publish removes them", async () => {
