@@ -1,4 +1,5 @@
 // The Nomad HTTP client: one fetch wrapper shared by the per-resource modules.
+import pLimit from 'p-limit'
 import { NomadError, NomadUnreachableError } from './error'
 import { Allocations } from './allocations'
 import { AllocFS } from './fs'
@@ -33,6 +34,15 @@ export interface Read<T> {
 
 type Query = Record<string, string | number | boolean | undefined>
 
+/**
+ * How many short requests one client has in flight. A Nomad agent refuses a client IP's
+ * connections past http_max_conns_per_client (100 by default) with 429 "Your IP is issuing too
+ * many concurrent connections": seen on Nomad 2.0.5 when a list of 50 builds read each one's
+ * results at once, fs reads forwarded to a second node. Blocking queries and log follows are
+ * bounded by their callers instead (they would hold a slot for seconds), and need the rest.
+ */
+export const MAX_SHORT_REQUESTS = 32
+
 export class NomadClient {
   readonly address: string
   readonly jobs = new Jobs(this)
@@ -42,12 +52,32 @@ export class NomadClient {
   readonly status = new Status(this)
   readonly nodes = new Nodes(this)
 
+  private readonly shortRequests = pLimit(MAX_SHORT_REQUESTS)
+
   constructor(private readonly options: ClientOptions) {
     this.address = options.address.replace(/\/+$/, '')
   }
 
-  /** Sends one request; answers outside `expect` become a NomadError carrying the body. */
-  async raw(method: string, path: string, opts: { query?: Query; body?: unknown; signal?: AbortSignal; expect?: number[] } = {}): Promise<Response> {
+  /**
+   * Sends one request; answers outside `expect` become a NomadError carrying the body. A request
+   * that is not `long` (a blocking query, a follow) waits for one of MAX_SHORT_REQUESTS slots,
+   * which it holds until its answer's body is read.
+   */
+  async raw(
+    method: string,
+    path: string,
+    opts: { query?: Query; body?: unknown; signal?: AbortSignal; expect?: number[]; long?: boolean } = {},
+  ): Promise<Response> {
+    if (opts.long) return this.request(method, path, opts)
+    return this.shortRequests(async () => {
+      const res = await this.request(method, path, opts)
+      // The slot is the connection's: it is free once the body has been read.
+      const body = await res.arrayBuffer()
+      return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers })
+    })
+  }
+
+  private async request(method: string, path: string, opts: { query?: Query; body?: unknown; signal?: AbortSignal; expect?: number[] }): Promise<Response> {
     const url = new URL(this.address + path)
     const query: Query = { namespace: this.options.namespace, ...opts.query }
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v))
@@ -74,6 +104,7 @@ export class NomadClient {
     const res = await this.raw('GET', path, {
       query: { ...query, index: q.waitIndex, wait: q.waitIndex === undefined ? undefined : (q.waitTime ?? '30s') },
       signal: q.signal,
+      long: q.waitIndex !== undefined,
     })
     return { data: await this.json<T>('GET', path, res), meta: { lastIndex: Number(res.headers.get('X-Nomad-Index') ?? 0) } }
   }

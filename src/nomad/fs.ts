@@ -46,6 +46,7 @@ export class AllocFS {
       },
       signal: o.signal,
       expect: [200, 404],
+      long: o.follow,
     })
     if (res.status === 200) return res
     const text = await res.text()
