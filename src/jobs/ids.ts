@@ -2,8 +2,11 @@
 
 export const JOB_PREFIX = 'nbs-'
 
-/** The keys of a build job's Meta: its build id, the request as submitted, when, and by which client. */
-export const META = { id: 'nbs.id', request: 'nbs.request', created: 'nbs.created', owner: 'nbs.owner' } as const
+/**
+ * The keys of a build job's Meta: its build id, the request as submitted, when, by which client,
+ * and its cache key (render.ts: cacheKeyOf), which the next build of the same source looks for.
+ */
+export const META = { id: 'nbs.id', request: 'nbs.request', created: 'nbs.created', owner: 'nbs.owner', cacheKey: 'nbs.cache-key' } as const
 
 export const idPattern = '^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$'
 

@@ -251,6 +251,7 @@ export function renderJob(input: RenderInput, config: RenderConfig): Job {
     [META.id]: id,
     [META.request]: JSON.stringify(request),
     [META.created]: input.createdAt.toISOString(),
+    [META.cacheKey]: cacheKeyOf(request, input.owner),
   }
   if (input.owner) meta[META.owner] = input.owner
 

@@ -1,7 +1,7 @@
 // The service's operations, transport-free: every surface (MCP, REST, CLI) calls these and nothing else.
 import type { Config } from '../config'
 import { ServiceError } from '../errors'
-import { newBuildId, nomadJobId } from '../jobs/ids'
+import { META, newBuildId, nomadJobId } from '../jobs/ids'
 import { cacheKeyOf, renderJob } from '../jobs/render'
 import { destinations } from '../jobs/plan'
 import { isFinal, type JobStatus } from '../jobs/status-schema'
@@ -35,6 +35,9 @@ import { serverInfo } from './server-info'
 import { SourceSpool } from './sources'
 import { SETTLE_SECONDS, waitLoop } from './wait'
 
+/** How many of the newest builds of the same source submit looks at for the node that built it. */
+const WARM_LOOKBACK = 3
+
 export type { Caller } from './caller'
 export type { PassResult } from './reconciler-passes'
 
@@ -64,7 +67,7 @@ export class BuildService {
     const id = newBuildId()
     const createdAt = new Date()
     const source = request.source ? await nomadCall(() => this.sources.artifactFor(request.source as string, caller.owner, id)) : undefined
-    const warmNode = await nomadCall(() => this.records.warmNode(cacheKeyOf(request, caller.owner)))
+    const warmNode = await this.warmNode(cacheKeyOf(request, caller.owner))
     const job = renderJob({ id, request, createdAt, owner: caller.owner, source, warmNode }, this.config)
     await nomadCall(() => this.nomad.jobs.register(job, { enforceIndex: 0 }))
     return { id, status: 'PENDING', createdAt: createdAt.toISOString(), images: destinations(id, request) }
@@ -105,6 +108,22 @@ export class BuildService {
 
   listJobs(q: ListQuery = {}, caller: Caller = {}): Promise<JobList> {
     return listJobs(this.reader, q, caller)
+  }
+
+  /**
+   * The node whose store last built `cacheKey`: that of the newest build Nomad still has whose build
+   * phase succeeded, else the one the records noted. The reconciler notes a node only once it has
+   * recorded the build, which an agent resubmitting at once can beat; Nomad knows already.
+   */
+  private async warmNode(cacheKey: string): Promise<string | undefined> {
+    const same = (await this.reader.ownJobs({})).filter((j) => j.Meta?.[META.cacheKey] === cacheKey)
+    // Newest first: a build id begins with its creation time.
+    for (const job of same.sort((a, b) => (a.ID < b.ID ? 1 : -1)).slice(0, WARM_LOOKBACK)) {
+      const { data: allocs } = await nomadCall(() => this.nomad.jobs.allocations(job.ID))
+      const built = allocs.find((a) => a.TaskStates?.build?.State === 'dead' && !a.TaskStates.build.Failed)
+      if (built) return built.NodeID
+    }
+    return nomadCall(() => this.records.warmNode(cacheKey))
   }
 
   /** Returns when the status changes (or becomes final), or at the timeout: blocking queries, not polling. */

@@ -3,7 +3,7 @@ import { builderTag } from '../../src/builder/definition'
 import { loadConfig, NODE_LOST_AFTER_SECONDS } from '../../src/config'
 import { META, nomadJobId } from '../../src/jobs/ids'
 import { planTests, registryOf } from '../../src/jobs/plan'
-import { type RenderConfig, renderJob } from '../../src/jobs/render'
+import { cacheKeyOf, type RenderConfig, renderJob } from '../../src/jobs/render'
 import type { JobRequest } from '../../src/jobs/request'
 import { phaseScript } from '../../src/jobs/scripts'
 
@@ -83,6 +83,8 @@ describe('job rendering', () => {
     expect(JSON.parse(meta[META.request]!)).toEqual(request)
     expect(meta[META.id]).toBe(id)
     expect(meta[META.created]).toBe('2026-11-25T12:00:00.000Z')
+    // What the next build of the same source looks for, to go to the node that has its layers.
+    expect(meta[META.cacheKey]).toBe(cacheKeyOf(request, undefined))
   })
 
   test('user values reach tasks only base64-encoded, never in args', () => {
