@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { nomadJobId } from '../../src/jobs/ids'
-import { ensureStack, busyboxDockerfile, gitRepo, nomad, profile, service, stack, urls } from '../support/dev-stack'
+import { buildStore, ensureStack, busyboxDockerfile, gitRepo, nomad, profile, service, stack, urls } from '../support/dev-stack'
 import { eventually } from '../support/eventually'
 
 beforeAll(ensureStack, 180_000)
@@ -144,9 +144,10 @@ describe('the layer cache', () => {
     const driver = /storage driver (\S+) /.exec(first.log)?.[1]
     expect(driver).toBeOneOf(['overlay', 'vfs'])
     // The build's image has two names the prune takes: its cache entry and its run image (runInImage).
+    const firstStore = await buildStore(first.id)
     const removed = Bun.spawnSync([
-      'flock', '-x', join(store, 'nbs-store.lock'),
-      'buildah', '--root', join(store, 'storage'), '--runroot', join(store, 'run'), '--storage-driver', driver!, 'rmi', env.NBS_CACHE_IMAGE!,
+      'flock', '-x', join(firstStore, 'nbs-store.lock'),
+      'buildah', '--root', join(firstStore, 'storage'), '--runroot', join(firstStore, 'run'), '--storage-driver', driver!, 'rmi', env.NBS_CACHE_IMAGE!,
       `localhost/nbs-cache/${env.NBS_RUN_KEY}:latest`,
     ])
     expect([removed.exitCode, removed.stderr.toString()]).toEqual([0, ''])
@@ -160,7 +161,7 @@ describe('the layer cache', () => {
     // built on them bound them (a developer's build beside the suite may defer the prune).
     const published = (await service.getLogs({ id: withoutRegistry.id, phase: 'publish' })).logs[0]?.text ?? ''
     expect(published).toMatch(/cache: pruned/)
-    const images = JSON.parse(readFileSync(join(store, 'storage', `${driver}-images`, 'images.json'), 'utf8')) as { names?: string[] }[]
+    const images = JSON.parse(readFileSync(join(await buildStore(withoutRegistry.id), 'storage', `${driver}-images`, 'images.json'), 'utf8')) as { names?: string[] }[]
     expect(images.flatMap((i) => i.names ?? []).filter((n) => n.startsWith(`${cache.registry}:`))).toEqual([])
   }, 300_000)
 })

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { nomadJobId } from '../../src/jobs/ids'
-import { busyboxDockerfile, ensureStack, gitRepo, nomad, profile, service, stack, urls } from '../support/dev-stack'
+import { buildStore, busyboxDockerfile, ensureStack, gitRepo, nomad, profile, service, urls } from '../support/dev-stack'
 import { listenInProcess, mainTs } from '../support/surfaces'
 
 const image = `${urls.registry}/e2e/run-in-image`
@@ -104,9 +104,10 @@ describe('runInImage', () => {
     const { imageId } = await service.runInImage(failedId, { command: ['/bin/busybox', 'true'] })
     const env = (await nomad.jobs.info(nomadJobId(failedId))).data.TaskGroups?.[0]?.Tasks?.find((t) => t.Name === 'build')?.Env ?? {}
     const driver = (await service.getLogs({ id: failedId, phase: 'build', tail: 0 })).logs[0]?.text.match(/storage driver (\S+) /)?.[1]
+    const store = await buildStore(failedId)
     const removed = Bun.spawnSync([
-      'flock', '-x', join(stack.paths.cache, 'nbs-store.lock'),
-      'buildah', '--root', join(stack.paths.cache, 'storage'), '--runroot', join(stack.paths.cache, 'run'), '--storage-driver', driver!, 'rmi', '-f', imageId,
+      'flock', '-x', join(store, 'nbs-store.lock'),
+      'buildah', '--root', join(store, 'storage'), '--runroot', join(store, 'run'), '--storage-driver', driver!, 'rmi', '-f', imageId,
     ])
     expect([removed.exitCode, removed.stderr.toString()]).toEqual([0, ''])
     const gone = await service.runInImage(failedId, { command: ['/bin/busybox', 'true'] }).catch((e) => e)

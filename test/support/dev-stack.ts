@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config'
 import { devServiceEnv, devStack, devUp, devUrls } from '../../src/dev/stack'
 import { manifestDigest } from '../../src/dev/registry'
 import { publishRepo } from '../../src/dev/repos'
+import { nomadJobId } from '../../src/jobs/ids'
 import { NomadClient } from '../../src/nomad/client'
 import { BuildService } from '../../src/service/build-service'
 
@@ -67,4 +68,14 @@ export async function taskContainers(jobIds: string[]): Promise<TaskContainer[]>
     const job = jobOf.get(c.Labels['com.hashicorp.nomad.alloc_id'] ?? '')
     return job ? [{ ...c, job }] : []
   })
+}
+
+/**
+ * The store (the node's cache volume) a raw_exec build used: the build records its node's path in
+ * the alloc dir (common.sh: open_store). On a cluster each node has its own, not the stack's.
+ */
+export async function buildStore(id: string): Promise<string> {
+  const [alloc] = (await nomad.jobs.allocations(nomadJobId(id))).data.sort((a, b) => b.ModifyIndex - a.ModifyIndex)
+  if (!alloc) throw new Error(`build ${id} has no allocation`)
+  return (await nomad.fs.cat(alloc.ID, 'alloc/nbs/store-dir')).trim()
 }

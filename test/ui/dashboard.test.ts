@@ -116,6 +116,7 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
   let broken: string
   let killed: string
   let queued: string
+  const holders: string[] = []
 
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true })
@@ -125,19 +126,22 @@ describe.skipIf(!chromiumBin)(`dashboard in chromium${skipWhy ? ` (skipped: ${sk
       executablePath: chromiumBin,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     })
-    // Started now, so that they run while the live build is watched. The build to kill holds most of the node's
-    // memory at its gate, so that one more such build waits in the queue until the kill frees it.
-    const node = (await nomad.nodes.list()).data.find((n) => n.Status === 'ready')!
-    const memory = Math.floor((node.NodeResources!.Memory!.MemoryMB! - (node.ReservedResources?.Memory?.MemoryMB ?? 0)) * 0.6)
+    // Started now, so that they run while the live build is watched. The build to kill holds most of its node's
+    // memory at its gate, and on a cluster one more such build holds each other node's, so that one more
+    // waits in the queue until the kill frees a node.
+    const nodes = (await nomad.nodes.list()).data.filter((n) => n.Status === 'ready')
+    const memory = Math.floor(Math.min(...nodes.map((n) => n.NodeResources!.Memory!.MemoryMB! - (n.ReservedResources?.Memory?.MemoryMB ?? 0))) * 0.6)
     ;[broken, killed] = await Promise.all([
       service.submitJob({ repo: `${urls.git}/broken-build`, image: `${urls.registry}/test/ui-broken` }).then((r) => r.id),
       service.submitJob({ ...gated('test/ui-kill', 'kill'), resources: { memory } }).then((r) => r.id),
     ])
-    if ((await service.getStatus(killed)).status === 'PENDING') await service.waitForJob({ id: killed, timeoutSeconds: 60 })
+    for (const _ of nodes.slice(1)) holders.push((await service.submitJob({ ...gated('test/ui-hold', 'kill'), resources: { memory } })).id)
+    for (const id of [killed, ...holders]) if ((await service.getStatus(id)).status === 'PENDING') await service.waitForJob({ id, timeoutSeconds: 60 })
     queued = (await service.submitJob({ ...helloWorld('test/ui-queued'), resources: { memory } })).id
   }, 120_000)
 
   afterAll(async () => {
+    for (const id of holders) await service.killJob(id).catch(() => {})
     gate.stop()
     await browser?.close()
     await server?.stop()
