@@ -96,8 +96,8 @@ unpack_source() {
   cd "$src"
 }
 
-# The source's commit into the clone: the default branch's or the ref's, one commit deep. (exec: a
-# stopped fetch is git itself, which removes its lock files.)
+# The source's commit into the clone: the default branch's or the ref's, one commit deep. (exec: the
+# exit hook's signal reaches git itself.)
 shallow_fetch() {
   if [ -z "$ref" ]; then exec git fetch -q --depth 1 "$repo" HEAD; fi
   exec git fetch -q --depth 1 "$repo" "$ref" 2>/dev/null
@@ -138,12 +138,12 @@ fetch_repo() {
   # below: a new commit, an agent's usual rebuild, then waits for nothing (45 ms of 300 here).
   (shallow_fetch) &
   fetching=$!
-  # A build that ends before the fetch (ls-remote failed: it said why) stops it. $fetching is
-  # emptied once the fetch is reaped, so that no later process with its PID is signalled.
+  # A build that ends before the fetch (an image reused; ls-remote failed, and said why) stops it.
+  # $fetching is emptied once the fetch is reaped: no later process with its PID is signalled.
   at_exit '[ -z "$fetching" ] || kill "$fetching" 2>/dev/null || :'
   # A repository this node built with these settings (its cache entry is there): the ref may name a
-  # commit the node has the image of, and then the fetch is stopped. ls-remote reads only the
-  # refs; it fails as the fetch would, with the same words. The ref is resolved as the fetch
+  # commit the node has the image of, and then the build ends without the fetch. ls-remote reads
+  # only the refs; it fails as the fetch would, with the same words. The ref is resolved as the fetch
   # resolves it (the first of ref, refs/ref, refs/tags/ref, refs/heads/ref, refs/remotes/ref),
   # an annotated tag to its commit; a commit ID is no ref and is fetched.
   if [ -n "$NBS_SETTINGS_KEY" ] && [ -f "$keys/$NBS_CACHE_KEY" ]; then
@@ -161,15 +161,12 @@ fetch_repo() {
       }')
     # (The clone's credential helper stays: no build step reads this clone, and its secrets go.)
     if [ -n "$commit" ] && [ -f "$(commit_record)" ]; then
-      # Git removes its lock files when stopped: a fetch after all (a gone image) starts clean.
-      kill "$fetching" 2>/dev/null || :
-      wait "$fetching" 2>/dev/null || :
-      fetching=
       say "commit $commit"
       echo "$commit" >"$r_commit"
+      # The fetch goes on meanwhile: a reused image ends the build, and the exit hook stops the
+      # fetch; a gone one needs it. (A stopped git can leave its lock files behind: no git runs
+      # in this clone after one was stopped.)
       reuse_image "$(commit_record)" "commit ($commit)" || :
-      (shallow_fetch) &
-      fetching=$!
     fi
   fi
   fetched=0
