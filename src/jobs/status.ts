@@ -197,6 +197,9 @@ function placementOf(input: Pick<StatusInput, 'job' | 'evaluations' | 'nodes' | 
 }
 
 /** True when a placement failed for want of memory or CPU: only the nodes' capacity can tell wait from never. */
+/** Whether the build task of an ended allocation succeeded, as a status would say it. */
+export const buildSucceeded = (alloc: Pick<Allocation, 'TaskStates'>) => observe('build', 'build', alloc.TaskStates?.build, true).state === 'succeeded'
+
 export const needsNodes = (evaluations: Evaluation[]) =>
   evaluations.some((ev) => Object.values(ev.FailedTGAllocs ?? {}).some((m) => (m.NodesExhausted ?? 0) > 0))
 

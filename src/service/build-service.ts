@@ -1,12 +1,14 @@
 // The service's operations, transport-free: every surface (MCP, REST, CLI) calls these and nothing else.
 import type { Config } from '../config'
 import { ServiceError } from '../errors'
-import { META, newBuildId, nomadJobId } from '../jobs/ids'
+import { JOB_PREFIX, META, newBuildId, nomadJobId } from '../jobs/ids'
 import { cacheKeyOf, renderJob } from '../jobs/render'
 import { destinations } from '../jobs/plan'
+import { buildSucceeded } from '../jobs/status'
 import { isFinal, type JobStatus } from '../jobs/status-schema'
 import { validateRequest } from '../jobs/validate'
 import type { NomadClient } from '../nomad/client'
+import type { JobListStub } from '../nomad/types'
 import { followLogs, readLogs } from './build-logs'
 import { BuildReader, isServiceNotFound, sourceNamed, statusOf } from './build-read'
 import { admit, type Caller } from './caller'
@@ -63,11 +65,13 @@ export class BuildService {
       secretPrefixes: caller.secretPrefixes ?? this.config.secretPrefixes,
       sshHostKeyChecking: this.config.sshHostKeyChecking,
     })
-    await admit(this.nomad, this.config, caller)
+    // One list of the jobs for both the in-flight limit and the warm node.
+    const { data: jobs } = await nomadCall(() => this.nomad.jobs.list(JOB_PREFIX))
+    await admit(this.nomad, this.config, caller, jobs)
     const id = newBuildId()
     const createdAt = new Date()
     const source = request.source ? await nomadCall(() => this.sources.artifactFor(request.source as string, caller.owner, id)) : undefined
-    const warmNode = await this.warmNode(cacheKeyOf(request, caller.owner))
+    const warmNode = await this.warmNode(cacheKeyOf(request, caller.owner), jobs)
     const job = renderJob({ id, request, createdAt, owner: caller.owner, source, warmNode }, this.config)
     await nomadCall(() => this.nomad.jobs.register(job, { enforceIndex: 0 }))
     return { id, status: 'PENDING', createdAt: createdAt.toISOString(), images: destinations(id, request) }
@@ -115,12 +119,12 @@ export class BuildService {
    * phase succeeded, else the one the records noted. The reconciler notes a node only once it has
    * recorded the build, which an agent resubmitting at once can beat; Nomad knows already.
    */
-  private async warmNode(cacheKey: string): Promise<string | undefined> {
-    const same = (await this.reader.ownJobs({})).filter((j) => j.Meta?.[META.cacheKey] === cacheKey)
+  private async warmNode(cacheKey: string, jobs: JobListStub[]): Promise<string | undefined> {
+    const same = jobs.filter((j) => j.Meta?.[META.cacheKey] === cacheKey)
     // Newest first: a build id begins with its creation time.
     for (const job of same.sort((a, b) => (a.ID < b.ID ? 1 : -1)).slice(0, WARM_LOOKBACK)) {
       const { data: allocs } = await nomadCall(() => this.nomad.jobs.allocations(job.ID))
-      const built = allocs.find((a) => a.TaskStates?.build?.State === 'dead' && !a.TaskStates.build.Failed)
+      const built = allocs.find(buildSucceeded)
       if (built) return built.NodeID
     }
     return nomadCall(() => this.records.warmNode(cacheKey))
